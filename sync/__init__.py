@@ -1,0 +1,1 @@
+"""Everything that talks to CouchDB: client, embedded server, bootstrap, worker and merge logic."""
