@@ -144,7 +144,8 @@ class Connection:
     def make(cls, settings: Settings, url: str, admin: Credential) -> Connection:
         gateway_pw = settings.gateway_password or settings.secrets()["gateway_password"]
         return cls(url=url, admin=Couch(url, admin, settings.db_prefix),
-                   gateway=Couch(url, Credential(GATEWAY_USER, gateway_pw), settings.db_prefix))
+                   gateway=Couch(url, Credential(settings.db_prefix + GATEWAY_USER, gateway_pw),
+                                   settings.db_prefix))
 
 
 def admin_credential(settings: Settings) -> Credential:
@@ -219,3 +220,10 @@ def connect(settings: Settings) -> Iterator[Connection]:
     finally:
         server.stop()
         ownership.release()
+
+
+def attach(settings: Settings, deadline_s: float = 60.0) -> Connection:
+    """CouchDB for a long-running child (web, worker under ``serve``): never starts a server."""
+    admin = admin_credential(settings)
+    url = settings.couchdb_url or attach_url(settings, deadline_s)
+    return Connection.make(settings, url, admin)

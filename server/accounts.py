@@ -1,0 +1,181 @@
+"""Fangpin accounts and villages, kept in the server-only ``fp_accounts`` database.
+
+CouchDB itself knows only the server's admin and the gateway account; grid workers, clerks and
+admins are Fangpin accounts. Passwords are stored as scrypt hashes (werkzeug's default, stronger
+than PBKDF2). Checking scrypt costs tens of milliseconds, and a syncing tablet sends many
+requests, so successful checks are remembered briefly under a keyed digest of the password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from sync import names
+from sync.audit import record
+from sync.couch import Couch
+
+ROLES = ("field", "clerk", "admin")
+USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
+TOWNSHIP_CODE = re.compile(r"^[0-9]{9}$")
+MIN_PASSWORD = 8
+
+
+class AccountError(ValueError):
+    """A bad account request; the message is bilingual."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(f"{zh} / {en}")
+        self.zh = zh
+        self.en = en
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    villages: tuple[str, ...] = ()
+    township: str | None = None
+    disabled: bool = False
+
+    def sees_village(self, code: str, all_villages: list[str] | None = None) -> bool:
+        if self.role == "admin":
+            return True
+        if self.role == "clerk":
+            return bool(self.township) and code.startswith(self.township or "-")
+        return code in self.villages
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> User:
+        return cls(name=doc["name"], role=doc["role"], villages=tuple(doc.get("villages", [])),
+                   township=doc.get("township"), disabled=bool(doc.get("disabled")))
+
+
+@dataclass(frozen=True)
+class Village:
+    code: str
+    name: str
+
+    @property
+    def township(self) -> str:
+        return names.township_of(self.code)
+
+
+def list_villages(admin: Couch) -> list[Village]:
+    return [Village(d["code"], d["name"]) for d in admin.iter_prefix(names.ACCOUNTS, "village:")]
+
+
+def add_village(admin: Couch, code: str, name: str, actor: str = "cli") -> tuple[Village, bool]:
+    """Register a village; idempotent. Returns (village, changed)."""
+    if not names.is_village_code(code):
+        raise AccountError(f"村代码须为12位数字：{code!r}", f"village code must be 12 digits: {code!r}")
+    if not name.strip():
+        raise AccountError("村名不能为空", "village name must not be empty")
+    doc_id = f"village:{code}"
+    current = admin.get(names.ACCOUNTS, doc_id)
+    doc = {"_id": doc_id, "type": "village", "code": code, "name": name.strip(),
+           "township": names.township_of(code)}
+    if current and {k: current.get(k) for k in doc} == doc:
+        return Village(code, name.strip()), False
+    if current:
+        doc["_rev"] = current["_rev"]
+    admin.put(names.ACCOUNTS, doc)
+    record(admin, actor, "village.upsert", doc_id, before=_public(current), after=_public(doc))
+    return Village(code, name.strip()), True
+
+
+def get_user(admin: Couch, name: str) -> User | None:
+    doc = admin.get(names.ACCOUNTS, f"user:{name}")
+    return User.from_doc(doc) if doc else None
+
+
+def list_users(admin: Couch) -> list[User]:
+    return [User.from_doc(d) for d in admin.iter_prefix(names.ACCOUNTS, "user:")]
+
+
+def add_user(admin: Couch, name: str, password: str, role: str, villages: list[str] | None = None,
+             township: str | None = None, actor: str = "cli") -> tuple[User, bool]:
+    """Create or update an account. Returns (user, created)."""
+    villages = sorted(set(villages or []))
+    if not USER_NAME.match(name):
+        raise AccountError("用户名须为2-64位字母、数字、点、下划线或连字符",
+                           "user name must be 2-64 letters, digits, '.', '_' or '-'")
+    if role not in ROLES:
+        raise AccountError(f"角色须为 {'/'.join(ROLES)}", f"role must be one of {', '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"密码至少{MIN_PASSWORD}位", f"password must have at least {MIN_PASSWORD} characters")
+    known = {v.code for v in list_villages(admin)}
+    unknown = [v for v in villages if v not in known]
+    if unknown:
+        raise AccountError(f"未登记的村：{', '.join(unknown)}（先运行 fangpin villages add）",
+                           f"unregistered village(s): {', '.join(unknown)} (run fangpin villages add first)")
+    if role == "field" and not villages:
+        raise AccountError("网格员至少要分配一个村（--village）", "a field user needs at least one --village")
+    if township is not None and not TOWNSHIP_CODE.match(township):
+        raise AccountError("乡镇代码须为9位数字", "township code must be 9 digits")
+    if role == "clerk" and not township:
+        if len({names.township_of(v) for v in villages}) == 1:
+            township = names.township_of(villages[0])
+        else:
+            raise AccountError("乡镇文员需要 --township", "a clerk needs --township")
+    doc_id = f"user:{name}"
+    current = admin.get(names.ACCOUNTS, doc_id)
+    doc = {"_id": doc_id, "type": "user", "name": name, "role": role, "villages": villages,
+           "township": township, "password_hash": generate_password_hash(password), "disabled": False,
+           "created_at": (current or {}).get("created_at") or _now()}
+    if current:
+        doc["_rev"] = current["_rev"]
+    admin.put(names.ACCOUNTS, doc)
+    record(admin, actor, "user.upsert", doc_id, before=_public(current), after=_public(doc))
+    return User.from_doc(doc), current is None
+
+
+def _public(doc: dict | None) -> dict | None:
+    """An account doc as it may appear in the audit log: no hashes, no CouchDB metadata."""
+    if doc is None:
+        return None
+    return {k: v for k, v in doc.items() if k not in ("password_hash", "_rev", "_id")}
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass
+class Authenticator:
+    """Checks name + password against ``fp_accounts`` with a short-lived cache of successes."""
+
+    admin: Couch
+    ttl_s: float = 60.0
+    _pepper: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    _ok: dict[tuple[str, bytes], tuple[float, User]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self, name: str, password: str) -> User | None:
+        key = (name, hmac.new(self._pepper, password.encode(), hashlib.sha256).digest())
+        now = time.monotonic()
+        with self._lock:
+            hit = self._ok.get(key)
+            if hit and hit[0] > now:
+                return hit[1]
+        doc = self.admin.get(names.ACCOUNTS, f"user:{name}") if USER_NAME.match(name or "") else None
+        if not doc or doc.get("disabled") or not check_password_hash(doc.get("password_hash", ""), password):
+            return None
+        user = User.from_doc(doc)
+        with self._lock:
+            if len(self._ok) > 10_000:
+                self._ok.clear()
+            self._ok[key] = (now + self.ttl_s, user)
+        return user
+
+    def lookup(self, name: str) -> User | None:
+        """The current account behind a session cookie (disabled accounts are refused)."""
+        user = get_user(self.admin, name) if USER_NAME.match(name or "") else None
+        return None if user is None or user.disabled else user

@@ -1,0 +1,64 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
+
+from sync.embedded import Connection, attach
+from sync.settings import Settings
+
+from . import api, gateway
+from .accounts import Authenticator
+from .auth import Lockout, load_user
+from .errors import ApiError, error_response
+
+MAX_BODY = 64 * 1024 * 1024  # a push batch with inline photos; larger bodies get 413
+
+HTTP_ERRORS = {
+    404: ("没有这个地址", "no such address"),
+    405: ("不支持这个请求方法", "method not allowed here"),
+    413: ("请求体过大（上限64 MB），请分批上传", "request body too large (64 MB limit); send smaller batches"),
+}
+
+
+def create_app(settings: Settings | None = None, conn: Connection | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    conn = conn or attach(settings)
+    app = Flask(__name__)
+    app.secret_key = settings.secrets()["session_key"]
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_BODY,
+        SESSION_COOKIE_NAME="fangpin_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["fangpin.settings"] = settings
+    app.extensions["fangpin.couch"] = conn
+    app.extensions["fangpin.auth"] = Authenticator(conn.admin)
+    app.extensions["fangpin.lockout"] = Lockout()
+    app.extensions["fangpin.seq_watcher"] = gateway.SeqWatcher(conn.gateway)
+    app.extensions["fangpin.health"] = {}
+
+    app.before_request(load_user)
+    app.register_blueprint(gateway.bp)
+    api.register(app)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        zh, en = HTTP_ERRORS.get(exc.code or 500, ("请求出错", exc.description or "request failed"))
+        return error_response(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), zh, en)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        if isinstance(exc, ApiError):
+            return exc.response()
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "服务器内部错误，已记录", "internal server error (logged)")
+
+    return app

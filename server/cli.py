@@ -1,0 +1,211 @@
+"""The ``fangpin`` command for operators.
+
+Every command that needs CouchDB gets it through :func:`sync.embedded.connect`: it uses
+``FANGPIN_COUCHDB_URL`` when set, attaches to the embedded server of a running ``serve``, or
+starts the embedded server just for the command and stops it afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+
+import click
+
+from forms import build_all, shipped_forms
+from sync import bootstrap
+from sync.embedded import connect
+from sync.settings import Settings
+from sync.worker import Worker, parse_shard
+
+from .accounts import AccountError, add_user, add_village, list_users, list_villages
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def fail(exc: Exception) -> None:
+    raise click.ClickException(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="More log output.")
+def main(verbose: bool) -> None:
+    """Fangpin 防贫: offline-first field-survey backend for disaster response."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    logging.getLogger("ibm_cloud_sdk_core").setLevel(logging.WARNING)
+
+
+@main.command("init")
+def init_cmd() -> None:
+    """Create databases, security, design docs and indexes; publish the forms (idempotent)."""
+    with connect(settings()) as conn:
+        summary = bootstrap.init(conn)
+    click.echo(f"created: {', '.join(summary['created']) or 'nothing (all present)'}")
+    click.echo(f"village databases: {len(summary['villages'])}")
+    click.echo(f"published: {', '.join(summary['published']) or 'nothing new'}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", "web_workers", default=2, show_default=True, help="gunicorn worker processes")
+@click.option("--threads", default=32, show_default=True, help="threads per web worker (long-poll sync)")
+def serve(host: str, port: int, web_workers: int, threads: int) -> None:
+    """Run everything: CouchDB (embedded unless configured), init, worker and web."""
+    from .supervisor import serve as run
+
+    sys.exit(run(settings(), host, port, web_workers, threads))
+
+
+@main.command()
+@click.option("--shard", default="0/1", show_default=True, help="follow villages i of n (code mod n)")
+@click.option("--batch-size", default=500, show_default=True)
+@click.option("--once", is_flag=True, help="one sweep over all villages, then exit")
+def worker(shard: str, batch_size: int, once: bool) -> None:
+    """Follow every village database and write review docs for new submission revisions."""
+    from .review import review_for
+
+    try:
+        shard_spec = parse_shard(shard)
+    except ValueError as exc:
+        fail(exc)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with connect(settings()) as conn:
+        w = Worker(conn.admin, review_for, batch_size=batch_size, shard=shard_spec)
+        if once:
+            click.echo(f"reviews written: {w.sweep()}")
+            return
+        logging.getLogger("fangpin.worker").info("worker following villages (shard %s)", shard)
+        w.run(stop)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", "web_workers", default=2, show_default=True)
+@click.option("--threads", default=32, show_default=True)
+def web(host: str, port: int, web_workers: int, threads: int) -> None:
+    """Run the web service (API, sync gateway) under gunicorn."""
+    args = [sys.executable, "-m", "gunicorn", "--no-control-socket", "--worker-class", "gthread",
+            "--workers", str(web_workers), "--threads", str(threads), "--bind", f"{host}:{port}",
+            "--graceful-timeout", "10", "--access-logfile", "-", "server.wsgi:app"]
+    with connect(settings()):
+        proc = subprocess.Popen(args)
+        signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            code = proc.wait()
+    sys.exit(code)
+
+
+@main.group()
+def villages() -> None:
+    """Register and list villages."""
+
+
+@villages.command("add")
+@click.argument("code")
+@click.argument("name")
+def villages_add(code: str, name: str) -> None:
+    """Register village CODE (12 digits) called NAME and create its database (idempotent)."""
+    with connect(settings()) as conn:
+        bootstrap.init(conn)
+        try:
+            village, changed = add_village(conn.admin, code, name)
+        except AccountError as exc:
+            fail(exc)
+        bootstrap.ensure_village_db(conn, village.code)
+    click.echo(f"{'registered' if changed else 'unchanged'}: {village.code} {village.name} "
+               f"(township {village.township}, database fp_v_{village.code})")
+
+
+@villages.command("list")
+def villages_list() -> None:
+    with connect(settings()) as conn:
+        for v in list_villages(conn.admin):
+            click.echo(f"{v.code}\t{v.name}\t{v.township}")
+
+
+@main.group()
+def users() -> None:
+    """Create and list accounts."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--password", required=True, help="at least 8 characters")
+@click.option("--role", required=True, type=click.Choice(["field", "clerk", "admin"]))
+@click.option("--village", "village_codes", multiple=True, help="assigned village (repeatable)")
+@click.option("--township", default=None, help="9-digit township code (clerks)")
+def users_add(name: str, password: str, role: str, village_codes: tuple[str, ...], township: str | None) -> None:
+    """Create or update account NAME."""
+    with connect(settings()) as conn:
+        bootstrap.init(conn)
+        try:
+            user, created = add_user(conn.admin, name, password, role, list(village_codes), township)
+        except AccountError as exc:
+            fail(exc)
+    click.echo(f"{'created' if created else 'updated'}: {user.name} ({user.role}) "
+               f"villages={','.join(user.villages) or '-'} township={user.township or '-'}")
+
+
+@users.command("list")
+def users_list() -> None:
+    with connect(settings()) as conn:
+        for u in list_users(conn.admin):
+            click.echo(f"{u.name}\t{u.role}\t{','.join(u.villages) or '-'}\t{u.township or '-'}")
+
+
+@main.group()
+def forms() -> None:
+    """Build and publish the survey forms."""
+
+
+@forms.command("build")
+@click.option("--check", is_flag=True, help="write nothing; fail if a built XForm is out of date")
+@click.option("--validate", is_flag=True, help="also run ODK Validate (needs Java)")
+def forms_build(check: bool, validate: bool) -> None:
+    """Build forms/*.xml from the XLSForm sources forms/*.xlsx with pyxform."""
+    stale = build_all(check=check, validate=validate)
+    if check and stale:
+        raise click.ClickException(f"out of date: {', '.join(stale)} (run fangpin forms build)")
+    click.echo(f"{'checked' if check else 'built'}: " + ", ".join(f"{f.form_id} v{f.version}" for f in shipped_forms()))
+
+
+@forms.command("publish")
+def forms_publish() -> None:
+    """Publish the built forms to fp_forms; a published version is never overwritten."""
+    with connect(settings()) as conn:
+        bootstrap.init(conn, forms=[])
+        for form in shipped_forms():
+            try:
+                new = bootstrap.publish_form(conn.admin, form)
+            except ValueError as exc:
+                fail(exc)
+            click.echo(f"{'published' if new else 'already published'}: {form.doc_id} {form.md5}")
+
+
+@main.command()
+def demo() -> None:
+    """Load a demo township: villages, a grid worker per village, a clerk, an admin and a roster."""
+    from .demo import load_demo
+
+    with connect(settings()) as conn:
+        bootstrap.init(conn)
+        for line in load_demo(conn):
+            click.echo(line)
+
+
+if __name__ == "__main__":
+    main()

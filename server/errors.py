@@ -1,0 +1,46 @@
+"""Error responses: CouchDB's ``{"error", "reason"}`` shape, with the reason in Chinese and English.
+
+Tablets (PouchDB) read ``error`` and ``reason`` as CouchDB would send them; people read
+``message``. Every rejection says exactly what was wrong, in both languages.
+"""
+
+from __future__ import annotations
+
+from flask import Response, jsonify
+
+
+def bilingual(zh: str, en: str) -> dict[str, str]:
+    return {"zh": zh, "en": en}
+
+
+def error_response(status: int, error: str, zh: str, en: str, **extra: object) -> Response:
+    resp = jsonify({"error": error, "reason": f"{zh} / {en}", "message": bilingual(zh, en), **extra})
+    resp.status_code = status
+    return resp
+
+
+class ApiError(Exception):
+    """Raised anywhere in a request; turned into :func:`error_response` by the app."""
+
+    def __init__(self, status: int, error: str, zh: str, en: str, **extra: object) -> None:
+        super().__init__(en)
+        self.status, self.error, self.zh, self.en, self.extra = status, error, zh, en, extra
+
+    def response(self) -> Response:
+        return error_response(self.status, self.error, self.zh, self.en, **self.extra)
+
+
+def unauthorized() -> ApiError:
+    return ApiError(401, "unauthorized", "需要登录（用户名和密码）", "authentication required (name and password)")
+
+
+def forbidden(zh: str, en: str) -> ApiError:
+    return ApiError(403, "forbidden", zh, en)
+
+
+def bad_request(zh: str, en: str, **extra: object) -> ApiError:
+    return ApiError(400, "bad_request", zh, en, **extra)
+
+
+def not_found(zh: str, en: str) -> ApiError:
+    return ApiError(404, "not_found", zh, en)

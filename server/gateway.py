@@ -1,0 +1,375 @@
+"""The sync gateway: ``/sync/<db>/…`` speaks the CouchDB replication protocol to tablets.
+
+CouchDB never faces the network. This blueprint authenticates the user, lets through only the
+endpoints replication needs, only on the user's databases (``fp_forms`` read-only, the
+``fp_v_<village>`` of assigned villages), and filters writes so that a field user creates or
+updates only its own ``submission:`` docs for that village. Everything else is refused here with
+a CouchDB-style JSON error and is never forwarded; that is also what keeps the embedded
+pouchdb-server alive (it crashes on some requests, e.g. ``_changes?filter=_selector``).
+
+Requests go upstream with the gateway's own non-admin CouchDB account, whose
+``validate_doc_update`` repeats the write rules. Long-poll ``_changes`` is answered here (see
+:class:`SeqWatcher`) because pouchdb-server ignores ``timeout``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote, unquote
+
+from flask import Blueprint, Response, current_app, g, request, stream_with_context
+
+from sync import names
+from sync.couch import Couch, CouchError, doc_path
+
+from .accounts import User
+from .auth import require_user
+from .errors import ApiError, bad_request, forbidden
+
+bp = Blueprint("gateway", __name__, url_prefix="/sync")
+
+CHANGES_PARAMS = {"since", "limit", "style", "include_docs", "conflicts", "descending", "feed", "heartbeat",
+                  "timeout", "seq_interval", "attachments", "att_encoding_info", "update_seq"}
+ALL_DOCS_PARAMS = {"include_docs", "conflicts", "startkey", "endkey", "start_key", "end_key", "key", "keys",
+                   "limit", "skip", "descending", "inclusive_end", "update_seq", "attachments"}
+DOC_PARAMS = {"rev", "revs", "revs_info", "open_revs", "latest", "attachments", "att_encoding_info",
+              "conflicts", "atts_since"}
+BULK_GET_PARAMS = {"revs", "attachments", "latest"}
+PASS_HEADERS = ("Content-Type", "ETag", "Cache-Control")
+MAX_LONGPOLL_S = 55.0
+
+
+def upstream() -> Couch:
+    return current_app.extensions["fangpin.couch"].gateway
+
+
+def watcher() -> SeqWatcher:
+    return current_app.extensions["fangpin.seq_watcher"]
+
+
+# -- authorization ----------------------------------------------------------------------------
+def sync_databases(user: User) -> list[str]:
+    """Logical databases a user may replicate."""
+    if user.role != "field":
+        return []
+    return [names.FORMS, *(names.village_db(code) for code in user.villages)]
+
+
+def authorize_db(user: User, db: str, write: bool) -> str | None:
+    """Village code for a village db, None for fp_forms; raises ApiError when refused."""
+    if db not in sync_databases(user):
+        if user.role != "field":
+            raise forbidden("同步网关只对网格员账号开放", "the sync gateway is for field accounts only")
+        raise forbidden(f"无权访问数据库 {db}", f"you have no access to database {db}")
+    village = names.village_of(db)
+    if write and village is None:
+        raise forbidden(f"{db} 是只读的", f"{db} is read-only")
+    return village
+
+
+def write_denied(user: User, village: str, doc: Any, existing: dict | None) -> tuple[str, str] | None:
+    """Why a device may not write ``doc`` (zh, en), or None when it may."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("_id"), str):
+        return "文档缺少 _id", "document has no _id"
+    doc_id = doc["_id"]
+    if not doc_id.startswith("submission:") or len(doc_id) <= len("submission:"):
+        return "设备只能写入 submission: 文档", "devices may only write submission: documents"
+    if doc.get("_deleted"):
+        return "提交记录不能删除", "submissions cannot be deleted"
+    if doc.get("type") != "submission":
+        return 'type 必须为 "submission"', 'type must be "submission"'
+    if doc.get("submitted_by") != user.name:
+        return (f"submitted_by 必须是你的用户名 {user.name}",
+                f"submitted_by must be your own user name {user.name}")
+    if doc.get("village_code") != village:
+        return f"village_code 必须为本村代码 {village}", f"village_code must be this database's village {village}"
+    if existing is not None and existing.get("submitted_by") != user.name:
+        return "不能修改他人的提交记录", "a submission of another user cannot be changed"
+    return None
+
+
+# -- request plumbing -------------------------------------------------------------------------
+def raw_segments() -> list[str]:
+    """Path segments after ``/sync`` as sent (still percent-encoded), so ``%2F`` stays inside one."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path
+    path = raw.split("?", 1)[0]
+    prefix = request.script_root + "/sync"
+    rest = path[len(prefix):] if path.startswith(prefix) else path
+    return [unquote(s) for s in rest.strip("/").split("/")] if rest.strip("/") else []
+
+
+def filtered_params(allowed: set[str]) -> dict[str, str]:
+    extra = sorted(set(request.args) - allowed)
+    if extra:
+        raise bad_request(f"不支持的参数：{', '.join(extra)}", f"unsupported parameter(s): {', '.join(extra)}",
+                          parameters=extra)
+    return {k: request.args[k] for k in request.args}
+
+
+def json_body() -> Any:
+    if request.mimetype != "application/json":
+        raise ApiError(415, "bad_content_type", "请求体必须是 application/json",
+                       "the request body must be application/json")
+    try:
+        return json.loads(request.get_data() or b"null")
+    except ValueError as exc:
+        raise bad_request("请求体不是有效的 JSON", f"the request body is not valid JSON: {exc}") from exc
+
+
+def relay(resp: Any, status: int | None = None) -> Response:
+    """Stream an upstream response back as it arrives."""
+    headers = {h: resp.headers[h] for h in PASS_HEADERS if h in resp.headers}
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield from resp.iter_content(chunk_size=64 * 1024)
+        finally:
+            resp.close()
+
+    return Response(stream_with_context(body()), status=status or resp.status_code, headers=headers)
+
+
+def forward(method: str, path: str, params: dict | None = None, body: bytes | None = None,
+            content_type: str | None = None) -> Response:
+    headers = {"Accept": request.headers.get("Accept", "application/json")}
+    if content_type:
+        headers["Content-Type"] = content_type
+    try:
+        resp = upstream().request(method, path, params=params, body=body, headers=headers, stream=True)
+    except CouchError as exc:
+        raise ApiError(503, "unavailable", "数据库暂时不可用，请稍后重试",
+                       "the database is temporarily unavailable; retry later") from exc
+    return relay(resp)
+
+
+# -- routes -----------------------------------------------------------------------------------
+@bp.route("/", methods=["GET"])
+def root() -> Response:
+    require_user()
+    return Response(json.dumps({"couchdb": "Welcome", "vendor": {"name": "Fangpin sync gateway"}}),
+                    mimetype="application/json")
+
+
+@bp.route("/<path:_ignored>", methods=["GET", "HEAD", "POST", "PUT", "DELETE", "COPY"], strict_slashes=False)
+def dispatch(_ignored: str) -> Response:
+    user = require_user()
+    segments = raw_segments()
+    db, rest = segments[0], segments[1:]
+    method = request.method
+    write = method in ("POST", "PUT", "DELETE", "COPY") and (rest[:1] not in (["_revs_diff"], ["_bulk_get"],
+                                                                               ["_all_docs"]))
+    if rest[:1] == ["_local"] and method == "GET":
+        write = False
+    village = authorize_db(user, db, write)
+    physical = "/" + quote(upstream().physical(db), safe="")
+    g.sync_db = db
+
+    if not rest:
+        if method != "GET":
+            raise forbidden("不能创建或删除数据库", "databases cannot be created or deleted through the gateway")
+        return db_info(physical, db)
+    head = rest[0]
+    if head == "_changes" and method == "GET":
+        return changes(physical, db)
+    if head == "_revs_diff" and method == "POST" and len(rest) == 1:
+        return forward("POST", physical + "/_revs_diff", body=json.dumps(json_body()).encode(),
+                       content_type="application/json")
+    if head == "_bulk_get" and method == "POST" and len(rest) == 1:
+        return forward("POST", physical + "/_bulk_get", params=filtered_params(BULK_GET_PARAMS),
+                       body=json.dumps(json_body()).encode(), content_type="application/json")
+    if head == "_all_docs" and method in ("GET", "POST") and len(rest) == 1:
+        params = filtered_params(ALL_DOCS_PARAMS)
+        if method == "GET":
+            return forward("GET", physical + "/_all_docs", params=params)
+        return forward("POST", physical + "/_all_docs", params=params, body=json.dumps(json_body()).encode(),
+                       content_type="application/json")
+    if head == "_bulk_docs" and method == "POST" and len(rest) == 1:
+        assert village is not None
+        return bulk_docs(physical, user, village)
+    if head == "_local" and len(rest) == 2 and method in ("GET", "PUT"):
+        path = physical + "/" + doc_path("_local/" + rest[1])
+        if method == "GET":
+            return forward("GET", path)
+        return forward("PUT", path, body=json.dumps(json_body()).encode(), content_type="application/json")
+    if head == "_design" and len(rest) == 2 and method == "GET":
+        return forward("GET", physical + "/" + doc_path("_design/" + rest[1]), params=filtered_params(DOC_PARAMS))
+    if not head.startswith("_"):
+        if len(rest) == 1 and method == "GET":
+            return forward("GET", physical + "/" + doc_path(head), params=filtered_params(DOC_PARAMS))
+        if len(rest) == 1 and method == "PUT":
+            assert village is not None
+            return put_doc(physical, user, village, head)
+        if len(rest) == 2 and method == "GET":
+            return forward("GET", f"{physical}/{doc_path(head)}/{quote(rest[1], safe='')}")
+        if len(rest) == 2 and method == "PUT":
+            assert village is not None
+            return put_attachment(physical, user, village, head, rest[1])
+    raise forbidden(f"同步网关不支持 {method} {'/'.join(rest)}",
+                    f"{method} {'/'.join(rest)} is not a replication endpoint the gateway allows")
+
+
+def db_info(physical: str, db: str) -> Response:
+    try:
+        info = upstream().call("GET", physical)
+    except CouchError as exc:
+        raise ApiError(exc.status, exc.error, "数据库不可用", f"database unavailable: {exc.reason}") from exc
+    info["db_name"] = db  # never reveal the deployment prefix
+    return Response(json.dumps(info), mimetype="application/json")
+
+
+def bulk_docs(physical: str, user: User, village: str) -> Response:
+    body = json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("docs"), list):
+        raise bad_request('请求体须为 {"docs": [...]}', 'the body must be {"docs": [...]}')
+    docs = body["docs"]
+    new_edits = body.get("new_edits", True)
+    ids = [d["_id"] for d in docs if isinstance(d, dict) and isinstance(d.get("_id"), str)]
+    db = g.sync_db
+    existing = upstream().get_many(db, [i for i in ids if i.startswith("submission:")])
+    allowed, denied = [], []
+    for doc in docs:
+        reason = write_denied(user, village, doc, existing.get(doc.get("_id")) if isinstance(doc, dict) else None)
+        if reason:
+            zh, en = reason
+            denied.append({"id": doc.get("_id") if isinstance(doc, dict) else None, "error": "forbidden",
+                           "reason": f"{zh} / {en}"})
+        else:
+            allowed.append(doc)
+    results: list = []
+    if allowed:
+        payload: dict[str, Any] = {"docs": allowed}
+        if new_edits is False:
+            payload["new_edits"] = False
+        try:
+            results = upstream().call("POST", physical + "/_bulk_docs", body=payload)
+        except CouchError as exc:
+            raise ApiError(exc.status, exc.error, "写入失败", f"write failed: {exc.reason}") from exc
+    return Response(json.dumps(results + denied, ensure_ascii=False), status=201, mimetype="application/json")
+
+
+def put_doc(physical: str, user: User, village: str, doc_id: str) -> Response:
+    doc = json_body()
+    if isinstance(doc, dict):
+        doc.setdefault("_id", doc_id)
+    if not isinstance(doc, dict) or doc.get("_id") != doc_id:
+        raise bad_request("文档 _id 与路径不一致", "the document's _id does not match the URL")
+    existing = upstream().get(g.sync_db, doc_id)
+    reason = write_denied(user, village, doc, existing)
+    if reason:
+        raise forbidden(*reason)
+    params = filtered_params({"rev", "new_edits"})
+    return forward("PUT", physical + "/" + doc_path(doc_id), params=params, body=json.dumps(doc).encode(),
+                   content_type="application/json")
+
+
+def put_attachment(physical: str, user: User, village: str, doc_id: str, name: str) -> Response:
+    existing = upstream().get(g.sync_db, doc_id)
+    if existing is None:
+        raise forbidden("只能给已存在的本人提交记录添加附件",
+                        "attachments can only be added to an existing submission of your own")
+    reason = write_denied(user, village, {**existing, "_id": doc_id}, existing)
+    if reason:
+        raise forbidden(*reason)
+    if request.mimetype.startswith("multipart/"):
+        raise ApiError(415, "bad_content_type", "不支持 multipart 上传", "multipart uploads are not supported")
+    return forward("PUT", f"{physical}/{doc_path(doc_id)}/{quote(name, safe='')}",
+                   params=filtered_params({"rev"}), body=request.get_data(),
+                   content_type=request.content_type or "application/octet-stream")
+
+
+# -- _changes ---------------------------------------------------------------------------------
+def changes(physical: str, db: str) -> Response:
+    params = filtered_params(CHANGES_PARAMS)
+    feed = params.pop("feed", "normal")
+    if feed not in ("normal", "longpoll"):
+        raise bad_request("只支持 feed=normal 或 longpoll", "only feed=normal or feed=longpoll is supported")
+    heartbeat_ms = int(params.pop("heartbeat", 0) or 0)
+    timeout_ms = int(params.pop("timeout", 0) or 0)
+    if feed == "normal":
+        return forward("GET", physical + "/_changes", params=params)
+    wait_s = min(MAX_LONGPOLL_S, (timeout_ms or 60_000) / 1000.0)
+    heartbeat_s = max(1.0, heartbeat_ms / 1000.0) if heartbeat_ms else None
+    couch, seq_watch = upstream(), watcher()
+    baseline = seq_watch.current(db)  # taken before the first read: no change can slip between
+
+    def body() -> Iterator[bytes]:
+        seen = baseline
+        deadline = time.monotonic() + wait_s
+        while True:
+            page = couch.call("GET", physical + "/_changes", params=params)
+            remaining = deadline - time.monotonic()
+            if page["results"] or remaining <= 0:
+                yield json.dumps(page).encode()
+                return
+            step = min(remaining, heartbeat_s or remaining)
+            changed = seq_watch.wait_change(db, seen, step)
+            if changed is None and heartbeat_s:
+                yield b"\n"
+            elif changed is not None:
+                seen = changed
+
+    return Response(stream_with_context(body()), mimetype="application/json")
+
+
+class SeqWatcher:
+    """One thread per process watches ``update_seq`` of the databases long-poll requests wait on.
+
+    Waiting tablets cost one ``GET /db`` per database per interval, not one query each.
+    """
+
+    def __init__(self, couch: Couch, interval_s: float = 0.5) -> None:
+        self.couch = couch
+        self.interval_s = interval_s
+        self._seqs: dict[str, Any] = {}
+        self._waiting: dict[str, int] = {}
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def current(self, db: str) -> Any:
+        info = self.couch.db_info(db)
+        seq = info["update_seq"] if info else None
+        with self._cond:
+            self._seqs[db] = seq
+        return seq
+
+    def wait_change(self, db: str, baseline: Any, timeout_s: float) -> Any:
+        """The new update_seq once it differs from ``baseline``; None after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            self._waiting[db] = self._waiting.get(db, 0) + 1
+            self._ensure_thread()
+            try:
+                while self._seqs.get(db) == baseline:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    self._cond.wait(remaining)
+                return self._seqs.get(db)
+            finally:
+                self._waiting[db] -= 1
+                if not self._waiting[db]:
+                    del self._waiting[db]
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="seq-watcher", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                dbs = list(self._waiting)
+            for db in dbs:
+                try:
+                    info = self.couch.db_info(db)
+                except CouchError:
+                    continue
+                with self._cond:
+                    if info and info["update_seq"] != self._seqs.get(db):
+                        self._seqs[db] = info["update_seq"]
+                        self._cond.notify_all()
+            time.sleep(self.interval_s)

@@ -1,0 +1,79 @@
+"""The ``review:<uuid>`` document: the server's verdict on one submission, kept beside it.
+
+Pure functions only. The worker calls :func:`review_for` with a submission revision and the
+review written so far; it returns the review to write, or None when this revision was already
+reviewed. Keying the work on the submission revision is what makes the worker idempotent: a
+crash between writing reviews and saving the checkpoint repeats the batch and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Set
+from typing import Any
+
+from sync import names
+
+from .validation import has_errors
+from .validation.envelope import check_envelope
+
+# Review states (domain.md, Workflow). Clerk actions set approved/rejected/returned.
+STATES = ("received", "has_issues", "approved", "rejected", "returned", "edited")
+
+
+def next_state(previous: str | None, blocking: bool) -> str:
+    """State after a new submission revision was checked."""
+    if blocking:
+        return "has_issues"
+    if previous in ("returned", "edited", "approved", "rejected"):
+        # A device changed a submission a clerk had already handled: it needs a fresh look.
+        return "edited"
+    return "received"
+
+
+def review_for(submission: Mapping[str, Any], existing: Mapping[str, Any] | None, village: str,
+               forms: Mapping[str, Set[str]], now: str) -> dict | None:
+    rev = submission["_rev"]
+    if existing and existing.get("submission_rev") == rev:
+        return None
+    issues = check_envelope(submission, village, forms)
+    codes = {i["code"] for i in issues}
+    previous = existing.get("state") if existing else None
+    state = next_state(previous, has_errors(issues))
+    entry = {"at": now, "by": "worker", "action": "checked", "submission_rev": rev, "state": state,
+             "from": previous}
+    review: dict[str, Any] = {
+        "_id": names.review_id(submission["_id"]),
+        "type": "review",
+        "submission_id": submission["_id"],
+        "submission_rev": rev,
+        "village_code": village,
+        "form_id": _text(submission.get("form_id")),
+        "form_version": _text(submission.get("form_version")),
+        "household_id": _text(submission.get("household_id")),
+        "submitted_by": _text(submission.get("submitted_by")),
+        "device_id": _text(submission.get("device_id")),
+        "completed_at": _text(submission.get("completed_at")),
+        "state": state,
+        "checks": {
+            "form_known": "form.unknown" not in codes and "form_id" not in _missing(issues),
+            "version_known": not codes & {"form.unknown", "form.version_unknown"}
+            and "form_version" not in _missing(issues),
+            "envelope_complete": not any(c.startswith("envelope.") for c in codes),
+        },
+        "issues": issues,
+        "comments": list(existing.get("comments", [])) if existing else [],
+        "history": [*(existing.get("history", []) if existing else []), entry],
+        "received_at": existing.get("received_at", now) if existing else now,
+        "updated_at": now,
+    }
+    if existing:
+        review["_rev"] = existing["_rev"]
+    return review
+
+
+def _missing(issues: list[dict]) -> set[str]:
+    return {i["path"] for i in issues if i["code"] == "envelope.missing"}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

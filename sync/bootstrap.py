@@ -1,0 +1,151 @@
+"""Database bootstrap (``fangpin init``): databases, security objects, design docs, indexes, forms.
+
+Every step is idempotent, so ``serve`` runs it on each start. Security follows the architecture:
+only the server's admin and the gateway's own CouchDB account can reach anything, and the
+gateway's account may read ``fp_forms`` and read/write village databases only. The
+``validate_doc_update`` functions repeat the gateway's write rules inside CouchDB as a second
+line of defence: a device-originated write (made through the gateway account) may only touch a
+``submission:`` doc of that village and may never delete one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterable
+
+from forms import XForm, shipped_forms
+
+from . import names
+from .couch import Couch, CouchError
+from .embedded import Connection
+
+ADMIN_ONLY = {"admins": {"names": [], "roles": []}, "members": {"names": [], "roles": ["_admin"]}}
+
+_VILLAGE_VDU = """function (newDoc, oldDoc, userCtx) {
+  if (userCtx.roles.indexOf('_admin') !== -1) { return; }
+  var village = %(village)s;
+  function deny(en, zh) { throw({forbidden: zh + ' / ' + en}); }
+  if (newDoc._id.indexOf('submission:') !== 0) {
+    deny('devices may only write submission: documents', '设备只能写入 submission: 文档');
+  }
+  if (newDoc._deleted) { deny('submissions cannot be deleted', '提交记录不能删除'); }
+  if (newDoc.type !== 'submission') { deny('type must be "submission"', 'type 必须为 "submission"'); }
+  if (newDoc.village_code !== village) {
+    deny('village_code must be ' + village, 'village_code 必须为 ' + village);
+  }
+  if (typeof newDoc.submitted_by !== 'string' || !newDoc.submitted_by) {
+    deny('submitted_by is required', '缺少 submitted_by');
+  }
+  if (oldDoc && !oldDoc._deleted && oldDoc.submitted_by !== newDoc.submitted_by) {
+    deny('a submission cannot change hands', '不能修改他人的提交记录');
+  }
+}"""
+
+_READ_ONLY_VDU = """function (newDoc, oldDoc, userCtx) {
+  if (userCtx.roles.indexOf('_admin') === -1) {
+    throw({forbidden: '此数据库只读 / this database is read-only'});
+  }
+}"""
+
+
+def gateway_role(couch: Couch) -> str:
+    return couch.prefix + names.GATEWAY_ROLE
+
+
+def members(role: str) -> dict:
+    return {"admins": {"names": [], "roles": []}, "members": {"names": [], "roles": [role]}}
+
+
+def village_codes(admin: Couch) -> list[str]:
+    return [doc["code"] for doc in admin.iter_prefix(names.ACCOUNTS, "village:")]
+
+
+def ensure_gateway_user(conn: Connection) -> None:
+    """The gateway's own non-admin CouchDB account, in ``_users`` (CouchDB 3 and pouchdb-server)."""
+    cred = conn.gateway.credential
+    assert cred is not None
+    user_id = f"org.couchdb.user:{cred.name}"
+    users = _get_user(conn.admin, user_id)
+    role = gateway_role(conn.admin)
+    if users and role in users.get("roles", []) and _can_login(conn.gateway):
+        return
+    doc = {"_id": user_id, "name": cred.name, "type": "user", "roles": [role], "password": cred.password}
+    if users:
+        doc["_rev"] = users["_rev"]
+    conn.admin.call("PUT", f"/_users/{user_id}", body=doc)
+
+
+def _get_user(admin: Couch, user_id: str) -> dict | None:
+    # _users is a server database: no deployment prefix.
+    return admin.call("GET", f"/_users/{user_id}", ok_missing=True)
+
+
+def _can_login(couch: Couch) -> bool:
+    try:
+        session = couch.call("GET", "/_session")
+    except CouchError:
+        return False
+    return (session.get("userCtx") or {}).get("name") == couch.credential.name  # type: ignore[union-attr]
+
+
+def ensure_village_db(conn: Connection, code: str) -> None:
+    db = names.village_db(code)
+    conn.admin.create_db(db)
+    conn.admin.put_security(db, members(gateway_role(conn.admin)))
+    conn.admin.ensure_design(db, {
+        "_id": "_design/fangpin",
+        "language": "javascript",
+        "validate_doc_update": _VILLAGE_VDU % {"village": json.dumps(code)},
+    })
+    conn.admin.ensure_index(db, "type-state", ["type", "state"])
+
+
+def publish_form(admin: Couch, form: XForm) -> bool:
+    """Publish one form version; True if new. A version string is never reused for other content."""
+    current = admin.get(names.FORMS, form.doc_id)
+    if current:
+        if current.get("hash") != form.md5:
+            raise ValueError(
+                f"表单 {form.form_id} 的版本 {form.version} 已发布且内容不同，请使用新的版本号 / "
+                f"form {form.form_id} version {form.version} is already published with other content; "
+                "give it a new version"
+            )
+        return False
+    admin.put(names.FORMS, {
+        "_id": form.doc_id,
+        "type": "form",
+        "form_id": form.form_id,
+        "version": form.version,
+        "title": form.title,
+        "hash": form.md5,
+        "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "_attachments": {"xform.xml": {"content_type": "application/xml",
+                                       "data": base64.b64encode(form.xml).decode()}},
+    })
+    return True
+
+
+def published_forms(admin: Couch) -> list[dict]:
+    return list(admin.iter_prefix(names.FORMS, "form:"))
+
+
+def init(conn: Connection, forms: Iterable[XForm] | None = None) -> dict:
+    """Bring a CouchDB server to the layout Fangpin expects; returns what it did."""
+    admin = conn.admin
+    created = [db for db in (names.FORMS, names.CASES, names.ACCOUNTS) if admin.create_db(db)]
+    ensure_gateway_user(conn)
+    admin.put_security(names.FORMS, members(gateway_role(admin)))
+    admin.put_security(names.CASES, ADMIN_ONLY)
+    admin.put_security(names.ACCOUNTS, ADMIN_ONLY)
+    admin.ensure_design(names.FORMS, {"_id": "_design/fangpin", "language": "javascript",
+                                      "validate_doc_update": _READ_ONLY_VDU})
+    admin.ensure_index(names.CASES, "type-village", ["type", "village_code"])
+    admin.ensure_index(names.CASES, "type-target", ["type", "target"])
+    admin.ensure_index(names.ACCOUNTS, "type", ["type"])
+    villages = village_codes(admin)
+    for code in villages:
+        ensure_village_db(conn, code)
+    published = [f.doc_id for f in (forms if forms is not None else shipped_forms()) if publish_form(admin, f)]
+    return {"created": created, "villages": villages, "published": published}
