@@ -1,0 +1,252 @@
+#!/usr/bin/env node
+// Tablet simulator: a grid worker's tablet on the real PouchDB client.
+//
+// Each call is one thing a tablet does; its local databases live in --dir (LevelDB) between
+// calls, so a test can log in, pull, go "offline", create surveys, and sync later, in any order.
+// Every call prints one JSON object on stdout.
+//
+//   node scripts/tablet.js login  --dir D --server http://127.0.0.1:8080 --user gw_wang --password P [--device tab-1]
+//   node scripts/tablet.js pull   --dir D                 replicate fp_forms and village dbs down
+//   node scripts/tablet.js create --dir D --village V --count N [--form damage_survey] [--household H]
+//                                                          offline: writes local docs only, no network
+//   node scripts/tablet.js push   --dir D [--village V]    replicate submissions up through the gateway
+//   node scripts/tablet.js wait-reviews --dir D [--timeout 60]
+//                                                          pull until every own submission revision has its review
+//   node scripts/tablet.js status --dir D
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const crypto = require('crypto');
+const PouchDB = require('pouchdb');
+
+function parseArgs(argv) {
+  const args = { _: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a.startsWith('--')) {
+      const key = a.slice(2);
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) { args[key] = true; } else { args[key] = next; i++; }
+    } else {
+      args._.push(a);
+    }
+  }
+  return args;
+}
+
+function fail(message) {
+  process.stdout.write(JSON.stringify({ ok: false, error: message }) + '\n');
+  process.exit(1);
+}
+
+function statePath(dir) { return path.join(dir, 'tablet.json'); }
+function loadState(dir) {
+  if (!fs.existsSync(statePath(dir))) fail(`not logged in: no ${statePath(dir)} (run login first)`);
+  return JSON.parse(fs.readFileSync(statePath(dir), 'utf8'));
+}
+function saveState(dir, state) {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(statePath(dir), JSON.stringify(state, null, 2), { mode: 0o600 });
+}
+
+function localDb(dir, name) {
+  fs.mkdirSync(path.join(dir, 'db'), { recursive: true });
+  return new PouchDB(path.join(dir, 'db', name));
+}
+function remoteDb(state, name) {
+  return new PouchDB(state.sync.url + name, {
+    auth: { username: state.user, password: state.password }, skip_setup: true,
+  });
+}
+
+async function login(args) {
+  for (const k of ['dir', 'server', 'user', 'password']) if (!args[k]) fail(`--${k} is required`);
+  const server = args.server.replace(/\/$/, '');
+  const res = await fetch(server + '/api/v1/session', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: args.user, password: args.password }),
+  });
+  const body = await res.json();
+  if (!res.ok) fail(`login refused (${res.status}): ${body.reason}`);
+  const state = {
+    server, user: args.user, password: args.password, device: args.device || `tab-${args.user}`,
+    sync: body.sync, villages: body.villages, device_seq: 0,
+  };
+  if (fs.existsSync(statePath(args.dir))) state.device_seq = loadState(args.dir).device_seq || 0;
+  saveState(args.dir, state);
+  return { ok: true, user: state.user, villages: state.villages, databases: state.sync.databases };
+}
+
+async function replicate(from, to) {
+  const result = await PouchDB.replicate(from, to, { batch_size: 200, batches_limit: 5 });
+  return { docs_read: result.docs_read, docs_written: result.docs_written,
+    doc_write_failures: result.doc_write_failures, errors: (result.errors || []).map(String) };
+}
+
+async function pull(args) {
+  const state = loadState(args.dir);
+  const out = {};
+  for (const name of state.sync.databases) {
+    out[name] = await replicate(remoteDb(state, name), localDb(args.dir, name));
+  }
+  return { ok: true, pulled: out };
+}
+
+async function push(args) {
+  const state = loadState(args.dir);
+  const villages = args.village ? [String(args.village)] : state.villages;
+  const out = {};
+  for (const v of villages) {
+    const name = 'fp_v_' + v;
+    const target = args.target ? new PouchDB(args.target.replace(/\/$/, '') + '/' + name,
+      { auth: parseAuth(args['target-auth']), skip_setup: true }) : remoteDb(state, name);
+    out[name] = await replicate(localDb(args.dir, name), target);
+  }
+  return { ok: true, pushed: out };
+}
+
+function parseAuth(text) {
+  if (!text) return undefined;
+  const i = text.indexOf(':');
+  return { username: text.slice(0, i), password: text.slice(i + 1) };
+}
+
+async function latestForm(dir, formId) {
+  const forms = localDb(dir, 'fp_forms');
+  const res = await forms.allDocs({ startkey: `form:${formId}:`, endkey: `form:${formId}:\ufff0`, include_docs: true });
+  if (!res.rows.length) fail(`form ${formId} is not on this tablet: pull first`);
+  return res.rows.map((r) => r.doc).sort((a, b) => (a.version < b.version ? 1 : -1))[0];
+}
+
+// Deterministic pseudo-random values per submission so that runs are repeatable.
+function rng(seed) {
+  let x = crypto.createHash('sha256').update(seed).digest().readUInt32LE(0) || 1;
+  return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 4294967296; };
+}
+function pick(r, items) { return items[Math.floor(r() * items.length)]; }
+function today() { return new Date().toISOString().slice(0, 10); }
+
+function damageData(r, envelope) {
+  const house = pick(r, ['none', 'minor', 'severe', 'collapsed']);
+  const data = {
+    ...envelope,
+    event_id: '500112104-2025-07-flood', disaster_type: pick(r, ['flood', 'geological', 'hail_wind']),
+    disaster_date: today(), deaths: 0, missing: 0, injured_serious: Math.floor(r() * 2), injured_minor: Math.floor(r() * 3),
+    main_labour_lost: pick(r, ['yes', 'no', 'no', 'no']), relocated: pick(r, ['none', 'centralized', 'dispersed']),
+    house_damage: house, safe_shelter: pick(r, ['yes', 'yes', 'no']),
+    crop_area_mu: Math.round(r() * 100) / 10, crop_loss_band: pick(r, ['none', 'lt10', 'p10_30', 'p30_80', 'ge80']),
+    livestock_lost: Math.floor(r() * 5), water_cut_days: Math.floor(r() * 40),
+    direct_loss_yuan: Math.round(r() * 50000), income_drop_pct: Math.floor(r() * 80),
+    urgent_needs: pick(r, ['food water', 'shelter', 'cash medical', 'none']),
+  };
+  if (house !== 'none') { data.rooms_damaged = 1 + Math.floor(r() * 4); data.only_dwelling = pick(r, ['yes', 'no']); }
+  if (data.crop_loss_band !== 'none') data.crops_main_income = pick(r, ['yes', 'no']);
+  return data;
+}
+
+function householdData(r, envelope) {
+  return {
+    ...envelope,
+    head_name: pick(r, ['王', '李', '张', '刘']) + pick(r, ['建国', '秀英', '志强', '玉珍']),
+    head_id_number: '11010519491231002X', phone: '13800138000', category: pick(r, ['lifted', 'monitored', 'ordinary']),
+    members: [{ name: '户主', id_number: '11010519491231002X', sex: 'female', relation: 'head', birth_date: '1949-12-31',
+      health: 'chronic', labour: 'weak', school: 'primary', medical_insurance: 'yes' }],
+    income_wage: Math.round(r() * 20000), income_business: Math.round(r() * 10000), income_property: 0,
+    income_transfer: Math.round(r() * 5000), cost_business: Math.round(r() * 3000),
+    housing_grade: pick(r, ['A', 'B', 'C']), water_quantity_ok: 'yes', water_quality_ok: 'yes', water_access_ok: 'yes',
+    risk_types: 'disaster',
+  };
+}
+
+async function create(args) {
+  const state = loadState(args.dir);
+  const village = String(args.village || state.villages[0]);
+  if (!state.villages.includes(village)) fail(`village ${village} is not assigned to ${state.user}`);
+  const formId = args.form || 'damage_survey';
+  const form = await latestForm(args.dir, formId);
+  const count = parseInt(args.count || '1', 10);
+  const db = localDb(args.dir, 'fp_v_' + village);
+  const docs = [];
+  for (let i = 0; i < count; i++) {
+    state.device_seq += 1;
+    const uuid = crypto.randomUUID();
+    const r = rng(uuid);
+    const household = args.household || `${village}-${String(1 + Math.floor(r() * 12)).padStart(4, '0')}`;
+    const now = new Date().toISOString();
+    const envelope = { village_code: village, household_id: household, surveyor: state.user, survey_date: today(), consent: 'yes' };
+    docs.push({
+      _id: 'submission:' + uuid, type: 'submission', form_id: formId, form_version: form.version,
+      village_code: village, household_id: household, household_base_version: 0,
+      submitted_by: state.user, device_id: state.device, device_seq: state.device_seq,
+      started_at: now, completed_at: now,
+      data: formId === 'household_survey' ? householdData(r, envelope) : damageData(r, envelope),
+    });
+  }
+  const res = await db.bulkDocs(docs);
+  saveState(args.dir, state);
+  const failed = res.filter((x) => x.error);
+  if (failed.length) fail(`local write failed: ${JSON.stringify(failed.slice(0, 3))}`);
+  return { ok: true, created: docs.map((d) => d._id), village };
+}
+
+async function ownSubmissions(dir, state) {
+  const out = [];
+  for (const v of state.villages) {
+    const db = localDb(dir, 'fp_v_' + v);
+    const subs = await db.allDocs({ startkey: 'submission:', endkey: 'submission:\ufff0', include_docs: true });
+    const ids = subs.rows.filter((r) => r.doc.submitted_by === state.user).map((r) => r.doc);
+    const reviews = await db.allDocs({ keys: ids.map((d) => 'review:' + d._id.slice('submission:'.length)), include_docs: true });
+    ids.forEach((d, i) => out.push({ village: v, submission: d, review: reviews.rows[i].doc || null }));
+  }
+  return out;
+}
+
+async function waitReviews(args) {
+  const state = loadState(args.dir);
+  const deadline = Date.now() + 1000 * parseFloat(args.timeout || '60');
+  let rounds = 0;
+  for (;;) {
+    rounds += 1;
+    for (const v of state.villages) await replicate(remoteDb(state, 'fp_v_' + v), localDb(args.dir, 'fp_v_' + v));
+    const items = await ownSubmissions(args.dir, state);
+    const missing = items.filter((x) => !x.review || x.review.submission_rev !== x.submission._rev);
+    if (!missing.length || Date.now() > deadline) {
+      const states = {};
+      items.forEach((x) => { if (x.review) states[x.review.state] = (states[x.review.state] || 0) + 1; });
+      return { ok: !missing.length, submissions: items.length, reviewed: items.length - missing.length,
+        missing: missing.map((x) => x.submission._id), states, rounds };
+    }
+    await new Promise((res) => setTimeout(res, 250));
+  }
+}
+
+async function status(args) {
+  const state = loadState(args.dir);
+  const items = await ownSubmissions(args.dir, state);
+  const out = { ok: true, user: state.user, device_seq: state.device_seq, databases: {} };
+  for (const name of state.sync.databases) {
+    const info = await localDb(args.dir, name).info();
+    out.databases[name] = { doc_count: info.doc_count, update_seq: info.update_seq };
+  }
+  out.submissions = items.length;
+  out.reviews = items.filter((x) => x.review).map((x) => ({ id: x.review._id, rev: x.review._rev,
+    state: x.review.state, submission_rev: x.review.submission_rev, comments: x.review.comments }));
+  return out;
+}
+
+const COMMANDS = { login, pull, push, create, 'wait-reviews': waitReviews, status };
+
+(async () => {
+  const args = parseArgs(process.argv.slice(2));
+  const command = COMMANDS[args._[0]];
+  if (!command) fail(`usage: tablet.js ${Object.keys(COMMANDS).join('|')} --dir DIR …`);
+  if (!args.dir) fail('--dir is required');
+  try {
+    const result = await command(args);
+    process.stdout.write(JSON.stringify(result) + '\n');
+    process.exit(result.ok === false ? 2 : 0);
+  } catch (err) {
+    fail(String(err && (err.stack || err.message) || err));
+  }
+})();
