@@ -57,12 +57,16 @@ def built_path(form_id: str) -> Path:
     return FORMS_DIR / f"{form_id}.xml"
 
 
-def build(source: Path | bytes, validate: bool = False) -> bytes:
-    """XLSForm → XForm XML with pyxform; ``validate`` also runs ODK Validate (needs Java)."""
+def build(source: Path | bytes, validate: bool = False, file_type: str | None = None) -> bytes:
+    """XLSForm → XForm XML with pyxform; ``validate`` also runs ODK Validate (needs Java).
+
+    ``source`` is a workbook path, or the bytes of one with ``file_type`` (".xlsx", ".md", …).
+    """
     from pyxform.xls2xform import convert
 
     warnings: list[str] = []
-    result = convert(xlsform=source, pretty_print=True, validate=validate, warnings=warnings)
+    result = convert(xlsform=source, pretty_print=True, validate=validate, warnings=warnings,
+                     file_type=file_type)
     if warnings:
         raise ValueError("pyxform warnings: " + "; ".join(warnings))
     return result.xform.encode("utf-8")

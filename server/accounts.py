@@ -100,16 +100,21 @@ def list_users(admin: Couch) -> list[User]:
     return [User.from_doc(d) for d in admin.iter_prefix(names.ACCOUNTS, "user:")]
 
 
-def add_user(admin: Couch, name: str, password: str, role: str, villages: list[str] | None = None,
-             township: str | None = None, actor: str = "cli") -> tuple[User, bool]:
-    """Create or update an account. Returns (user, created)."""
+def add_user(admin: Couch, name: str, password: str | None, role: str, villages: list[str] | None = None,
+             township: str | None = None, actor: str = "cli", password_hash: str | None = None,
+             ) -> tuple[User, bool]:
+    """Create or update an account. Returns (user, created).
+
+    ``password_hash`` takes an existing werkzeug hash instead of a password (accounts moved from
+    another Fangpin server keep their passwords).
+    """
     villages = sorted(set(villages or []))
     if not USER_NAME.match(name):
         raise AccountError("用户名须为2-64位字母、数字、点、下划线或连字符",
                            "user name must be 2-64 letters, digits, '.', '_' or '-'")
     if role not in ROLES:
         raise AccountError(f"角色须为 {'/'.join(ROLES)}", f"role must be one of {', '.join(ROLES)}")
-    if len(password) < MIN_PASSWORD:
+    if password_hash is None and (password is None or len(password) < MIN_PASSWORD):
         raise AccountError(f"密码至少{MIN_PASSWORD}位", f"password must have at least {MIN_PASSWORD} characters")
     known = {v.code for v in list_villages(admin)}
     unknown = [v for v in villages if v not in known]
@@ -128,7 +133,7 @@ def add_user(admin: Couch, name: str, password: str, role: str, villages: list[s
     doc_id = f"user:{name}"
     current = admin.get(names.ACCOUNTS, doc_id)
     doc = {"_id": doc_id, "type": "user", "name": name, "role": role, "villages": villages,
-           "township": township, "password_hash": generate_password_hash(password), "disabled": False,
+           "township": township, "password_hash": password_hash or generate_password_hash(password or ""), "disabled": False,
            "created_at": (current or {}).get("created_at") or _now()}
     if current:
         doc["_rev"] = current["_rev"]

@@ -1,0 +1,95 @@
+"""The survey forms: committed XForms agree with their XLSForm sources and with the data contract."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+from forms import FORM_IDS, XForm, build, build_all, built_path, shipped_forms
+
+NS = {"x": "http://www.w3.org/2002/xforms", "h": "http://www.w3.org/1999/xhtml"}
+ENVELOPE = {"village_code", "household_id", "surveyor", "survey_date", "location", "consent"}
+# Field names from ../shared/domain.md, the contract tablets and exports rely on.
+CONTRACT = {
+    "damage_survey": ENVELOPE | {
+        "event_id", "disaster_type", "disaster_date", "deaths", "missing", "injured_serious", "injured_minor",
+        "main_labour_lost", "relocated", "house_damage", "rooms_damaged", "only_dwelling", "safe_shelter",
+        "crop_area_mu", "crop_loss_band", "crops_main_income", "livestock_lost", "water_cut_days",
+        "direct_loss_yuan", "income_drop_pct", "urgent_needs", "photos", "photos/photo"},
+    "household_survey": ENVELOPE | {
+        "head_name", "head_id_number", "phone", "category", "members", "members/name", "members/id_number",
+        "members/sex", "members/relation", "members/birth_date", "members/age", "members/health",
+        "members/disability_grade", "members/labour", "members/school", "members/out_of_school",
+        "members/medical_insurance", "income_wage", "income_business", "income_property", "income_transfer",
+        "cost_business", "expense_medical_oop", "expense_education", "last_year_income", "housing_grade",
+        "water_quantity_ok", "water_quality_ok", "water_access_ok", "water_outage_days", "risk_types", "notes"},
+}
+
+
+def local(el) -> str:
+    return etree.QName(el).localname
+
+
+def fields(xml: bytes) -> set[str]:
+    """Field paths of a form's primary instance: top-level names and ``repeat/child`` names."""
+    instance = etree.fromstring(xml).find("h:head/x:model/x:instance/*", NS)
+    out = set()
+    for el in instance:
+        if local(el) == "meta":
+            continue
+        out.add(local(el))
+        out.update(f"{local(el)}/{local(child)}" for child in el)
+    return out
+
+
+def test_built_xforms_agree_with_their_xlsform_sources():
+    assert build_all(check=True) == []
+
+
+@pytest.mark.parametrize("form_id", FORM_IDS)
+def test_field_names_are_the_data_contract(form_id):
+    assert fields(built_path(form_id).read_bytes()) == CONTRACT[form_id]
+
+
+@pytest.mark.parametrize("form_id", FORM_IDS)
+def test_every_label_exists_in_chinese_and_english(form_id):
+    root = etree.fromstring(built_path(form_id).read_bytes())
+    translations = {t.get("lang"): {x.get("id") for x in t.findall("x:text", NS)}
+                    for t in root.findall("h:head/x:model/x:itext/x:translation", NS)}
+    assert set(translations) == {"Chinese (zh)", "English (en)"}
+    assert translations["Chinese (zh)"] == translations["English (en)"]
+    assert len(translations["English (en)"]) > 20
+    default = root.find("h:head/x:model/x:itext/x:translation[@default='true()']", NS)
+    assert default.get("lang") == "Chinese (zh)"
+
+
+def test_shipped_forms_carry_id_version_and_hash():
+    forms = {f.form_id: f for f in shipped_forms()}
+    assert set(forms) == set(FORM_IDS)
+    for form in forms.values():
+        assert len(form.version) == 10 and form.version.isdigit()
+        assert form.md5.startswith("md5:") and len(form.md5) == 36
+        assert form.doc_id == f"form:{form.form_id}:{form.version}"
+
+
+def test_inline_xlsform_builds_and_parses():
+    md = b"""
+| survey   |          |          |                    |                    |
+|          | type     | name     | label::Chinese (zh) | label::English (en) |
+|          | integer  | rooms    | \xe9\x97\xb4\xe6\x95\xb0 | Rooms              |
+| settings |          |          |
+|          | form_id  | version  |
+|          | tiny     | 2026010101 |
+"""
+    form = XForm.parse(build(md, file_type=".md"))
+    assert (form.form_id, form.version) == ("tiny", "2026010101")
+
+
+def test_xform_without_version_is_refused():
+    md = b"""
+| survey   |         |      |       |
+|          | type    | name | label |
+|          | integer | n    | N     |
+"""
+    with pytest.raises(ValueError, match="version"):
+        XForm.parse(build(md, file_type=".md"))

@@ -1,0 +1,107 @@
+"""Envelope check and review builder: pure functions over plain data."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server.review import STATES, next_state, review_for
+from server.validation import CODES
+from server.validation.envelope import REQUIRED, check_envelope
+
+VILLAGE = "500112104201"
+FORMS = {"damage_survey": {"2026112201"}, "household_survey": {"2026112201"}}
+NOW = "2026-11-22T08:00:00Z"
+
+
+def submission(**over) -> dict:
+    doc = {"_id": "submission:u1", "_rev": "1-a", "type": "submission", "form_id": "damage_survey",
+           "form_version": "2026112201", "village_code": VILLAGE, "household_id": f"{VILLAGE}-0001",
+           "submitted_by": "gw_a", "device_id": "tab-1", "completed_at": "2026-11-20T10:00:00+08:00",
+           "data": {"house_damage": "severe"}}
+    doc.update(over)
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def codes(issues):
+    return sorted((i["path"], i["code"]) for i in issues)
+
+
+def test_complete_envelope_has_no_issues():
+    assert check_envelope(submission(), VILLAGE, FORMS) == []
+
+
+def test_each_missing_required_field_is_named():
+    for field in REQUIRED:
+        issues = check_envelope(submission(**{field: None}), VILLAGE, FORMS)
+        assert ("envelope.missing" in {i["code"] for i in issues}) and field in {i["path"] for i in issues}
+
+
+def test_wrong_types_unknown_form_version_and_village():
+    issues = check_envelope(submission(data=[1], household_base_version="3"), VILLAGE, FORMS)
+    assert codes(issues) == [("data", "envelope.type"), ("household_base_version", "envelope.type")]
+    assert codes(check_envelope(submission(form_id="flood_form"), VILLAGE, FORMS)) == [("form_id", "form.unknown")]
+    assert codes(check_envelope(submission(form_version="1999"), VILLAGE, FORMS)) == [
+        ("form_version", "form.version_unknown")]
+    assert codes(check_envelope(submission(), "500112104202", FORMS)) == [("village_code", "envelope.village_mismatch")]
+
+
+def test_booleans_are_not_integers():
+    issues = check_envelope(submission(household_base_version=True), VILLAGE, FORMS)
+    assert codes(issues) == [("household_base_version", "envelope.type")]
+
+
+def test_messages_are_bilingual_and_codes_documented():
+    issues = check_envelope({"_id": "submission:x", "_rev": "1-a", "form_id": "zz"}, VILLAGE, FORMS)
+    assert issues
+    for i in issues:
+        assert i["code"] in CODES
+        assert i["message"]["zh"] and i["message"]["en"] and i["message"]["zh"] != i["message"]["en"]
+        assert i["severity"] == "error"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from([*REQUIRED, "device_id", "started_at", "household_base_version", "x"]),
+                       json_values, max_size=10))
+def test_envelope_check_is_total(doc):
+    """Whatever a device sends, the check answers with issues and never raises."""
+    doc = {"_id": "submission:p", "_rev": "1-a", **doc}
+    issues = check_envelope(doc, VILLAGE, FORMS)
+    review = review_for(doc, None, VILLAGE, FORMS, NOW)
+    assert review is not None and review["state"] in STATES
+    assert all(i["code"] in CODES for i in issues)
+    assert (review["state"] == "has_issues") == any(i["severity"] == "error" for i in issues)
+
+
+def test_same_revision_is_reviewed_once():
+    first = review_for(submission(), None, VILLAGE, FORMS, NOW)
+    assert first["state"] == "received" and first["submission_rev"] == "1-a"
+    assert first["checks"] == {"form_known": True, "version_known": True, "envelope_complete": True}
+    stored = {**first, "_rev": "1-r"}
+    assert review_for(submission(), stored, VILLAGE, FORMS, NOW) is None
+
+
+def test_new_revision_keeps_history_and_comments():
+    stored = {**review_for(submission(), None, VILLAGE, FORMS, NOW), "_rev": "2-r", "state": "returned",
+              "comments": [{"by": "clerk", "text": "补拍照片"}]}
+    second = review_for(submission(_rev="2-b"), stored, VILLAGE, FORMS, "2026-11-23T08:00:00Z")
+    assert second["state"] == "edited"
+    assert second["_rev"] == "2-r"
+    assert second["comments"] == stored["comments"]
+    assert [h["submission_rev"] for h in second["history"]] == ["1-a", "2-b"]
+    assert second["received_at"] == NOW
+
+
+def test_state_transitions():
+    assert next_state(None, False) == "received"
+    assert next_state(None, True) == "has_issues"
+    assert next_state("has_issues", False) == "received"
+    assert next_state("returned", False) == "edited"
+    assert next_state("approved", True) == "has_issues"

@@ -1,0 +1,84 @@
+"""The changes-feed worker: exactly one review per submission revision, across crashes and restarts."""
+
+from __future__ import annotations
+
+from conftest import env_for, wait_for
+
+from server.accounts import add_village
+from server.review import review_for
+from sync import bootstrap, names
+from sync.worker import CHECKPOINT, Worker, lag
+
+
+def submissions(village: str, user: str, count: int, start: int = 0) -> list[dict]:
+    return [{"_id": f"submission:{village[-3:]}-{i:04d}", "type": "submission", "form_id": "damage_survey",
+             "form_version": "2026112201", "village_code": village, "household_id": f"{village}-0001",
+             "submitted_by": user, "completed_at": "2026-11-20T10:00:00+08:00", "data": {"deaths": i}}
+            for i in range(start, start + count)]
+
+
+def reviews(conn, village: str) -> dict[str, dict]:
+    return {d["_id"]: d for d in conn.admin.iter_prefix(names.village_db(village), "review:")}
+
+
+def test_each_submission_gets_exactly_one_review_and_a_second_sweep_writes_nothing(conn, township):
+    conn.gateway.bulk_docs(names.village_db(township.a), submissions(township.a, "gw_a", 7))
+    worker = Worker(conn.admin, review_for, batch_size=3)
+    assert worker.sweep() == 7
+    assert worker.sweep() == 0
+    assert Worker(conn.admin, review_for).sweep() == 0  # a fresh worker resumes from the checkpoint
+    got = reviews(conn, township.a)
+    assert len(got) == 7
+    assert all(r["_rev"].startswith("1-") and r["state"] == "received" for r in got.values())
+    assert conn.admin.get_local(names.village_db(township.a), CHECKPOINT)["seq"]
+    assert lag(conn.admin) == 0
+
+
+def test_a_new_revision_updates_the_same_review(conn, township):
+    db = names.village_db(township.a)
+    [doc] = submissions(township.a, "gw_a", 1)
+    rev1 = conn.gateway.bulk_docs(db, [doc])[0]["rev"]
+    worker = Worker(conn.admin, review_for)
+    worker.sweep()
+    rev2 = conn.gateway.bulk_docs(db, [{**doc, "_rev": rev1, "data": {"deaths": 1}, "form_version": None}])[0]["rev"]
+    worker.sweep()
+    [review] = reviews(conn, township.a).values()
+    assert review["submission_rev"] == rev2 and review["_rev"].startswith("2-")
+    assert review["state"] == "has_issues"
+    assert [h["submission_rev"] for h in review["history"]] == [rev1, rev2]
+
+
+def test_worker_crash_between_write_and_checkpoint_loses_and_duplicates_nothing(conn, settings, township, spawn):
+    db_a, db_b = names.village_db(township.a), names.village_db(township.b)
+    conn.gateway.bulk_docs(db_a, submissions(township.a, "gw_a", 12))
+    conn.gateway.bulk_docs(db_b, submissions(township.b, "gw_b", 8))
+
+    crashing = spawn("worker", "--batch-size", "5", env=env_for(settings, FANGPIN_WORKER_CRASH_AFTER_WRITES="2"))
+    assert crashing.proc.wait(60) == 70, crashing.output()
+    written = len(reviews(conn, township.a)) + len(reviews(conn, township.b))
+    assert 0 < written < 20  # it died mid-way, after writing reviews it had not checkpointed
+
+    spawn("worker", "--batch-size", "5")
+    wait_for(lambda: len(reviews(conn, township.a)) == 12 and len(reviews(conn, township.b)) == 8,
+             message="all 20 reviews after restart")
+    wait_for(lambda: lag(conn.admin) == 0, message="worker to catch up")
+    everything = {**reviews(conn, township.a), **reviews(conn, township.b)}
+    assert len(everything) == 20
+    assert all(r["_rev"].startswith("1-") for r in everything.values()), "a review was written twice"
+    assert all(len(r["history"]) == 1 for r in everything.values())
+
+
+def test_villages_registered_later_are_followed(conn, settings, township, spawn):
+    spawn("worker")
+    code = "500112104209"
+    add_village(conn.admin, code, "新村")
+    bootstrap.ensure_village_db(conn, code)
+    conn.gateway.bulk_docs(names.village_db(code), submissions(code, "gw_x", 2))
+    wait_for(lambda: len(reviews(conn, code)) == 2, message="reviews in the new village")
+
+
+def test_shards_split_villages_without_overlap(conn, township):
+    all_codes = Worker(conn.admin, review_for).villages()
+    halves = [Worker(conn.admin, review_for, shard=(i, 2)).villages() for i in range(2)]
+    assert sorted(halves[0] + halves[1]) == sorted(all_codes)
+    assert not set(halves[0]) & set(halves[1])
