@@ -65,8 +65,7 @@ def build(source: Path | bytes, validate: bool = False, file_type: str | None = 
     from pyxform.xls2xform import convert
 
     warnings: list[str] = []
-    result = convert(xlsform=source, pretty_print=True, validate=validate, warnings=warnings,
-                     file_type=file_type)
+    result = convert(xlsform=source, pretty_print=True, validate=validate, warnings=warnings, file_type=file_type)
     if warnings:
         raise ValueError("pyxform warnings: " + "; ".join(warnings))
     return result.xform.encode("utf-8")

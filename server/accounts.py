@@ -45,7 +45,7 @@ class User:
     township: str | None = None
     disabled: bool = False
 
-    def sees_village(self, code: str, all_villages: list[str] | None = None) -> bool:
+    def sees_village(self, code: str) -> bool:
         if self.role == "admin":
             return True
         if self.role == "clerk":
@@ -54,8 +54,13 @@ class User:
 
     @classmethod
     def from_doc(cls, doc: dict) -> User:
-        return cls(name=doc["name"], role=doc["role"], villages=tuple(doc.get("villages", [])),
-                   township=doc.get("township"), disabled=bool(doc.get("disabled")))
+        return cls(
+            name=doc["name"],
+            role=doc["role"],
+            villages=tuple(doc.get("villages", [])),
+            township=doc.get("township"),
+            disabled=bool(doc.get("disabled")),
+        )
 
 
 @dataclass(frozen=True)
@@ -80,8 +85,7 @@ def add_village(admin: Couch, code: str, name: str, actor: str = "cli") -> tuple
         raise AccountError("村名不能为空", "village name must not be empty")
     doc_id = f"village:{code}"
     current = admin.get(names.ACCOUNTS, doc_id)
-    doc = {"_id": doc_id, "type": "village", "code": code, "name": name.strip(),
-           "township": names.township_of(code)}
+    doc = {"_id": doc_id, "type": "village", "code": code, "name": name.strip(), "township": names.township_of(code)}
     if current and {k: current.get(k) for k in doc} == doc:
         return Village(code, name.strip()), False
     if current:
@@ -100,9 +104,16 @@ def list_users(admin: Couch) -> list[User]:
     return [User.from_doc(d) for d in admin.iter_prefix(names.ACCOUNTS, "user:")]
 
 
-def add_user(admin: Couch, name: str, password: str | None, role: str, villages: list[str] | None = None,
-             township: str | None = None, actor: str = "cli", password_hash: str | None = None,
-             ) -> tuple[User, bool]:
+def add_user(
+    admin: Couch,
+    name: str,
+    password: str | None,
+    role: str,
+    villages: list[str] | None = None,
+    township: str | None = None,
+    actor: str = "cli",
+    password_hash: str | None = None,
+) -> tuple[User, bool]:
     """Create or update an account. Returns (user, created).
 
     ``password_hash`` takes an existing werkzeug hash instead of a password (accounts moved from
@@ -110,8 +121,9 @@ def add_user(admin: Couch, name: str, password: str | None, role: str, villages:
     """
     villages = sorted(set(villages or []))
     if not USER_NAME.match(name):
-        raise AccountError("用户名须为2-64位字母、数字、点、下划线或连字符",
-                           "user name must be 2-64 letters, digits, '.', '_' or '-'")
+        raise AccountError(
+            "用户名须为2-64位字母、数字、点、下划线或连字符", "user name must be 2-64 letters, digits, '.', '_' or '-'"
+        )
     if role not in ROLES:
         raise AccountError(f"角色须为 {'/'.join(ROLES)}", f"role must be one of {', '.join(ROLES)}")
     if password_hash is None and (password is None or len(password) < MIN_PASSWORD):
@@ -119,8 +131,10 @@ def add_user(admin: Couch, name: str, password: str | None, role: str, villages:
     known = {v.code for v in list_villages(admin)}
     unknown = [v for v in villages if v not in known]
     if unknown:
-        raise AccountError(f"未登记的村：{', '.join(unknown)}（先运行 fangpin villages add）",
-                           f"unregistered village(s): {', '.join(unknown)} (run fangpin villages add first)")
+        raise AccountError(
+            f"未登记的村：{', '.join(unknown)}（先运行 fangpin villages add）",
+            f"unregistered village(s): {', '.join(unknown)} (run fangpin villages add first)",
+        )
     if role == "field" and not villages:
         raise AccountError("网格员至少要分配一个村（--village）", "a field user needs at least one --village")
     if township is not None and not TOWNSHIP_CODE.match(township):
@@ -132,9 +146,17 @@ def add_user(admin: Couch, name: str, password: str | None, role: str, villages:
             raise AccountError("乡镇文员需要 --township", "a clerk needs --township")
     doc_id = f"user:{name}"
     current = admin.get(names.ACCOUNTS, doc_id)
-    doc = {"_id": doc_id, "type": "user", "name": name, "role": role, "villages": villages,
-           "township": township, "password_hash": password_hash or generate_password_hash(password or ""), "disabled": False,
-           "created_at": (current or {}).get("created_at") or _now()}
+    doc = {
+        "_id": doc_id,
+        "type": "user",
+        "name": name,
+        "role": role,
+        "villages": villages,
+        "township": township,
+        "password_hash": password_hash or generate_password_hash(password or ""),
+        "disabled": False,
+        "created_at": (current or {}).get("created_at") or _now(),
+    }
     if current:
         doc["_rev"] = current["_rev"]
     admin.put(names.ACCOUNTS, doc)

@@ -42,8 +42,15 @@ def health():
             couch().server_info()
             cache.update(body={"status": "ok", "couchdb": "ok", "worker": {"lag": lag(couch())}}, code=200)
         except CouchError as exc:
-            cache.update(body={"status": "degraded", "couchdb": "unavailable", "worker": {"lag": None},
-                               "reason": exc.reason[:200]}, code=503)
+            cache.update(
+                body={
+                    "status": "degraded",
+                    "couchdb": "unavailable",
+                    "worker": {"lag": None},
+                    "reason": exc.reason[:200],
+                },
+                code=503,
+            )
         cache["at"] = time.monotonic()
     return jsonify(cache["body"]), cache["code"]
 
@@ -51,10 +58,10 @@ def health():
 @bp.post("/session")
 def create_session():
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("name"), str) \
-            or not isinstance(body.get("password"), str):
-        raise bad_request('请求体须为 {"name": "...", "password": "..."}',
-                          'the body must be {"name": "...", "password": "..."}')
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not isinstance(body.get("password"), str):
+        raise bad_request(
+            '请求体须为 {"name": "...", "password": "..."}', 'the body must be {"name": "...", "password": "..."}'
+        )
     user = login(body["name"], body["password"])
     session.clear()
     session["user"] = user.name

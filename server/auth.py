@@ -56,8 +56,9 @@ def lockout() -> Lockout:
 def login(name: str, password: str) -> User:
     """Check a name and password; raises ApiError (401 or 429) when refused."""
     if lockout().locked(name):
-        raise ApiError(429, "locked", "登录失败次数过多，请15分钟后再试",
-                       "too many failed logins; try again in 15 minutes")
+        raise ApiError(
+            429, "locked", "登录失败次数过多，请15分钟后再试", "too many failed logins; try again in 15 minutes"
+        )
     user = authenticator().check(name, password)
     if user is None:
         lockout().fail(name)

@@ -36,8 +36,9 @@ def fail(exc: Exception) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="More log output.")
 def main(verbose: bool) -> None:
     """Fangpin 防贫: offline-first field-survey backend for disaster response."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("ibm_cloud_sdk_core").setLevel(logging.WARNING)
 
@@ -95,9 +96,25 @@ def worker(shard: str, batch_size: int, once: bool) -> None:
 @click.option("--threads", default=32, show_default=True)
 def web(host: str, port: int, web_workers: int, threads: int) -> None:
     """Run the web service (API, sync gateway) under gunicorn."""
-    args = [sys.executable, "-m", "gunicorn", "--no-control-socket", "--worker-class", "gthread",
-            "--workers", str(web_workers), "--threads", str(threads), "--bind", f"{host}:{port}",
-            "--graceful-timeout", "10", "--access-logfile", "-", "server.wsgi:app"]
+    args = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--no-control-socket",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        str(web_workers),
+        "--threads",
+        str(threads),
+        "--bind",
+        f"{host}:{port}",
+        "--graceful-timeout",
+        "10",
+        "--access-logfile",
+        "-",
+        "server.wsgi:app",
+    ]
     with connect(settings()):
         proc = subprocess.Popen(args)
         signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
@@ -126,8 +143,10 @@ def villages_add(code: str, name: str) -> None:
         except AccountError as exc:
             fail(exc)
         bootstrap.ensure_village_db(conn, village.code)
-    click.echo(f"{'registered' if changed else 'unchanged'}: {village.code} {village.name} "
-               f"(township {village.township}, database fp_v_{village.code})")
+    click.echo(
+        f"{'registered' if changed else 'unchanged'}: {village.code} {village.name} "
+        f"(township {village.township}, database fp_v_{village.code})"
+    )
 
 
 @villages.command("list")
@@ -156,8 +175,10 @@ def users_add(name: str, password: str, role: str, village_codes: tuple[str, ...
             user, created = add_user(conn.admin, name, password, role, list(village_codes), township)
         except AccountError as exc:
             fail(exc)
-    click.echo(f"{'created' if created else 'updated'}: {user.name} ({user.role}) "
-               f"villages={','.join(user.villages) or '-'} township={user.township or '-'}")
+    click.echo(
+        f"{'created' if created else 'updated'}: {user.name} ({user.role}) "
+        f"villages={','.join(user.villages) or '-'} township={user.township or '-'}"
+    )
 
 
 @users.command("list")

@@ -40,20 +40,22 @@ def roster(village: str, count: int, rng: random.Random) -> list[dict]:
         household_id = f"{village}-{seq:04d}"
         year = rng.randint(1950, 1990)
         birth = f"{year}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
-        docs.append({
-            "_id": f"household:{household_id}",
-            "type": "household",
-            "household_id": household_id,
-            "village_code": village,
-            "version": 0,
-            "source": "roster",
-            "properties": {
-                "head_name": rng.choice(SURNAMES) + rng.choice(GIVEN),
-                "head_id_number": id_number(village[:6], birth, rng.randint(100, 999)),
-                "category": rng.choice(["lifted", "monitored", "ordinary", "ordinary"]),
-            },
-            "tier": None,
-        })
+        docs.append(
+            {
+                "_id": f"household:{household_id}",
+                "type": "household",
+                "household_id": household_id,
+                "village_code": village,
+                "version": 0,
+                "source": "roster",
+                "properties": {
+                    "head_name": rng.choice(SURNAMES) + rng.choice(GIVEN),
+                    "head_id_number": id_number(village[:6], birth, rng.randint(100, 999)),
+                    "category": rng.choice(["lifted", "monitored", "ordinary", "ordinary"]),
+                },
+                "tier": None,
+            }
+        )
     return docs
 
 

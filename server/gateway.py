@@ -32,12 +32,48 @@ from .errors import ApiError, bad_request, forbidden
 
 bp = Blueprint("gateway", __name__, url_prefix="/sync")
 
-CHANGES_PARAMS = {"since", "limit", "style", "include_docs", "conflicts", "descending", "feed", "heartbeat",
-                  "timeout", "seq_interval", "attachments", "att_encoding_info", "update_seq"}
-ALL_DOCS_PARAMS = {"include_docs", "conflicts", "startkey", "endkey", "start_key", "end_key", "key", "keys",
-                   "limit", "skip", "descending", "inclusive_end", "update_seq", "attachments"}
-DOC_PARAMS = {"rev", "revs", "revs_info", "open_revs", "latest", "attachments", "att_encoding_info",
-              "conflicts", "atts_since"}
+CHANGES_PARAMS = {
+    "since",
+    "limit",
+    "style",
+    "include_docs",
+    "conflicts",
+    "descending",
+    "feed",
+    "heartbeat",
+    "timeout",
+    "seq_interval",
+    "attachments",
+    "att_encoding_info",
+    "update_seq",
+}
+ALL_DOCS_PARAMS = {
+    "include_docs",
+    "conflicts",
+    "startkey",
+    "endkey",
+    "start_key",
+    "end_key",
+    "key",
+    "keys",
+    "limit",
+    "skip",
+    "descending",
+    "inclusive_end",
+    "update_seq",
+    "attachments",
+}
+DOC_PARAMS = {
+    "rev",
+    "revs",
+    "revs_info",
+    "open_revs",
+    "latest",
+    "attachments",
+    "att_encoding_info",
+    "conflicts",
+    "atts_since",
+}
 BULK_GET_PARAMS = {"revs", "attachments", "latest"}
 PASS_HEADERS = ("Content-Type", "ETag", "Cache-Control")
 MAX_LONGPOLL_S = 55.0
@@ -83,8 +119,7 @@ def write_denied(user: User, village: str, doc: Any, existing: dict | None) -> t
     if doc.get("type") != "submission":
         return 'type 必须为 "submission"', 'type must be "submission"'
     if doc.get("submitted_by") != user.name:
-        return (f"submitted_by 必须是你的用户名 {user.name}",
-                f"submitted_by must be your own user name {user.name}")
+        return (f"submitted_by 必须是你的用户名 {user.name}", f"submitted_by must be your own user name {user.name}")
     if doc.get("village_code") != village:
         return f"village_code 必须为本村代码 {village}", f"village_code must be this database's village {village}"
     if existing is not None and existing.get("submitted_by") != user.name:
@@ -98,22 +133,24 @@ def raw_segments() -> list[str]:
     raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path
     path = raw.split("?", 1)[0]
     prefix = request.script_root + "/sync"
-    rest = path[len(prefix):] if path.startswith(prefix) else path
+    rest = path[len(prefix) :] if path.startswith(prefix) else path
     return [unquote(s) for s in rest.strip("/").split("/")] if rest.strip("/") else []
 
 
 def filtered_params(allowed: set[str]) -> dict[str, str]:
     extra = sorted(set(request.args) - allowed)
     if extra:
-        raise bad_request(f"不支持的参数：{', '.join(extra)}", f"unsupported parameter(s): {', '.join(extra)}",
-                          parameters=extra)
+        raise bad_request(
+            f"不支持的参数：{', '.join(extra)}", f"unsupported parameter(s): {', '.join(extra)}", parameters=extra
+        )
     return {k: request.args[k] for k in request.args}
 
 
 def json_body() -> Any:
     if request.mimetype != "application/json":
-        raise ApiError(415, "bad_content_type", "请求体必须是 application/json",
-                       "the request body must be application/json")
+        raise ApiError(
+            415, "bad_content_type", "请求体必须是 application/json", "the request body must be application/json"
+        )
     try:
         return json.loads(request.get_data() or b"null")
     except ValueError as exc:
@@ -133,16 +170,18 @@ def relay(resp: Any, status: int | None = None) -> Response:
     return Response(stream_with_context(body()), status=status or resp.status_code, headers=headers)
 
 
-def forward(method: str, path: str, params: dict | None = None, body: bytes | None = None,
-            content_type: str | None = None) -> Response:
+def forward(
+    method: str, path: str, params: dict | None = None, body: bytes | None = None, content_type: str | None = None
+) -> Response:
     headers = {"Accept": request.headers.get("Accept", "application/json")}
     if content_type:
         headers["Content-Type"] = content_type
     try:
         resp = upstream().request(method, path, params=params, body=body, headers=headers, stream=True)
     except CouchError as exc:
-        raise ApiError(503, "unavailable", "数据库暂时不可用，请稍后重试",
-                       "the database is temporarily unavailable; retry later") from exc
+        raise ApiError(
+            503, "unavailable", "数据库暂时不可用，请稍后重试", "the database is temporarily unavailable; retry later"
+        ) from exc
     return relay(resp)
 
 
@@ -150,8 +189,9 @@ def forward(method: str, path: str, params: dict | None = None, body: bytes | No
 @bp.route("/", methods=["GET"])
 def root() -> Response:
     require_user()
-    return Response(json.dumps({"couchdb": "Welcome", "vendor": {"name": "Fangpin sync gateway"}}),
-                    mimetype="application/json")
+    return Response(
+        json.dumps({"couchdb": "Welcome", "vendor": {"name": "Fangpin sync gateway"}}), mimetype="application/json"
+    )
 
 
 @bp.route("/<path:_ignored>", methods=["GET", "HEAD", "POST", "PUT", "DELETE", "COPY"], strict_slashes=False)
@@ -160,8 +200,9 @@ def dispatch(_ignored: str) -> Response:
     segments = raw_segments()
     db, rest = segments[0], segments[1:]
     method = request.method
-    write = method in ("POST", "PUT", "DELETE", "COPY") and (rest[:1] not in (["_revs_diff"], ["_bulk_get"],
-                                                                               ["_all_docs"]))
+    write = method in ("POST", "PUT", "DELETE", "COPY") and (
+        rest[:1] not in (["_revs_diff"], ["_bulk_get"], ["_all_docs"])
+    )
     if rest[:1] == ["_local"] and method == "GET":
         write = False
     village = authorize_db(user, db, write)
@@ -176,17 +217,28 @@ def dispatch(_ignored: str) -> Response:
     if head == "_changes" and method == "GET":
         return changes(physical, db)
     if head == "_revs_diff" and method == "POST" and len(rest) == 1:
-        return forward("POST", physical + "/_revs_diff", body=json.dumps(json_body()).encode(),
-                       content_type="application/json")
+        return forward(
+            "POST", physical + "/_revs_diff", body=json.dumps(json_body()).encode(), content_type="application/json"
+        )
     if head == "_bulk_get" and method == "POST" and len(rest) == 1:
-        return forward("POST", physical + "/_bulk_get", params=filtered_params(BULK_GET_PARAMS),
-                       body=json.dumps(json_body()).encode(), content_type="application/json")
+        return forward(
+            "POST",
+            physical + "/_bulk_get",
+            params=filtered_params(BULK_GET_PARAMS),
+            body=json.dumps(json_body()).encode(),
+            content_type="application/json",
+        )
     if head == "_all_docs" and method in ("GET", "POST") and len(rest) == 1:
         params = filtered_params(ALL_DOCS_PARAMS)
         if method == "GET":
             return forward("GET", physical + "/_all_docs", params=params)
-        return forward("POST", physical + "/_all_docs", params=params, body=json.dumps(json_body()).encode(),
-                       content_type="application/json")
+        return forward(
+            "POST",
+            physical + "/_all_docs",
+            params=params,
+            body=json.dumps(json_body()).encode(),
+            content_type="application/json",
+        )
     if head == "_bulk_docs" and method == "POST" and len(rest) == 1:
         assert village is not None
         return bulk_docs(physical, user, village)
@@ -208,8 +260,10 @@ def dispatch(_ignored: str) -> Response:
         if len(rest) == 2 and method == "PUT":
             assert village is not None
             return put_attachment(physical, user, village, head, rest[1])
-    raise forbidden(f"同步网关不支持 {method} {'/'.join(rest)}",
-                    f"{method} {'/'.join(rest)} is not a replication endpoint the gateway allows")
+    raise forbidden(
+        f"同步网关不支持 {method} {'/'.join(rest)}",
+        f"{method} {'/'.join(rest)} is not a replication endpoint the gateway allows",
+    )
 
 
 def db_info(physical: str, db: str) -> Response:
@@ -235,8 +289,13 @@ def bulk_docs(physical: str, user: User, village: str) -> Response:
         reason = write_denied(user, village, doc, existing.get(doc.get("_id")) if isinstance(doc, dict) else None)
         if reason:
             zh, en = reason
-            denied.append({"id": doc.get("_id") if isinstance(doc, dict) else None, "error": "forbidden",
-                           "reason": f"{zh} / {en}"})
+            denied.append(
+                {
+                    "id": doc.get("_id") if isinstance(doc, dict) else None,
+                    "error": "forbidden",
+                    "reason": f"{zh} / {en}",
+                }
+            )
         else:
             allowed.append(doc)
     results: list = []
@@ -262,23 +321,33 @@ def put_doc(physical: str, user: User, village: str, doc_id: str) -> Response:
     if reason:
         raise forbidden(*reason)
     params = filtered_params({"rev", "new_edits"})
-    return forward("PUT", physical + "/" + doc_path(doc_id), params=params, body=json.dumps(doc).encode(),
-                   content_type="application/json")
+    return forward(
+        "PUT",
+        physical + "/" + doc_path(doc_id),
+        params=params,
+        body=json.dumps(doc).encode(),
+        content_type="application/json",
+    )
 
 
 def put_attachment(physical: str, user: User, village: str, doc_id: str, name: str) -> Response:
     existing = upstream().get(g.sync_db, doc_id)
     if existing is None:
-        raise forbidden("只能给已存在的本人提交记录添加附件",
-                        "attachments can only be added to an existing submission of your own")
+        raise forbidden(
+            "只能给已存在的本人提交记录添加附件", "attachments can only be added to an existing submission of your own"
+        )
     reason = write_denied(user, village, {**existing, "_id": doc_id}, existing)
     if reason:
         raise forbidden(*reason)
     if request.mimetype.startswith("multipart/"):
         raise ApiError(415, "bad_content_type", "不支持 multipart 上传", "multipart uploads are not supported")
-    return forward("PUT", f"{physical}/{doc_path(doc_id)}/{quote(name, safe='')}",
-                   params=filtered_params({"rev"}), body=request.get_data(),
-                   content_type=request.content_type or "application/octet-stream")
+    return forward(
+        "PUT",
+        f"{physical}/{doc_path(doc_id)}/{quote(name, safe='')}",
+        params=filtered_params({"rev"}),
+        body=request.get_data(),
+        content_type=request.content_type or "application/octet-stream",
+    )
 
 
 # -- _changes ---------------------------------------------------------------------------------

@@ -30,8 +30,13 @@ def next_state(previous: str | None, blocking: bool) -> str:
     return "received"
 
 
-def review_for(submission: Mapping[str, Any], existing: Mapping[str, Any] | None, village: str,
-               forms: Mapping[str, Set[str]], now: str) -> dict | None:
+def review_for(
+    submission: Mapping[str, Any],
+    existing: Mapping[str, Any] | None,
+    village: str,
+    forms: Mapping[str, Set[str]],
+    now: str,
+) -> dict | None:
     rev = submission["_rev"]
     if existing and existing.get("submission_rev") == rev:
         return None
@@ -39,8 +44,7 @@ def review_for(submission: Mapping[str, Any], existing: Mapping[str, Any] | None
     codes = {i["code"] for i in issues}
     previous = existing.get("state") if existing else None
     state = next_state(previous, has_errors(issues))
-    entry = {"at": now, "by": "worker", "action": "checked", "submission_rev": rev, "state": state,
-             "from": previous}
+    entry = {"at": now, "by": "worker", "action": "checked", "submission_rev": rev, "state": state, "from": previous}
     review: dict[str, Any] = {
         "_id": names.review_id(submission["_id"]),
         "type": "review",

@@ -59,8 +59,10 @@ def wait_for_lock(ownership: Ownership, deadline_s: float = 60.0) -> None:
     deadline = time.monotonic() + deadline_s
     while not ownership.try_acquire():
         if time.monotonic() > deadline:
-            raise SystemExit("另一个 fangpin serve 正在使用此数据目录 / another fangpin serve is running "
-                             "on this data directory (FANGPIN_DATA_DIR)")
+            raise SystemExit(
+                "另一个 fangpin serve 正在使用此数据目录 / another fangpin serve is running "
+                "on this data directory (FANGPIN_DATA_DIR)"
+            )
         time.sleep(0.2)
 
 
@@ -86,18 +88,33 @@ def serve(settings: Settings, host: str, port: int, web_workers: int, threads: i
     children: list[Child] = []
     try:
         summary = init(attach(settings))
-        log.info("init: %d village database(s), published %s", len(summary["villages"]),
-                 ", ".join(summary["published"]) or "nothing new")
+        log.info(
+            "init: %d village database(s), published %s",
+            len(summary["villages"]),
+            ", ".join(summary["published"]) or "nothing new",
+        )
         exe = [sys.executable, "-m", "server.cli"]
         children = [
             Child("worker", [*exe, "worker"]),
-            Child("web", [*exe, "web", "--host", host, "--port", str(port), "--workers", str(web_workers),
-                          "--threads", str(threads)]),
+            Child(
+                "web",
+                [
+                    *exe,
+                    "web",
+                    "--host",
+                    host,
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(web_workers),
+                    "--threads",
+                    str(threads),
+                ],
+            ),
         ]
         for child in children:
             child.start()
-        print(f"Fangpin 已启动 / is running: http://{host}:{port}/api/v1/health  (Ctrl-C 停止 / to stop)",
-              flush=True)
+        print(f"Fangpin 已启动 / is running: http://{host}:{port}/api/v1/health  (Ctrl-C 停止 / to stop)", flush=True)
         while not stopping:
             time.sleep(0.5)
             if couch is not None and not couch.alive() and not stopping:

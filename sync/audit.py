@@ -14,12 +14,30 @@ from . import names
 from .couch import Couch, CouchError
 
 
-def record(admin: Couch, actor: str, action: str, target: str, *, before: Any = None, after: Any = None,
-           key: str | None = None, **extra: Any) -> str:
+def record(
+    admin: Couch,
+    actor: str,
+    action: str,
+    target: str,
+    *,
+    before: Any = None,
+    after: Any = None,
+    key: str | None = None,
+    **extra: Any,
+) -> str:
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     doc_id = f"audit:{key}" if key else f"audit:{at}:{uuid.uuid4().hex}"
-    doc = {"_id": doc_id, "type": "audit", "actor": actor, "action": action, "target": target,
-           "at": at, "before": before, "after": after, **extra}
+    doc = {
+        "_id": doc_id,
+        "type": "audit",
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "at": at,
+        "before": before,
+        "after": after,
+        **extra,
+    }
     try:
         admin.put(names.CASES, doc)
     except CouchError as exc:
@@ -29,5 +47,4 @@ def record(admin: Couch, actor: str, action: str, target: str, *, before: Any = 
 
 
 def entries_for(admin: Couch, target: str) -> list[dict]:
-    return sorted(admin.find(names.CASES, {"type": "audit", "target": target}, limit=10_000),
-                  key=lambda d: d["at"])
+    return sorted(admin.find(names.CASES, {"type": "audit", "target": target}, limit=10_000), key=lambda d: d["at"])

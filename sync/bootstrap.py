@@ -94,11 +94,14 @@ def ensure_village_db(conn: Connection, code: str) -> None:
     db = names.village_db(code)
     conn.admin.create_db(db)
     conn.admin.put_security(db, members(gateway_role(conn.admin)))
-    conn.admin.ensure_design(db, {
-        "_id": "_design/fangpin",
-        "language": "javascript",
-        "validate_doc_update": _VILLAGE_VDU % {"village": json.dumps(code)},
-    })
+    conn.admin.ensure_design(
+        db,
+        {
+            "_id": "_design/fangpin",
+            "language": "javascript",
+            "validate_doc_update": _VILLAGE_VDU % {"village": json.dumps(code)},
+        },
+    )
     conn.admin.ensure_index(db, "type-state", ["type", "state"])
 
 
@@ -113,17 +116,21 @@ def publish_form(admin: Couch, form: XForm) -> bool:
                 "give it a new version"
             )
         return False
-    admin.put(names.FORMS, {
-        "_id": form.doc_id,
-        "type": "form",
-        "form_id": form.form_id,
-        "version": form.version,
-        "title": form.title,
-        "hash": form.md5,
-        "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "_attachments": {"xform.xml": {"content_type": "application/xml",
-                                       "data": base64.b64encode(form.xml).decode()}},
-    })
+    admin.put(
+        names.FORMS,
+        {
+            "_id": form.doc_id,
+            "type": "form",
+            "form_id": form.form_id,
+            "version": form.version,
+            "title": form.title,
+            "hash": form.md5,
+            "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "_attachments": {
+                "xform.xml": {"content_type": "application/xml", "data": base64.b64encode(form.xml).decode()}
+            },
+        },
+    )
     return True
 
 
@@ -139,8 +146,9 @@ def init(conn: Connection, forms: Iterable[XForm] | None = None) -> dict:
     admin.put_security(names.FORMS, members(gateway_role(admin)))
     admin.put_security(names.CASES, ADMIN_ONLY)
     admin.put_security(names.ACCOUNTS, ADMIN_ONLY)
-    admin.ensure_design(names.FORMS, {"_id": "_design/fangpin", "language": "javascript",
-                                      "validate_doc_update": _READ_ONLY_VDU})
+    admin.ensure_design(
+        names.FORMS, {"_id": "_design/fangpin", "language": "javascript", "validate_doc_update": _READ_ONLY_VDU}
+    )
     admin.ensure_index(names.CASES, "type-village", ["type", "village_code"])
     admin.ensure_index(names.CASES, "type-target", ["type", "target"])
     admin.ensure_index(names.ACCOUNTS, "type", ["type"])

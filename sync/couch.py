@@ -54,9 +54,7 @@ class Couch:
     """A CouchDB server seen through one credential."""
 
     def __init__(self, url: str, credential: Credential | None, prefix: str = "", pool: int = 64) -> None:
-        auth = (
-            BasicAuthenticator(credential.name, credential.password) if credential else NoAuthAuthenticator()
-        )
+        auth = BasicAuthenticator(credential.name, credential.password) if credential else NoAuthAuthenticator()
         self.url = url.rstrip("/")
         self.prefix = prefix
         self.credential = credential
@@ -169,8 +167,7 @@ class Couch:
         keys = list(dict.fromkeys(ids))
         if not keys:
             return {}
-        res = self.call("POST", f"/{self.physical(db)}/_all_docs", params={"include_docs": True},
-                        body={"keys": keys})
+        res = self.call("POST", f"/{self.physical(db)}/_all_docs", params={"include_docs": True}, body={"keys": keys})
         return {row["id"]: row["doc"] for row in res["rows"] if row.get("doc")}
 
     def bulk_docs(self, db: str, docs: list[dict], new_edits: bool = True) -> list[dict]:
@@ -190,10 +187,13 @@ class Couch:
             ordered.append(rows.pop(0) if rows else {"id": doc.get("_id"), "ok": True})
         return ordered
 
-    def all_docs(self, db: str, start: str, end: str, *, include_docs: bool = True,
-                 limit: int | None = None) -> list[dict]:
+    def all_docs(
+        self, db: str, start: str, end: str, *, include_docs: bool = True, limit: int | None = None
+    ) -> list[dict]:
         params: dict[str, Any] = {
-            "startkey": json.dumps(start), "endkey": json.dumps(end), "include_docs": include_docs,
+            "startkey": json.dumps(start),
+            "endkey": json.dumps(end),
+            "include_docs": include_docs,
         }
         if limit is not None:
             params["limit"] = limit
@@ -214,8 +214,13 @@ class Couch:
     # -- feeds and checkpoints -------------------------------------------------------------
     def changes(self, db: str, since: Any, limit: int, include_docs: bool = True) -> dict:
         """One page of the normal feed. Seqs are opaque (strings on CouchDB, integers here)."""
-        params = {"since": since if isinstance(since, str) else json.dumps(since), "limit": limit,
-                  "style": "all_docs", "include_docs": include_docs, "conflicts": True}
+        params = {
+            "since": since if isinstance(since, str) else json.dumps(since),
+            "limit": limit,
+            "style": "all_docs",
+            "include_docs": include_docs,
+            "conflicts": True,
+        }
         return self.call("GET", f"/{self.physical(db)}/_changes", params=params)
 
     def get_local(self, db: str, name: str) -> dict | None:
@@ -241,11 +246,22 @@ class Couch:
         return True
 
     def ensure_index(self, db: str, name: str, fields: list[str]) -> None:
-        self.call("POST", f"/{self.physical(db)}/_index",
-                  body={"index": {"fields": fields}, "name": name, "ddoc": f"idx-{name}", "type": "json"})
+        self.call(
+            "POST",
+            f"/{self.physical(db)}/_index",
+            body={"index": {"fields": fields}, "name": name, "ddoc": f"idx-{name}", "type": "json"},
+        )
 
-    def find(self, db: str, selector: dict, *, limit: int = 1000, skip: int = 0,
-             sort: list | None = None, use_index: str | None = None) -> list[dict]:
+    def find(
+        self,
+        db: str,
+        selector: dict,
+        *,
+        limit: int = 1000,
+        skip: int = 0,
+        sort: list | None = None,
+        use_index: str | None = None,
+    ) -> list[dict]:
         body: dict[str, Any] = {"selector": selector, "limit": limit, "skip": skip}
         if sort:
             body["sort"] = sort
@@ -254,11 +270,15 @@ class Couch:
         return self.call("POST", f"/{self.physical(db)}/_find", body=body)["docs"]
 
     # -- attachments -----------------------------------------------------------------------
-    def put_attachment(self, db: str, doc_id: str, rev: str | None, name: str, data: bytes,
-                       content_type: str) -> str:
+    def put_attachment(self, db: str, doc_id: str, rev: str | None, name: str, data: bytes, content_type: str) -> str:
         params = {"rev": rev} if rev else None
-        resp = self.request("PUT", f"/{self.physical(db)}/{doc_path(doc_id)}/{quote(name, safe='')}",
-                            params=params, body=data, headers={"Content-Type": content_type})
+        resp = self.request(
+            "PUT",
+            f"/{self.physical(db)}/{doc_path(doc_id)}/{quote(name, safe='')}",
+            params=params,
+            body=data,
+            headers={"Content-Type": content_type},
+        )
         payload = resp.json()
         if resp.status_code >= 400:
             raise CouchError(resp.status_code, payload.get("error", "error"), payload.get("reason", ""))

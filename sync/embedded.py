@@ -100,13 +100,25 @@ class EmbeddedServer:
 
     def start(self, deadline_s: float = 60.0) -> None:
         config = self._write_config()
-        args = [str(pouchdb_server_bin()), "--host", "127.0.0.1", "--port", str(self.port),
-                "--dir", str(self.dir), "--config", str(config), "--no-stdout-logs", "--no-color"]
+        args = [
+            str(pouchdb_server_bin()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.dir),
+            "--config",
+            str(config),
+            "--no-stdout-logs",
+            "--no-color",
+        ]
         if self.settings.in_memory:
             args.append("--in-memory")
         log = open(self.dir / "stdout.log", "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     cwd=self.dir, start_new_session=True)
+        self.proc = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.dir, start_new_session=True
+        )
         log.close()
         try:
             wait_until_up(self.url, deadline_s, self.proc)
@@ -143,16 +155,20 @@ class Connection:
     @classmethod
     def make(cls, settings: Settings, url: str, admin: Credential) -> Connection:
         gateway_pw = settings.gateway_password or settings.secrets()["gateway_password"]
-        return cls(url=url, admin=Couch(url, admin, settings.db_prefix),
-                   gateway=Couch(url, Credential(settings.db_prefix + GATEWAY_USER, gateway_pw),
-                                   settings.db_prefix))
+        return cls(
+            url=url,
+            admin=Couch(url, admin, settings.db_prefix),
+            gateway=Couch(url, Credential(settings.db_prefix + GATEWAY_USER, gateway_pw), settings.db_prefix),
+        )
 
 
 def admin_credential(settings: Settings) -> Credential:
     if settings.couchdb_url:
         if settings.couchdb_admin is None:
-            raise EmbeddedError("FANGPIN_COUCHDB_URL needs an admin credential: "
-                                "http://USER:PASSWORD@host:5984 or FANGPIN_COUCHDB_USER/PASSWORD")
+            raise EmbeddedError(
+                "FANGPIN_COUCHDB_URL needs an admin credential: "
+                "http://USER:PASSWORD@host:5984 or FANGPIN_COUCHDB_USER/PASSWORD"
+            )
         return settings.couchdb_admin
     return Credential(ADMIN_NAME, settings.secrets()["admin_password"])
 

@@ -91,8 +91,9 @@ class Worker:
         while True:
             page = self.admin.changes(db, since, self.batch_size)
             results = page["results"]
-            submissions = [r["doc"] for r in results
-                           if r["id"].startswith("submission:") and not r.get("deleted") and r.get("doc")]
+            submissions = [
+                r["doc"] for r in results if r["id"].startswith("submission:") and not r.get("deleted") and r.get("doc")
+            ]
             written += self.write_reviews(db, code, submissions)
             since = page["last_seq"]
             if results:

@@ -29,8 +29,9 @@ TABLET_JS = PROJECT_ROOT / "scripts" / "tablet.js"
 PASSWORD = "test-password-1"
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
-             message: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, message: str = "condition"
+) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail the test at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -80,12 +81,14 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
     scheme, rest = url.split("://", 1)
     cred = settings.couchdb_admin
     env = dict(os.environ)
-    env.update({
-        "FANGPIN_DATA_DIR": str(settings.data_dir),
-        "FANGPIN_COUCHDB_URL": f"{scheme}://{cred.name}:{cred.password}@{rest}",
-        "FANGPIN_DB_PREFIX": settings.db_prefix,
-        "FANGPIN_GATEWAY_PASSWORD": settings.secrets()["gateway_password"],
-    })
+    env.update(
+        {
+            "FANGPIN_DATA_DIR": str(settings.data_dir),
+            "FANGPIN_COUCHDB_URL": f"{scheme}://{cred.name}:{cred.password}@{rest}",
+            "FANGPIN_DB_PREFIX": settings.db_prefix,
+            "FANGPIN_GATEWAY_PASSWORD": settings.secrets()["gateway_password"],
+        }
+    )
     env.pop("FANGPIN_WORKER_CRASH_AFTER_WRITES", None)
     env.update(extra)
     return env
@@ -93,8 +96,14 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
 
 def fangpin(settings: Settings, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
     """Run the real ``fangpin`` command against this test's databases."""
-    proc = subprocess.run([sys.executable, "-m", "server.cli", *args], env=env_for(settings, **env),
-                          capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "server.cli", *args],
+        env=env_for(settings, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=PROJECT_ROOT,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"fangpin {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -128,8 +137,14 @@ def spawn(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., Proc]]:
     def start(*args: str, env: dict[str, str] | None = None, name: str = "proc") -> Proc:
         log = tmp_path / f"{name}-{len(procs)}.log"
         fh = open(log, "wb")  # noqa: SIM115 - handed to the child
-        p = subprocess.Popen([sys.executable, "-m", "server.cli", *args], env=env or env_for(settings),
-                             stdout=fh, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", *args],
+            env=env or env_for(settings),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+        )
         fh.close()
         procs.append(Proc(p, log))
         return procs[-1]
@@ -171,8 +186,13 @@ class Tablet:
         self.dir = dir
 
     def run(self, command: str, *args: str, check: bool = True) -> dict:
-        proc = subprocess.run(["node", str(TABLET_JS), command, "--dir", str(self.dir), *args],
-                              capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+        proc = subprocess.run(
+            ["node", str(TABLET_JS), command, "--dir", str(self.dir), *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=PROJECT_ROOT,
+        )
         try:
             result = json.loads(proc.stdout.strip().splitlines()[-1])
         except (IndexError, ValueError):
@@ -182,8 +202,7 @@ class Tablet:
         return result
 
     def login(self, server: str, user: str, password: str = PASSWORD) -> dict:
-        return self.run("login", "--server", server, "--user", user, "--password", password,
-                        "--device", f"tab-{user}")
+        return self.run("login", "--server", server, "--user", user, "--password", password, "--device", f"tab-{user}")
 
 
 @pytest.fixture
@@ -217,7 +236,8 @@ def password_hash() -> str:
 def township(conn: Connection, password_hash: str) -> Township:
     from functools import partial
 
-    from server.accounts import add_user as add, add_village
+    from server.accounts import add_user as add
+    from server.accounts import add_village
 
     add_user = partial(add, password_hash=password_hash)
 

@@ -11,8 +11,7 @@ from sync.worker import Worker
 
 def test_health_reports_couchdb_and_worker_lag(app, conn, township):
     Worker(conn.admin, review_for).sweep()
-    assert app.test_client().get("/api/v1/health").get_json() == {
-        "status": "ok", "couchdb": "ok", "worker": {"lag": 0}}
+    assert app.test_client().get("/api/v1/health").get_json() == {"status": "ok", "couchdb": "ok", "worker": {"lag": 0}}
     push(conn, township, township.a, "lag1", "gw_a")
     push(conn, township, township.b, "lag2", "gw_b")
     app.extensions["fangpin.health"].clear()  # the answer is cached for two seconds
@@ -43,7 +42,9 @@ def test_bad_login_requests_get_bilingual_errors(client, township):
     assert missing.status_code == 400 and missing.get_json()["message"]["zh"]
     wrong = client.post("/api/v1/session", json={"name": "gw_a", "password": "wrong-password"})
     assert wrong.status_code == 401 and wrong.get_json()["message"] == {
-        "zh": "用户名或密码错误", "en": "name or password is incorrect"}
+        "zh": "用户名或密码错误",
+        "en": "name or password is incorrect",
+    }
 
 
 def test_repeated_failures_lock_the_account(client, township):
@@ -56,9 +57,18 @@ def test_repeated_failures_lock_the_account(client, township):
 
 
 def push(conn, township, village, uuid, user, **over):
-    doc = {"_id": f"submission:{uuid}", "type": "submission", "form_id": "damage_survey",
-           "form_version": "2026112201", "village_code": village, "household_id": f"{village}-0001",
-           "submitted_by": user, "completed_at": "2026-11-20T10:00:00+08:00", "data": {}, **over}
+    doc = {
+        "_id": f"submission:{uuid}",
+        "type": "submission",
+        "form_id": "damage_survey",
+        "form_version": "2026112201",
+        "village_code": village,
+        "household_id": f"{village}-0001",
+        "submitted_by": user,
+        "completed_at": "2026-11-20T10:00:00+08:00",
+        "data": {},
+        **over,
+    }
     conn.gateway.bulk_docs(names.village_db(village), [{k: v for k, v in doc.items() if v is not None}])
 
 
@@ -75,12 +85,25 @@ def test_submissions_list_filter_and_detail(client, conn, township):
     issues = client.get(f"/api/v1/submissions?village={township.a}&state=has_issues", auth=clerk).get_json()
     assert [s["id"] for s in issues["submissions"]] == ["s2"]
     detail = client.get("/api/v1/submissions/s2", auth=clerk).get_json()
-    assert set(detail) >= {"id", "form_id", "form_version", "village_code", "household_id", "submitted_by",
-                           "state", "issues"}
+    assert set(detail) >= {
+        "id",
+        "form_id",
+        "form_version",
+        "village_code",
+        "household_id",
+        "submitted_by",
+        "state",
+        "issues",
+    }
     assert detail["state"] == "has_issues"
-    assert detail["issues"] == [{"path": "form_version", "code": "envelope.missing", "severity": "error",
-                                 "message": {"zh": "缺少必填项 form_version",
-                                             "en": "required field form_version is missing"}}]
+    assert detail["issues"] == [
+        {
+            "path": "form_version",
+            "code": "envelope.missing",
+            "severity": "error",
+            "message": {"zh": "缺少必填项 form_version", "en": "required field form_version is missing"},
+        }
+    ]
     assert client.get("/api/v1/submissions/s1", auth=clerk).get_json()["state"] == "received"
 
     # a clerk of another township and a field user of another village see none of it

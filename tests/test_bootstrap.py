@@ -36,13 +36,16 @@ def test_validate_doc_update_is_a_second_line_of_defence(conn, township):
     """Even a request that slipped past the gateway cannot write server docs or delete submissions."""
     db = names.village_db(township.a)
     sub = {"_id": "submission:s1", "type": "submission", "village_code": township.a, "submitted_by": "gw_a"}
-    results = conn.gateway.bulk_docs(db, [
-        sub,
-        {"_id": "review:s1", "type": "review"},
-        {"_id": "household:x", "type": "household"},
-        {"_id": "submission:s2", "type": "submission", "village_code": township.b, "submitted_by": "gw_a"},
-        {"_id": "submission:s3", "type": "submission", "village_code": township.a},
-    ])
+    results = conn.gateway.bulk_docs(
+        db,
+        [
+            sub,
+            {"_id": "review:s1", "type": "review"},
+            {"_id": "household:x", "type": "household"},
+            {"_id": "submission:s2", "type": "submission", "village_code": township.b, "submitted_by": "gw_a"},
+            {"_id": "submission:s3", "type": "submission", "village_code": township.a},
+        ],
+    )
     assert results[0].get("ok") is True
     assert [r.get("error") for r in results[1:]] == ["forbidden"] * 4
     rev = results[0]["rev"]
@@ -80,8 +83,9 @@ def test_a_published_version_is_never_overwritten(conn):
     first = XForm.parse(build(MD.format(version="2026010101").encode(), file_type=".md"))
     assert bootstrap.publish_form(conn.admin, first) is True
     assert bootstrap.publish_form(conn.admin, first) is False
-    changed = XForm.parse(build(MD.format(version="2026010101").replace("Rooms ", "Room count").encode(),
-                                file_type=".md"))
+    changed = XForm.parse(
+        build(MD.format(version="2026010101").replace("Rooms ", "Room count").encode(), file_type=".md")
+    )
     with pytest.raises(ValueError, match="new version"):
         bootstrap.publish_form(conn.admin, changed)
     newer = XForm.parse(build(MD.format(version="2026010102").encode(), file_type=".md"))

@@ -11,18 +11,67 @@ NS = {"x": "http://www.w3.org/2002/xforms", "h": "http://www.w3.org/1999/xhtml"}
 ENVELOPE = {"village_code", "household_id", "surveyor", "survey_date", "location", "consent"}
 # Field names from ../shared/domain.md, the contract tablets and exports rely on.
 CONTRACT = {
-    "damage_survey": ENVELOPE | {
-        "event_id", "disaster_type", "disaster_date", "deaths", "missing", "injured_serious", "injured_minor",
-        "main_labour_lost", "relocated", "house_damage", "rooms_damaged", "only_dwelling", "safe_shelter",
-        "crop_area_mu", "crop_loss_band", "crops_main_income", "livestock_lost", "water_cut_days",
-        "direct_loss_yuan", "income_drop_pct", "urgent_needs", "photos", "photos/photo"},
-    "household_survey": ENVELOPE | {
-        "head_name", "head_id_number", "phone", "category", "members", "members/name", "members/id_number",
-        "members/sex", "members/relation", "members/birth_date", "members/age", "members/health",
-        "members/disability_grade", "members/labour", "members/school", "members/out_of_school",
-        "members/medical_insurance", "income_wage", "income_business", "income_property", "income_transfer",
-        "cost_business", "expense_medical_oop", "expense_education", "last_year_income", "housing_grade",
-        "water_quantity_ok", "water_quality_ok", "water_access_ok", "water_outage_days", "risk_types", "notes"},
+    "damage_survey": ENVELOPE
+    | {
+        "event_id",
+        "disaster_type",
+        "disaster_date",
+        "deaths",
+        "missing",
+        "injured_serious",
+        "injured_minor",
+        "main_labour_lost",
+        "relocated",
+        "house_damage",
+        "rooms_damaged",
+        "only_dwelling",
+        "safe_shelter",
+        "crop_area_mu",
+        "crop_loss_band",
+        "crops_main_income",
+        "livestock_lost",
+        "water_cut_days",
+        "direct_loss_yuan",
+        "income_drop_pct",
+        "urgent_needs",
+        "photos",
+        "photos/photo",
+    },
+    "household_survey": ENVELOPE
+    | {
+        "head_name",
+        "head_id_number",
+        "phone",
+        "category",
+        "members",
+        "members/name",
+        "members/id_number",
+        "members/sex",
+        "members/relation",
+        "members/birth_date",
+        "members/age",
+        "members/health",
+        "members/disability_grade",
+        "members/labour",
+        "members/school",
+        "members/out_of_school",
+        "members/medical_insurance",
+        "income_wage",
+        "income_business",
+        "income_property",
+        "income_transfer",
+        "cost_business",
+        "expense_medical_oop",
+        "expense_education",
+        "last_year_income",
+        "housing_grade",
+        "water_quantity_ok",
+        "water_quality_ok",
+        "water_access_ok",
+        "water_outage_days",
+        "risk_types",
+        "notes",
+    },
 }
 
 
@@ -54,8 +103,10 @@ def test_field_names_are_the_data_contract(form_id):
 @pytest.mark.parametrize("form_id", FORM_IDS)
 def test_every_label_exists_in_chinese_and_english(form_id):
     root = etree.fromstring(built_path(form_id).read_bytes())
-    translations = {t.get("lang"): {x.get("id") for x in t.findall("x:text", NS)}
-                    for t in root.findall("h:head/x:model/x:itext/x:translation", NS)}
+    translations = {
+        t.get("lang"): {x.get("id") for x in t.findall("x:text", NS)}
+        for t in root.findall("h:head/x:model/x:itext/x:translation", NS)
+    }
     assert set(translations) == {"Chinese (zh)", "English (en)"}
     assert translations["Chinese (zh)"] == translations["English (en)"]
     assert len(translations["English (en)"]) > 20

@@ -17,14 +17,22 @@ B = ("gw_b", PASSWORD)
 
 def sub(township, user="gw_a", village=None, uuid="u1", **over) -> dict:
     village = village or township.a
-    return {"_id": f"submission:{uuid}", "type": "submission", "form_id": "damage_survey",
-            "form_version": "2026112201", "village_code": village, "household_id": f"{village}-0001",
-            "submitted_by": user, "completed_at": "2026-11-20T10:00:00+08:00", "data": {}, **over}
+    return {
+        "_id": f"submission:{uuid}",
+        "type": "submission",
+        "form_id": "damage_survey",
+        "form_version": "2026112201",
+        "village_code": village,
+        "household_id": f"{village}-0001",
+        "submitted_by": user,
+        "completed_at": "2026-11-20T10:00:00+08:00",
+        "data": {},
+        **over,
+    }
 
 
 def bulk(client, township, docs, auth=A, village=None, **extra):
-    return client.post(f"/sync/fp_v_{village or township.a}/_bulk_docs", auth=auth,
-                       json={"docs": docs, **extra})
+    return client.post(f"/sync/fp_v_{village or township.a}/_bulk_docs", auth=auth, json={"docs": docs, **extra})
 
 
 def assert_couch_error(resp, status, error):
@@ -34,8 +42,9 @@ def assert_couch_error(resp, status, error):
     assert body["reason"] and body["message"]["zh"] and body["message"]["en"]
 
 
-@pytest.mark.parametrize("path", ["/sync/", "/sync/fp_forms/", "/sync/fp_v_500112104201/_changes",
-                                  "/sync/_users/", "/sync/_all_dbs"])
+@pytest.mark.parametrize(
+    "path", ["/sync/", "/sync/fp_forms/", "/sync/fp_v_500112104201/_changes", "/sync/_users/", "/sync/_all_dbs"]
+)
 def test_anonymous_is_unauthorized(client, township, path):
     assert_couch_error(client.get(path), 401, "unauthorized")
 
@@ -56,25 +65,36 @@ def test_user_reads_own_village_and_forms(client, township):
 def test_user_of_village_a_cannot_read_or_write_village_b(client, township):
     assert_couch_error(client.get(f"/sync/fp_v_{township.b}/", auth=A), 403, "forbidden")
     assert_couch_error(client.get(f"/sync/fp_v_{township.b}/_changes?since=0", auth=A), 403, "forbidden")
-    assert_couch_error(bulk(client, township, [sub(township, village=township.b)], village=township.b),
-                       403, "forbidden")
+    assert_couch_error(
+        bulk(client, township, [sub(township, village=township.b)], village=township.b), 403, "forbidden"
+    )
 
 
 def test_field_user_may_write_only_own_submissions(client, conn, township):
-    resp = bulk(client, township, [
-        sub(township, uuid="ok1"),
-        {"_id": "household:500112104201-0001", "type": "household"},
-        {"_id": "review:ok1", "type": "review", "state": "approved"},
-        sub(township, user="gw_b", uuid="forged"),
-        sub(township, uuid="wrongvillage", village_code=township.b),
-        {"_id": "_design/evil", "validate_doc_update": "function(){}"},
-        sub(township, uuid="typeless", type="note"),
-    ])
+    resp = bulk(
+        client,
+        township,
+        [
+            sub(township, uuid="ok1"),
+            {"_id": "household:500112104201-0001", "type": "household"},
+            {"_id": "review:ok1", "type": "review", "state": "approved"},
+            sub(township, user="gw_b", uuid="forged"),
+            sub(township, uuid="wrongvillage", village_code=township.b),
+            {"_id": "_design/evil", "validate_doc_update": "function(){}"},
+            sub(township, uuid="typeless", type="note"),
+        ],
+    )
     assert resp.status_code == 201
     by_id = {r["id"]: r for r in resp.get_json()}
     assert by_id["submission:ok1"]["ok"] is True
-    for denied in ("household:500112104201-0001", "review:ok1", "submission:forged", "submission:wrongvillage",
-                   "_design/evil", "submission:typeless"):
+    for denied in (
+        "household:500112104201-0001",
+        "review:ok1",
+        "submission:forged",
+        "submission:wrongvillage",
+        "_design/evil",
+        "submission:typeless",
+    ):
         assert by_id[denied]["error"] == "forbidden", denied
         assert " / " in by_id[denied]["reason"]  # Chinese / English
     db = names.village_db(township.a)
@@ -88,8 +108,9 @@ def test_another_users_submission_cannot_be_overwritten_or_deleted(client, conn,
 
     add_user(conn.admin, "gw_a2", PASSWORD, "field", [township.a])
     first = bulk(client, township, [sub(township, uuid="mine")]).get_json()[0]
-    takeover = bulk(client, township, [sub(township, user="gw_a2", uuid="mine", _rev=first["rev"])],
-                    auth=("gw_a2", PASSWORD)).get_json()[0]
+    takeover = bulk(
+        client, township, [sub(township, user="gw_a2", uuid="mine", _rev=first["rev"])], auth=("gw_a2", PASSWORD)
+    ).get_json()[0]
     assert takeover["error"] == "forbidden"
     delete = bulk(client, township, [{"_id": "submission:mine", "_rev": first["rev"], "_deleted": True}])
     assert delete.get_json()[0]["error"] == "forbidden"
@@ -103,37 +124,53 @@ def test_single_document_put_follows_the_same_rules(client, conn, township):
     assert ok.status_code == 201
     bad = client.put(f"/sync/fp_v_{township.a}/review:p1", auth=A, json={"_id": "review:p1"})
     assert_couch_error(bad, 403, "forbidden")
-    multipart = client.put(f"/sync/fp_v_{township.a}/submission:p2", auth=A, data=b"--x\r\n",
-                           content_type="multipart/related; boundary=x")
+    multipart = client.put(
+        f"/sync/fp_v_{township.a}/submission:p2", auth=A, data=b"--x\r\n", content_type="multipart/related; boundary=x"
+    )
     assert_couch_error(multipart, 415, "bad_content_type")
 
 
-@pytest.mark.parametrize("path", [
-    "/sync/_users/", "/sync/_users/org.couchdb.user:fp_gateway", "/sync/_replicator/", "/sync/_all_dbs",
-    "/sync/_config", "/sync/_session", "/sync/fp_cases/", "/sync/fp_accounts/_all_docs",
-    "/sync/..%2f_users", "/sync/..%2F_config", "/sync/fp_forms%2f..%2f_users", "/sync/_replicate",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/sync/_users/",
+        "/sync/_users/org.couchdb.user:fp_gateway",
+        "/sync/_replicator/",
+        "/sync/_all_dbs",
+        "/sync/_config",
+        "/sync/_session",
+        "/sync/fp_cases/",
+        "/sync/fp_accounts/_all_docs",
+        "/sync/..%2f_users",
+        "/sync/..%2F_config",
+        "/sync/fp_forms%2f..%2f_users",
+        "/sync/_replicate",
+    ],
+)
 def test_server_databases_and_endpoints_are_unreachable(client, township, path):
     assert_couch_error(client.get(path, auth=A), 403, "forbidden")
 
 
-@pytest.mark.parametrize(("method", "path", "status"), [
-    ("GET", "/_changes?filter=_selector", 400),
-    ("GET", "/_changes?filter=_design", 400),
-    ("GET", "/_changes?feed=continuous", 400),
-    ("GET", "/_changes?feed=eventsource", 400),
-    ("POST", "/_changes?filter=_doc_ids", 403),
-    ("PUT", "", 403),
-    ("DELETE", "", 403),
-    ("POST", "/_find", 403),
-    ("POST", "/_index", 403),
-    ("GET", "/_design/fangpin/_view/x", 403),
-    ("POST", "/_purge", 403),
-    ("GET", "/_security", 403),
-    ("PUT", "/_security", 403),
-    ("POST", "/_compact", 403),
-    ("GET", "/_all_docs?foo=1", 400),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/_changes?filter=_selector", 400),
+        ("GET", "/_changes?filter=_design", 400),
+        ("GET", "/_changes?feed=continuous", 400),
+        ("GET", "/_changes?feed=eventsource", 400),
+        ("POST", "/_changes?filter=_doc_ids", 403),
+        ("PUT", "", 403),
+        ("DELETE", "", 403),
+        ("POST", "/_find", 403),
+        ("POST", "/_index", 403),
+        ("GET", "/_design/fangpin/_view/x", 403),
+        ("POST", "/_purge", 403),
+        ("GET", "/_security", 403),
+        ("PUT", "/_security", 403),
+        ("POST", "/_compact", 403),
+        ("GET", "/_all_docs?foo=1", 400),
+    ],
+)
 def test_requests_that_would_crash_or_bypass_the_server_are_refused(client, township, method, path, status):
     resp = client.open(f"/sync/fp_v_{township.a}{path}", method=method, auth=A, json={"selector": {}})
     assert resp.status_code == status, resp.get_data(as_text=True)
@@ -141,8 +178,9 @@ def test_requests_that_would_crash_or_bypass_the_server_are_refused(client, town
 
 
 def test_forms_database_is_read_only(client, township):
-    assert_couch_error(client.post("/sync/fp_forms/_bulk_docs", auth=A, json={"docs": [{"_id": "form:x:1"}]}),
-                       403, "forbidden")
+    assert_couch_error(
+        client.post("/sync/fp_forms/_bulk_docs", auth=A, json={"docs": [{"_id": "form:x:1"}]}), 403, "forbidden"
+    )
     # PouchDB treats a refused source checkpoint as a read-only source and carries on
     assert_couch_error(client.put("/sync/fp_forms/_local/cp", auth=A, json={"last_seq": 1}), 403, "forbidden")
     assert client.get("/sync/fp_forms/_local/cp", auth=A).status_code == 404
@@ -155,16 +193,21 @@ def test_clerks_and_admins_do_not_sync(client, township):
 
 def test_session_cookie_works_like_basic_auth(client, township):
     assert client.post("/api/v1/session", json={"name": "gw_a", "password": PASSWORD}).status_code == 200
-    assert client.get(f"/sync/fp_v_{township.a}/", ).status_code == 200
+    assert (
+        client.get(
+            f"/sync/fp_v_{township.a}/",
+        ).status_code
+        == 200
+    )
     assert client.get(f"/sync/fp_v_{township.b}/").status_code == 403
 
 
 def test_writes_need_json(client, township):
-    resp = client.post(f"/sync/fp_v_{township.a}/_bulk_docs", auth=A, data=json.dumps({"docs": []}),
-                       content_type="text/plain")
+    resp = client.post(
+        f"/sync/fp_v_{township.a}/_bulk_docs", auth=A, data=json.dumps({"docs": []}), content_type="text/plain"
+    )
     assert_couch_error(resp, 415, "bad_content_type")
-    bad = client.post(f"/sync/fp_v_{township.a}/_bulk_docs", auth=A, data=b"{not json",
-                      content_type="application/json")
+    bad = client.post(f"/sync/fp_v_{township.a}/_bulk_docs", auth=A, data=b"{not json", content_type="application/json")
     assert_couch_error(bad, 400, "bad_request")
 
 

@@ -15,10 +15,19 @@ NOW = "2026-11-22T08:00:00Z"
 
 
 def submission(**over) -> dict:
-    doc = {"_id": "submission:u1", "_rev": "1-a", "type": "submission", "form_id": "damage_survey",
-           "form_version": "2026112201", "village_code": VILLAGE, "household_id": f"{VILLAGE}-0001",
-           "submitted_by": "gw_a", "device_id": "tab-1", "completed_at": "2026-11-20T10:00:00+08:00",
-           "data": {"house_damage": "severe"}}
+    doc = {
+        "_id": "submission:u1",
+        "_rev": "1-a",
+        "type": "submission",
+        "form_id": "damage_survey",
+        "form_version": "2026112201",
+        "village_code": VILLAGE,
+        "household_id": f"{VILLAGE}-0001",
+        "submitted_by": "gw_a",
+        "device_id": "tab-1",
+        "completed_at": "2026-11-20T10:00:00+08:00",
+        "data": {"house_damage": "severe"},
+    }
     doc.update(over)
     return {k: v for k, v in doc.items() if v is not None}
 
@@ -42,7 +51,8 @@ def test_wrong_types_unknown_form_version_and_village():
     assert codes(issues) == [("data", "envelope.type"), ("household_base_version", "envelope.type")]
     assert codes(check_envelope(submission(form_id="flood_form"), VILLAGE, FORMS)) == [("form_id", "form.unknown")]
     assert codes(check_envelope(submission(form_version="1999"), VILLAGE, FORMS)) == [
-        ("form_version", "form.version_unknown")]
+        ("form_version", "form.version_unknown")
+    ]
     assert codes(check_envelope(submission(), "500112104202", FORMS)) == [("village_code", "envelope.village_mismatch")]
 
 
@@ -68,8 +78,11 @@ json_values = st.recursive(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from([*REQUIRED, "device_id", "started_at", "household_base_version", "x"]),
-                       json_values, max_size=10))
+@given(
+    st.dictionaries(
+        st.sampled_from([*REQUIRED, "device_id", "started_at", "household_base_version", "x"]), json_values, max_size=10
+    )
+)
 def test_envelope_check_is_total(doc):
     """Whatever a device sends, the check answers with issues and never raises."""
     doc = {"_id": "submission:p", "_rev": "1-a", **doc}
@@ -89,8 +102,12 @@ def test_same_revision_is_reviewed_once():
 
 
 def test_new_revision_keeps_history_and_comments():
-    stored = {**review_for(submission(), None, VILLAGE, FORMS, NOW), "_rev": "2-r", "state": "returned",
-              "comments": [{"by": "clerk", "text": "补拍照片"}]}
+    stored = {
+        **review_for(submission(), None, VILLAGE, FORMS, NOW),
+        "_rev": "2-r",
+        "state": "returned",
+        "comments": [{"by": "clerk", "text": "补拍照片"}],
+    }
     second = review_for(submission(_rev="2-b"), stored, VILLAGE, FORMS, "2026-11-23T08:00:00Z")
     assert second["state"] == "edited"
     assert second["_rev"] == "2-r"

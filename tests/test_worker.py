@@ -11,10 +11,20 @@ from sync.worker import CHECKPOINT, Worker, lag
 
 
 def submissions(village: str, user: str, count: int, start: int = 0) -> list[dict]:
-    return [{"_id": f"submission:{village[-3:]}-{i:04d}", "type": "submission", "form_id": "damage_survey",
-             "form_version": "2026112201", "village_code": village, "household_id": f"{village}-0001",
-             "submitted_by": user, "completed_at": "2026-11-20T10:00:00+08:00", "data": {"deaths": i}}
-            for i in range(start, start + count)]
+    return [
+        {
+            "_id": f"submission:{village[-3:]}-{i:04d}",
+            "type": "submission",
+            "form_id": "damage_survey",
+            "form_version": "2026112201",
+            "village_code": village,
+            "household_id": f"{village}-0001",
+            "submitted_by": user,
+            "completed_at": "2026-11-20T10:00:00+08:00",
+            "data": {"deaths": i},
+        }
+        for i in range(start, start + count)
+    ]
 
 
 def reviews(conn, village: str) -> dict[str, dict]:
@@ -59,8 +69,10 @@ def test_worker_crash_between_write_and_checkpoint_loses_and_duplicates_nothing(
     assert 0 < written < 20  # it died mid-way, after writing reviews it had not checkpointed
 
     spawn("worker", "--batch-size", "5")
-    wait_for(lambda: len(reviews(conn, township.a)) == 12 and len(reviews(conn, township.b)) == 8,
-             message="all 20 reviews after restart")
+    wait_for(
+        lambda: len(reviews(conn, township.a)) == 12 and len(reviews(conn, township.b)) == 8,
+        message="all 20 reviews after restart",
+    )
     wait_for(lambda: lag(conn.admin) == 0, message="worker to catch up")
     everything = {**reviews(conn, township.a), **reviews(conn, township.b)}
     assert len(everything) == 20
