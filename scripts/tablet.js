@@ -6,13 +6,15 @@
 // Every call prints one JSON object on stdout.
 //
 //   node scripts/tablet.js login  --dir D --server http://127.0.0.1:8080 --user gw_wang --password P [--device tab-1]
-//   node scripts/tablet.js pull   --dir D                 replicate fp_forms and village dbs down
+//   node scripts/tablet.js pull   --dir D [--db NAME]     replicate fp_forms and village dbs down
 //   node scripts/tablet.js create --dir D --village V --count N [--form damage_survey] [--household H]
 //                                                          offline: writes local docs only, no network
 //   node scripts/tablet.js push   --dir D [--village V]    replicate submissions up through the gateway
 //   node scripts/tablet.js wait-reviews --dir D [--timeout 60]
 //                                                          pull until every own submission revision has its review
 //   node scripts/tablet.js status --dir D
+//
+// push and pull take --target BASE_URL --target-auth USER:PASS to bypass the gateway (benchmarks).
 'use strict';
 
 const fs = require('fs');
@@ -35,10 +37,16 @@ function parseArgs(argv) {
   return args;
 }
 
-function fail(message) {
-  process.stdout.write(JSON.stringify({ ok: false, error: message }) + '\n');
-  process.exit(1);
+// Exit only once stdout has drained: process.exit() would cut a large result at the pipe buffer.
+function finish(result, code) {
+  process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(code));
 }
+
+function fail(message) {
+  finish({ ok: false, error: message }, 1);
+  throw new Stop();
+}
+class Stop extends Error {}
 
 function statePath(dir) { return path.join(dir, 'tablet.json'); }
 function loadState(dir) {
@@ -79,16 +87,25 @@ async function login(args) {
 }
 
 async function replicate(from, to) {
+  const started = process.hrtime.bigint();
   const result = await PouchDB.replicate(from, to, { batch_size: 200, batches_limit: 5 });
-  return { docs_read: result.docs_read, docs_written: result.docs_written,
+  const elapsed_ms = Number(process.hrtime.bigint() - started) / 1e6;
+  return { elapsed_ms, docs_read: result.docs_read, docs_written: result.docs_written,
     doc_write_failures: result.doc_write_failures, errors: (result.errors || []).map(String) };
+}
+
+// The remote side: the gateway (as a tablet does) or, for benchmarks, --target BASE_URL --target-auth U:P.
+function remoteFor(args, state, name) {
+  if (!args.target) return remoteDb(state, name);
+  return new PouchDB(args.target.replace(/\/$/, '') + '/' + name, { auth: parseAuth(args['target-auth']), skip_setup: true });
 }
 
 async function pull(args) {
   const state = loadState(args.dir);
   const out = {};
-  for (const name of state.sync.databases) {
-    out[name] = await replicate(remoteDb(state, name), localDb(args.dir, name));
+  const names = args.db ? [String(args.db)] : state.sync.databases;
+  for (const name of names) {
+    out[name] = await replicate(remoteFor(args, state, name), localDb(args.dir, name));
   }
   return { ok: true, pulled: out };
 }
@@ -99,9 +116,7 @@ async function push(args) {
   const out = {};
   for (const v of villages) {
     const name = 'fp_v_' + v;
-    const target = args.target ? new PouchDB(args.target.replace(/\/$/, '') + '/' + name,
-      { auth: parseAuth(args['target-auth']), skip_setup: true }) : remoteDb(state, name);
-    out[name] = await replicate(localDb(args.dir, name), target);
+    out[name] = await replicate(localDb(args.dir, name), remoteFor(args, state, name));
   }
   return { ok: true, pushed: out };
 }
@@ -240,13 +255,12 @@ const COMMANDS = { login, pull, push, create, 'wait-reviews': waitReviews, statu
 (async () => {
   const args = parseArgs(process.argv.slice(2));
   const command = COMMANDS[args._[0]];
-  if (!command) fail(`usage: tablet.js ${Object.keys(COMMANDS).join('|')} --dir DIR …`);
-  if (!args.dir) fail('--dir is required');
   try {
+    if (!command) fail(`usage: tablet.js ${Object.keys(COMMANDS).join('|')} --dir DIR …`);
+    if (!args.dir) fail('--dir is required');
     const result = await command(args);
-    process.stdout.write(JSON.stringify(result) + '\n');
-    process.exit(result.ok === false ? 2 : 0);
+    finish(result, result.ok === false ? 2 : 0);
   } catch (err) {
-    fail(String(err && (err.stack || err.message) || err));
+    if (!(err instanceof Stop)) finish({ ok: false, error: String(err && (err.stack || err.message) || err) }, 1);
   }
 })();

@@ -76,6 +76,7 @@ DOC_PARAMS = {
 }
 BULK_GET_PARAMS = {"revs", "attachments", "latest"}
 PASS_HEADERS = ("Content-Type", "ETag", "Cache-Control")
+READ_POSTS = (["_revs_diff"], ["_bulk_get"], ["_all_docs"])  # POSTs that only read
 MAX_LONGPOLL_S = 55.0
 
 
@@ -199,13 +200,9 @@ def dispatch(_ignored: str) -> Response:
     user = require_user()
     segments = raw_segments()
     db, rest = segments[0], segments[1:]
-    method = request.method
-    write = method in ("POST", "PUT", "DELETE", "COPY") and (
-        rest[:1] not in (["_revs_diff"], ["_bulk_get"], ["_all_docs"])
-    )
-    if rest[:1] == ["_local"] and method == "GET":
-        write = False
-    village = authorize_db(user, db, write)
+    method = "GET" if request.method == "HEAD" else request.method  # werkzeug drops the body of HEAD
+    reading = method == "GET" or (method == "POST" and rest[:1] in READ_POSTS)
+    village = authorize_db(user, db, write=not reading)
     physical = "/" + quote(upstream().physical(db), safe="")
     g.sync_db = db
 

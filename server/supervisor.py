@@ -121,6 +121,8 @@ def serve(settings: Settings, host: str, port: int, web_workers: int, threads: i
                 log.error("embedded CouchDB died; restarting it on the same port")
                 couch.stop()
                 couch.start()
+                assert ownership is not None
+                ownership.publish(couch)
             for child in children:
                 if not child.alive() and not stopping:
                     child.restarts += 1

@@ -190,7 +190,9 @@ class Ownership:
 
     def publish(self, server: EmbeddedServer) -> None:
         tmp = self.run_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"url": server.url, "port": server.port, "pid": os.getpid()}))
+        server_pid = server.proc.pid if server.proc else None
+        info = {"url": server.url, "port": server.port, "pid": os.getpid(), "server_pid": server_pid}
+        tmp.write_text(json.dumps(info))
         os.replace(tmp, self.run_file)
 
     def release(self) -> None:

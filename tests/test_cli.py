@@ -1,0 +1,73 @@
+"""The ``fangpin`` command as operators run it (a real subprocess against the real server)."""
+
+from __future__ import annotations
+
+from conftest import fangpin
+
+from sync import names
+
+
+def test_init_is_idempotent(conn, settings):
+    out = fangpin(settings, "init").stdout
+    assert "created: nothing (all present)" in out and "published: nothing new" in out
+
+
+def test_villages_add_registers_once_and_creates_the_database(conn, settings):
+    first = fangpin(settings, "villages", "add", "500112104201", "石坪村").stdout
+    assert first.startswith("registered: 500112104201 石坪村 (township 500112104")
+    assert conn.admin.db_info(names.village_db("500112104201")) is not None
+    assert fangpin(settings, "villages", "add", "500112104201", "石坪村").stdout.startswith("unchanged")
+    assert "500112104201\t石坪村\t500112104" in fangpin(settings, "villages", "list").stdout
+
+
+def test_bad_village_code_is_refused_in_both_languages(conn, settings):
+    proc = fangpin(settings, "villages", "add", "5001121", "短码村", check=False)
+    assert proc.returncode != 0
+    assert "村代码须为12位数字" in proc.stderr and "village code must be 12 digits" in proc.stderr
+
+
+def test_users_add_hashes_the_password_and_checks_its_input(conn, settings):
+    fangpin(settings, "villages", "add", "500112104201", "石坪村")
+    out = fangpin(
+        settings, "users", "add", "gw_wang", "--password", "s3cret-pass", "--role", "field", "--village", "500112104201"
+    ).stdout
+    assert out.startswith("created: gw_wang (field) villages=500112104201")
+    doc = conn.admin.get(names.ACCOUNTS, "user:gw_wang")
+    assert doc["password_hash"].startswith(("scrypt:", "pbkdf2:"))
+    assert "s3cret-pass" not in str(doc)
+    again = fangpin(
+        settings, "users", "add", "gw_wang", "--password", "other-pass", "--role", "field", "--village", "500112104201"
+    ).stdout
+    assert again.startswith("updated")
+
+    cases = [
+        (["--password", "short", "--role", "field", "--village", "500112104201"], "at least 8"),
+        (["--password", "long-enough", "--role", "field", "--village", "500112104299"], "unregistered village"),
+        (["--password", "long-enough", "--role", "field"], "at least one --village"),
+        (["--password", "long-enough", "--role", "clerk"], "a clerk needs --township"),
+        (["--password", "long-enough", "--role", "clerk", "--township", "12"], "township code must be 9 digits"),
+    ]
+    for args, english in cases:
+        proc = fangpin(settings, "users", "add", "someone", *args, check=False)
+        assert proc.returncode != 0, args
+        assert english in proc.stderr, proc.stderr
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in proc.stderr), "Chinese message missing"
+    assert conn.admin.get(names.ACCOUNTS, "user:someone") is None
+    listing = fangpin(settings, "users", "list").stdout
+    assert "gw_wang\tfield\t500112104201" in listing
+
+
+def test_account_changes_are_audited_without_secrets(conn, settings):
+    from sync.audit import entries_for
+
+    fangpin(settings, "villages", "add", "500112104201", "石坪村")
+    fangpin(
+        settings, "users", "add", "clerk_li", "--password", "clerk-pass-1", "--role", "clerk", "--township", "500112104"
+    )
+    [entry] = entries_for(conn.admin, "user:clerk_li")
+    assert entry["action"] == "user.upsert" and entry["actor"] == "cli"
+    assert entry["after"]["role"] == "clerk" and "password_hash" not in entry["after"]
+
+
+def test_forms_build_check_passes_on_the_committed_forms(conn, settings):
+    assert "checked: damage_survey" in fangpin(settings, "forms", "build", "--check").stdout
