@@ -17,7 +17,7 @@ from sync.worker import lag
 
 from .accounts import User, list_villages
 from .auth import login, require_user
-from .errors import ApiError, bad_request, forbidden, not_found
+from .errors import bad_request, forbidden, not_found
 from .gateway import sync_databases
 from .review import STATES
 
@@ -148,11 +148,3 @@ def get_submission(uuid: str):
         if review:
             return jsonify(submission_view(review))
     raise not_found(f"没有找到提交记录 {uuid}（或尚未处理）", f"submission {uuid} not found (or not processed yet)")
-
-
-def register(app) -> None:
-    app.register_blueprint(bp)
-
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        return exc.response()

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
 
     app.before_request(load_user)
     app.register_blueprint(gateway.bp)
-    api.register(app)
+    app.register_blueprint(api.bp)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -66,9 +66,6 @@ class Couch:
         session.mount("http://", adapter)
         session.mount("https://", adapter)
 
-    def with_credential(self, credential: Credential) -> Couch:
-        return Couch(self.url, credential, self.prefix)
-
     def physical(self, db: str) -> str:
         return self.prefix + db
 
@@ -150,9 +147,6 @@ class Couch:
 
     def put_security(self, db: str, security: dict) -> None:
         self.call("PUT", f"/{self.physical(db)}/_security", body=security)
-
-    def get_security(self, db: str) -> dict:
-        return self.call("GET", f"/{self.physical(db)}/_security") or {}
 
     # -- documents -------------------------------------------------------------------------
     def get(self, db: str, doc_id: str, **params: Any) -> dict | None:
