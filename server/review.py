@@ -8,13 +8,15 @@ crash between writing reviews and saving the checkpoint repeats the batch and wr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Set
+import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from sync import names
 
 from .validation import has_errors
-from .validation.envelope import check_envelope
+from .validation.rules import Context
+from .validation.submission import Catalog, local_today, validate_submission
 
 # Review states (domain.md, Workflow). Clerk actions set approved/rejected/returned.
 STATES = ("received", "has_issues", "approved", "rejected", "returned", "edited")
@@ -34,13 +36,16 @@ def review_for(
     submission: Mapping[str, Any],
     existing: Mapping[str, Any] | None,
     village: str,
-    forms: Mapping[str, Set[str]],
+    catalog: Catalog,
     now: str,
+    today: dt.date | None = None,
 ) -> dict | None:
     rev = submission["_rev"]
     if existing and existing.get("submission_rev") == rev:
         return None
-    issues = check_envelope(submission, village, forms)
+    household = submission.get("household_id") if isinstance(submission.get("household_id"), str) else None
+    context = Context(today=today or local_today(), household_id=household)
+    issues = validate_submission(submission, village, catalog, context)
     codes = {i["code"] for i in issues}
     previous = existing.get("state") if existing else None
     state = next_state(previous, has_errors(issues))

@@ -15,9 +15,11 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from forms.spec import FormSpec, spec_for
 
 from . import names
 from .couch import Couch, CouchError
@@ -25,7 +27,8 @@ from .couch import Couch, CouchError
 log = logging.getLogger("fangpin.worker")
 
 CHECKPOINT = "fangpin-worker"
-ReviewFn = Callable[[Mapping[str, Any], Mapping[str, Any] | None, str, Mapping[str, Set[str]], str], dict | None]
+Catalog = Mapping[str, Mapping[str, FormSpec]]
+ReviewFn = Callable[[Mapping[str, Any], Mapping[str, Any] | None, str, Catalog, str], dict | None]
 
 
 def utc_now() -> str:
@@ -54,7 +57,8 @@ class Worker:
     batch_size: int = 500
     shard: tuple[int, int] = (0, 1)
     forms_ttl_s: float = 30.0
-    _forms: dict[str, set[str]] = field(default_factory=dict)
+    _forms: dict[str, dict[str, FormSpec]] = field(default_factory=dict)
+    _specs: dict[tuple[str, str | None], FormSpec] = field(default_factory=dict)
     _forms_at: float = 0.0
     _seen_seq: dict[str, Any] = field(default_factory=dict)
     _writes: int = 0
@@ -65,11 +69,18 @@ class Worker:
         codes = [doc["code"] for doc in self.admin.iter_prefix(names.ACCOUNTS, "village:")]
         return [c for c in codes if int(c) % count == index]
 
-    def forms(self, refresh: bool = False) -> dict[str, set[str]]:
+    def forms(self, refresh: bool = False) -> dict[str, dict[str, FormSpec]]:
+        """Published form versions as compiled specs (each XForm is fetched and compiled once)."""
         if refresh or time.monotonic() - self._forms_at > self.forms_ttl_s:
-            catalog: dict[str, set[str]] = {}
+            catalog: dict[str, dict[str, FormSpec]] = {}
             for doc in self.admin.iter_prefix(names.FORMS, "form:"):
-                catalog.setdefault(doc["form_id"], set()).add(doc["version"])
+                key = (doc["_id"], doc.get("hash"))
+                if key not in self._specs:
+                    xml = self.admin.get_attachment(names.FORMS, doc["_id"], "xform.xml")
+                    if xml is None:
+                        continue
+                    self._specs[key] = spec_for(xml)
+                catalog.setdefault(doc["form_id"], {})[doc["version"]] = self._specs[key]
             self._forms, self._forms_at = catalog, time.monotonic()
         return self._forms
 
@@ -133,7 +144,7 @@ class Worker:
         raise CouchError(409, "conflict", f"reviews kept conflicting in {db}")
 
     @staticmethod
-    def _knows(forms: Mapping[str, Set[str]], sub: Mapping[str, Any]) -> bool:
+    def _knows(forms: Catalog, sub: Mapping[str, Any]) -> bool:
         return sub.get("form_version") in forms.get(sub.get("form_id"), ())  # type: ignore[arg-type]
 
     def _after_write(self) -> None:

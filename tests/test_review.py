@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from forms import shipped_forms
+from forms.spec import spec_for
 from server.review import STATES, next_state, review_for
 from server.validation import CODES
 from server.validation.envelope import REQUIRED, check_envelope
 
 VILLAGE = "500112104201"
-FORMS = {"damage_survey": {"2026112201"}, "household_survey": {"2026112201"}}
+FORMS = {f.form_id: {f.version: spec_for(f.xml)} for f in shipped_forms()}
 NOW = "2026-11-22T08:00:00Z"
+TODAY = dt.date(2026, 11, 22)
 
 
 def submission(**over) -> dict:
@@ -87,18 +92,18 @@ def test_envelope_check_is_total(doc):
     """Whatever a device sends, the check answers with issues and never raises."""
     doc = {"_id": "submission:p", "_rev": "1-a", **doc}
     issues = check_envelope(doc, VILLAGE, FORMS)
-    review = review_for(doc, None, VILLAGE, FORMS, NOW)
+    review = review_for(doc, None, VILLAGE, FORMS, NOW, TODAY)
     assert review is not None and review["state"] in STATES
     assert all(i["code"] in CODES for i in issues)
     assert (review["state"] == "has_issues") == any(i["severity"] == "error" for i in issues)
 
 
 def test_same_revision_is_reviewed_once():
-    first = review_for(submission(), None, VILLAGE, FORMS, NOW)
-    assert first["state"] == "received" and first["submission_rev"] == "1-a"
+    first = review_for(submission(), None, VILLAGE, FORMS, NOW, TODAY)
+    assert first["state"] == "has_issues" and first["submission_rev"] == "1-a"  # empty data: required fields
     assert first["checks"] == {"form_known": True, "version_known": True, "envelope_complete": True}
     stored = {**first, "_rev": "1-r"}
-    assert review_for(submission(), stored, VILLAGE, FORMS, NOW) is None
+    assert review_for(submission(), stored, VILLAGE, FORMS, NOW, TODAY) is None
 
 
 def test_new_revision_keeps_history_and_comments():
@@ -108,8 +113,17 @@ def test_new_revision_keeps_history_and_comments():
         "state": "returned",
         "comments": [{"by": "clerk", "text": "补拍照片"}],
     }
-    second = review_for(submission(_rev="2-b"), stored, VILLAGE, FORMS, "2026-11-23T08:00:00Z")
-    assert second["state"] == "edited"
+    second = review_for(submission(_rev="2-b", form_id="flood"), stored, VILLAGE, FORMS, "2026-11-23T08:00:00Z", TODAY)
+    assert second["state"] == "has_issues"
+    third = review_for(
+        submission(_rev="3-c", form_id="flood", form_version="x", data=None),
+        {**second, "state": "returned"},
+        VILLAGE,
+        FORMS,
+        NOW,
+        TODAY,
+    )
+    assert third["state"] == "has_issues"
     assert second["_rev"] == "2-r"
     assert second["comments"] == stored["comments"]
     assert [h["submission_rev"] for h in second["history"]] == ["1-a", "2-b"]

@@ -1,0 +1,50 @@
+"""Everything Fangpin checks about one submission, in one call: envelope, form, domain rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from forms.spec import FormSpec
+
+from . import without_shadowed_warnings
+from .envelope import check_envelope
+from .form import validate_data
+from .rules import Context, apply_rules
+from .xpath import parse_datetime
+
+# Surveys happen in China: "today" for `. <= today()` is the township's day, not UTC's.
+LOCAL_TIME = ZoneInfo("Asia/Shanghai")
+
+Catalog = Mapping[str, Mapping[str, FormSpec]]  # form id -> version -> spec
+
+
+def local_today() -> dt.date:
+    return dt.datetime.now(LOCAL_TIME).date()
+
+
+def form_day(doc: Mapping[str, Any], today: dt.date) -> dt.date:
+    """The day ``today()`` meant on the device: the local day the survey was completed.
+
+    Capped at the server's day, so a device clock set in the future does not hide future dates.
+    """
+    completed = parse_datetime(doc["completed_at"]) if isinstance(doc.get("completed_at"), str) else None
+    if completed is None:
+        return today
+    local = completed.astimezone(LOCAL_TIME).date() if completed.tzinfo else completed.date()
+    return min(local, today)
+
+
+def validate_submission(doc: Mapping[str, Any], village: str, catalog: Catalog, ctx: Context) -> list[dict]:
+    """Issues of a submission stored in ``village``'s database; never raises on any input."""
+    issues = check_envelope(doc, village, catalog)
+    versions = catalog.get(doc.get("form_id")) if isinstance(doc.get("form_id"), str) else None
+    spec = versions.get(doc.get("form_version")) if versions and isinstance(doc.get("form_version"), str) else None
+    data = doc.get("data")
+    if spec is not None and isinstance(data, dict):
+        form_issues, clean = validate_data(data, spec, form_day(doc, ctx.today))
+        issues += form_issues
+        issues += apply_rules(spec.form_id, clean, ctx)
+    return without_shadowed_warnings(issues)

@@ -1,0 +1,351 @@
+"""Table-driven validation cases: each corrupts a valid record and expects exact issue codes and paths.
+
+Expected results follow the ODK XForms specification's definitions (relevance, required only when
+relevant, constraints only on relevant non-empty values, select_multiple as space-separated values)
+and the domain rules in ../shared/domain.md.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from records import CHILD_ID, HEAD_ID, HOUSEHOLD, SPOUSE_ID, TODAY, VILLAGE, make_id, submission
+
+from forms import shipped_forms
+from forms.spec import spec_for
+from server.validation import CODES, ERROR, WARNING
+from server.validation.rules import Context
+from server.validation.submission import validate_submission
+
+CATALOG = {f.form_id: {f.version: spec_for(f.xml)} for f in shipped_forms()}
+DELETE = object()
+D, H = "damage_survey", "household_survey"
+
+
+def put(data: dict, path: str, value: object) -> None:
+    """Set (or with DELETE remove) ``a/b[2]/c`` inside ``data``."""
+    *parents, last = path.split("/")
+    node = data
+    for part in parents:
+        match = re.fullmatch(r"(\w+)\[(\d+)\]", part)
+        node = node[match.group(1)][int(match.group(2)) - 1] if match else node[part]
+    if value is DELETE:
+        node.pop(last, None)
+    else:
+        node[last] = value
+
+
+def check(form: str, changes: dict, ctx: Context | None = None, **envelope) -> list[tuple[str, str]]:
+    doc = submission(form, **envelope)
+    for path, value in changes.items():
+        put(doc["data"], path, value)
+    issues = validate_submission(doc, VILLAGE, CATALOG, ctx or Context(today=TODAY, household_id=HOUSEHOLD))
+    for i in issues:
+        assert i["code"] in CODES and i["severity"] in (ERROR, WARNING)
+        assert i["message"]["zh"] and i["message"]["en"]
+    return sorted((i["path"], i["code"]) for i in issues)
+
+
+FEMALE_SPOUSE = make_id("19480101", 2)
+CASES = [
+    # -- damage survey: types ---------------------------------------------------------------
+    ("damage valid", D, {}, []),
+    ("integer as text", D, {"deaths": "x"}, [("deaths", "type.integer")]),
+    ("integer with fraction", D, {"deaths": 1.5}, [("deaths", "type.integer")]),
+    ("integer as boolean", D, {"deaths": True}, [("deaths", "type.integer")]),
+    ("integer as digit string accepted", D, {"deaths": "3"}, []),
+    ("integer below constraint", D, {"deaths": -1}, [("deaths", "constraint.failed")]),
+    ("decimal as text", D, {"crop_area_mu": "abc"}, [("crop_area_mu", "type.decimal")]),
+    ("decimal below constraint", D, {"crop_area_mu": -0.5}, [("crop_area_mu", "constraint.failed")]),
+    ("decimal as numeric string accepted", D, {"crop_area_mu": "4.5"}, []),
+    ("decimal integer accepted", D, {"direct_loss_yuan": 32000}, []),
+    ("date not a calendar day", D, {"disaster_date": "2026-02-30"}, [("disaster_date", "type.date")]),
+    ("date without dashes", D, {"survey_date": "20261120"}, [("survey_date", "type.date")]),
+    ("date given as dateTime", D, {"disaster_date": "2026-11-18T10:00:00"}, [("disaster_date", "type.date")]),
+    ("date in the future", D, {"disaster_date": "2026-11-23"}, [("disaster_date", "constraint.failed")]),
+    (
+        "date after the survey was completed",
+        D,
+        {"disaster_date": "2026-11-21"},
+        [("disaster_date", "constraint.failed")],
+    ),
+    ("date on the day of the survey", D, {"disaster_date": "2026-11-20"}, []),
+    ("select_one not a choice", D, {"disaster_type": "tsunami"}, [("disaster_type", "choice.unknown")]),
+    ("select_one not text", D, {"disaster_type": 3}, [("disaster_type", "type.select_one")]),
+    ("yes/no not a choice", D, {"consent": "maybe"}, [("consent", "choice.unknown")]),
+    ("select_multiple unknown value", D, {"urgent_needs": "food tsunami"}, [("urgent_needs", "choice.unknown")]),
+    ("select_multiple as list", D, {"urgent_needs": ["food"]}, [("urgent_needs", "type.select_multiple")]),
+    ("select_multiple constraint", D, {"urgent_needs": "none food"}, [("urgent_needs", "constraint.failed")]),
+    ("select_multiple single none", D, {"urgent_needs": "none"}, []),
+    ("select_multiple extra spaces", D, {"urgent_needs": "  food   water "}, []),
+    ("geopoint latitude out of range", D, {"location": "91 10"}, [("location", "type.geopoint")]),
+    ("geopoint one number", D, {"location": "29.7"}, [("location", "type.geopoint")]),
+    ("geopoint negative accuracy", D, {"location": "29.7 106.6 300 -1"}, [("location", "type.geopoint")]),
+    ("geopoint two numbers", D, {"location": "29.7 106.6"}, []),
+    ("optional empty", D, {"location": ""}, []),
+    ("text as number", D, {"event_id": 42}, [("event_id", "type.text")]),
+    ("unknown field", D, {"tsunami_height": 3}, [("tsunami_height", "field.unknown")]),
+    # -- damage survey: required, relevance, constraints -----------------------------------
+    ("required missing", D, {"deaths": DELETE}, [("deaths", "required.missing")]),
+    ("required null", D, {"income_drop_pct": None}, [("income_drop_pct", "required.missing")]),
+    ("required empty string", D, {"event_id": ""}, [("event_id", "required.missing")]),
+    ("percent above 100", D, {"income_drop_pct": 101}, [("income_drop_pct", "constraint.failed")]),
+    ("percent exactly 100", D, {"income_drop_pct": 100}, []),
+    ("percent exactly 0", D, {"income_drop_pct": 0}, []),
+    (
+        "not relevant values are warnings",
+        D,
+        {"house_damage": "none"},
+        [("only_dwelling", "relevant.value_ignored"), ("rooms_damaged", "relevant.value_ignored")],
+    ),
+    (
+        "not relevant and not required",
+        D,
+        {"house_damage": "none", "rooms_damaged": DELETE, "only_dwelling": DELETE},
+        [],
+    ),
+    (
+        "relevant and required",
+        D,
+        {"house_damage": "minor", "rooms_damaged": DELETE},
+        [("rooms_damaged", "required.missing")],
+    ),
+    ("relevance on crop loss", D, {"crop_loss_band": "none"}, [("crops_main_income", "relevant.value_ignored")]),
+    ("village code format", D, {"village_code": "5001"}, [("village_code", "constraint.failed")]),
+    ("household id format", D, {"household_id": "abc"}, [("household_id", "constraint.failed")]),
+    ("provisional household id", D, {"household_id": "new-3f1c2a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60"}, []),
+    # -- damage survey: repeats ---------------------------------------------------------------
+    ("repeat not a list", D, {"photos": "a.jpg"}, [("photos", "repeat.not_list")]),
+    ("repeat item not an object", D, {"photos": [{"photo": "a.jpg"}, 3]}, [("photos[2]", "repeat.item_not_object")]),
+    ("binary not a file name", D, {"photos": [{"photo": 5}]}, [("photos[1]/photo", "type.binary")]),
+    (
+        "unknown field inside repeat",
+        D,
+        {"photos": [{"photo": "a.jpg", "caption": "x"}]},
+        [("photos[1]/caption", "field.unknown")],
+    ),
+    ("empty repeat", D, {"photos": []}, []),
+    # -- household survey: form -----------------------------------------------------------------
+    ("household valid", H, {}, []),
+    ("decimal income as text", H, {"income_wage": "lots"}, [("income_wage", "type.decimal")]),
+    ("housing grade not a choice", H, {"housing_grade": "E"}, [("housing_grade", "choice.unknown")]),
+    ("category missing", H, {"category": None}, [("category", "required.missing")]),
+    ("survey in the future", H, {"survey_date": "2027-01-01"}, [("survey_date", "constraint.failed")]),
+    ("member name missing", H, {"members[1]/name": DELETE}, [("members[1]/name", "required.missing")]),
+    ("phone too short", H, {"phone": "12345"}, [("phone", "constraint.failed")]),
+    ("phone bad prefix", H, {"phone": "12800138000"}, [("phone", "constraint.failed")]),
+    ("phone optional", H, {"phone": DELETE}, []),
+    (
+        "head id format",
+        H,
+        {"head_id_number": "12345", "members[1]/id_number": DELETE},
+        [("head_id_number", "constraint.failed")],
+    ),
+    ("other risk needs notes", H, {"risk_types": "other"}, [("notes", "required.missing")]),
+    ("other risk with notes", H, {"risk_types": "other", "notes": "房屋被山洪冲毁"}, []),
+    ("members not a list", H, {"members": "x"}, [("members", "household.no_head"), ("members", "repeat.not_list")]),
+    (
+        "disabled member without grade",
+        H,
+        {"members[2]/disability_grade": DELETE},
+        [("members[2]/disability_grade", "required.missing")],
+    ),
+    (
+        "disability grade out of range",
+        H,
+        {"members[2]/disability_grade": 5},
+        [("members[2]/disability_grade", "constraint.failed")],
+    ),
+    (
+        "out of school required for a child",
+        H,
+        {"members[3]/out_of_school": DELETE},
+        [("members[3]/out_of_school", "required.missing")],
+    ),
+    (
+        "out of school not asked of adults",
+        H,
+        {"members[1]/out_of_school": "no"},
+        [("members[1]/out_of_school", "relevant.value_ignored")],
+    ),
+    (
+        "birth date in the future",
+        H,
+        {"members[3]/id_number": DELETE, "members[3]/birth_date": "2030-01-01"},
+        # a negative age also takes out_of_school out of relevance, as the form says
+        [("members[3]/birth_date", "constraint.failed"), ("members[3]/out_of_school", "relevant.value_ignored")],
+    ),
+    # -- household survey: domain rules -------------------------------------------------------
+    (
+        "head id check digit",
+        H,
+        {"head_id_number": "110105194912310021"},
+        [("head_id_number", "id.check_digit"), ("head_id_number", "id.head_mismatch")],
+    ),
+    (
+        "member id check digit",
+        H,
+        {"members[2]/id_number": "110105194801010031"},
+        [("members[2]/id_number", "id.check_digit")],
+    ),
+    (
+        "id with impossible birth date",
+        H,
+        {"members[2]/id_number": make_id("19481301", 3)},
+        [("members[2]/id_number", "id.invalid_birth_date")],
+    ),
+    (
+        "placeholder id is a warning",
+        H,
+        {"members[3]/id_number": "999999201503010010"},
+        [("members[3]/id_number", "id.placeholder")],
+    ),
+    (
+        "birth date differs from id",
+        H,
+        {"members[2]/birth_date": "1948-01-02"},
+        [("members[2]/birth_date", "id.birth_date_mismatch")],
+    ),
+    ("sex differs from id", H, {"members[3]/sex": "female"}, [("members[3]/sex", "id.sex_mismatch")]),
+    (
+        "spouse has the head's sex",
+        H,
+        {"members[2]/id_number": FEMALE_SPOUSE, "members[2]/sex": "female"},
+        [("members[2]/sex", "household.spouse_same_sex")],
+    ),
+    ("no head", H, {"members[1]/relation": "parent"}, [("members", "household.no_head")]),
+    ("two heads", H, {"members[2]/relation": "head"}, [("members", "household.several_heads")]),
+    ("no members", H, {"members": []}, [("members", "household.no_head")]),
+    (
+        "same id twice in a household",
+        H,
+        {"members[3]/id_number": SPOUSE_ID},
+        [("members[3]/birth_date", "id.birth_date_mismatch"), ("members[3]/id_number", "id.duplicate_in_household")],
+    ),
+    (
+        "child not in school and not marked",
+        H,
+        {"members[3]/school": "none"},
+        [("members[3]/out_of_school", "member.schooling_inconsistent")],
+    ),
+    ("child out of school and marked", H, {"members[3]/school": "none", "members[3]/out_of_school": "yes"}, []),
+    ("child with labour", H, {"members[3]/labour": "normal"}, [("members[3]/labour", "member.child_labour")]),
+    (
+        "aged 15 with labour",
+        H,
+        {
+            "members[3]/id_number": make_id("20101121", 1),
+            "members[3]/birth_date": "2010-11-21",
+            "members[3]/labour": "normal",
+        },
+        [("members[3]/labour", "member.child_labour")],
+    ),
+    (
+        "aged exactly 16 may work",
+        H,
+        {
+            "members[3]/id_number": make_id("20101120", 1),
+            "members[3]/birth_date": "2010-11-20",
+            "members[3]/labour": "normal",
+            "members[3]/out_of_school": DELETE,
+        },
+        [],
+    ),
+    (
+        "grade for a healthy member",
+        H,
+        {"members[1]/disability_grade": 1},
+        [("members[1]/disability_grade", "member.disability_grade_not_disabled")],
+    ),
+    (
+        "no medical insurance",
+        H,
+        {"members[1]/medical_insurance": "no"},
+        [("members[1]/medical_insurance", "member.no_medical_insurance")],
+    ),
+    ("unsafe water without water risk", H, {"water_quality_ok": "no"}, [("risk_types", "water.risk_not_recorded")]),
+    ("unsafe water with water risk", H, {"water_access_ok": "no", "risk_types": "water disaster"}, []),
+]
+
+
+@pytest.mark.parametrize(("name", "form", "changes", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_case(name, form, changes, expected):
+    assert check(form, changes) == sorted(expected)
+
+
+def test_there_are_at_least_sixty_cases_across_both_forms():
+    assert len(CASES) >= 60
+    assert {c[1] for c in CASES} == {D, H}
+
+
+def test_every_xform_kind_in_the_forms_is_covered_by_a_case():
+    kinds = {f.kind for versions in CATALOG.values() for spec in versions.values() for f in spec.fields.values()}
+    covered = {
+        "text",
+        "integer",
+        "decimal",
+        "date",
+        "geopoint",
+        "select_one",
+        "select_multiple",
+        "binary",
+        "calculate",
+        "repeat",
+    }
+    assert kinds <= covered | {"group"}
+
+
+def test_severity_of_rules():
+    doc = submission(H)
+    doc["data"]["members"][0]["medical_insurance"] = "no"
+    doc["data"]["head_id_number"] = "110105194912310021"
+    issues = {i["code"]: i for i in validate_submission(doc, VILLAGE, CATALOG, Context(today=TODAY))}
+    assert issues["member.no_medical_insurance"]["severity"] == WARNING
+    assert issues["id.check_digit"]["severity"] == ERROR
+    assert issues["id.check_digit"]["value"] == "110105194912310021"
+
+
+def test_constraint_issue_carries_the_forms_own_message():
+    doc = submission(D)
+    doc["data"]["income_drop_pct"] = 120
+    [found] = validate_submission(doc, VILLAGE, CATALOG, Context(today=TODAY))
+    assert found["message"] == {
+        "zh": "income_drop_pct：须在0到100之间",
+        "en": "income_drop_pct: Must be between 0 and 100",
+    }
+    assert found["value"] == 120
+
+
+def test_same_id_in_another_household_warns():
+    index = {SPOUSE_ID: {HOUSEHOLD, f"{VILLAGE}-0007"}, HEAD_ID: {HOUSEHOLD}, CHILD_ID: set()}
+    ctx = Context(today=TODAY, household_id=HOUSEHOLD, id_households=lambda n: index.get(n, set()))
+    assert check(H, {}, ctx) == [("members[2]/id_number", "id.duplicate_other_household")]
+
+
+def test_casualties_against_household_size():
+    three = Context(today=TODAY, household_id=HOUSEHOLD, household_size=3)
+    assert check(D, {"deaths": 2}, three) == [("deaths", "damage.casualties_exceed_size")]  # 2 + 1 + 1 > 3
+    assert check(D, {"deaths": 1}, three) == []  # exactly the household size
+    assert check(D, {"deaths": 5}) == []  # size unknown: skipped, never guessed
+
+
+def test_form_expressions_use_the_day_the_survey_was_completed():
+    # completed on 2026-11-20 (Beijing time): born 2010-11-21 is 15 there, so out_of_school is asked
+    late = {"members[3]/id_number": make_id("20101121", 1), "members[3]/birth_date": "2010-11-21"}
+    assert check(H, late) == []
+    # the same record completed two days later: the member is 16 and the question no longer applies
+    assert check(H, late, completed_at="2026-11-22T10:00:00+08:00") == [
+        ("members[3]/out_of_school", "relevant.value_ignored")
+    ]
+    # a device clock in the future does not move "today" past the server's day
+    assert check(D, {"disaster_date": "2026-11-25"}, completed_at="2026-12-01T10:00:00+08:00") == [
+        ("disaster_date", "constraint.failed")
+    ]
+
+
+def test_a_submission_is_validated_against_the_version_it_names():
+    assert check(D, {}, form_version="2025010101") == [("form_version", "form.version_unknown")]
+    doc = submission(D, data="not an object")
+    issues = validate_submission(doc, VILLAGE, CATALOG, Context(today=TODAY))
+    assert [(i["path"], i["code"]) for i in issues] == [("data", "envelope.type")]
