@@ -133,6 +133,9 @@ def submission(form_id: str, uuid: str = "s1", rev: str = "1-a", **over) -> dict
         "data": data(form_id),
     }
     doc.update(over)
+    if isinstance(doc.get("data"), dict) and "data" not in over:  # the form repeats the envelope's place
+        doc["data"]["village_code"] = doc.get("village_code")
+        doc["data"]["household_id"] = doc.get("household_id")
     return doc
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import records
 from conftest import PASSWORD
 
 from server.review import review_for
@@ -57,18 +58,9 @@ def test_repeated_failures_lock_the_account(client, township):
 
 
 def push(conn, township, village, uuid, user, **over):
-    doc = {
-        "_id": f"submission:{uuid}",
-        "type": "submission",
-        "form_id": "damage_survey",
-        "form_version": "2026112201",
-        "village_code": village,
-        "household_id": f"{village}-0001",
-        "submitted_by": user,
-        "completed_at": "2026-11-20T10:00:00+08:00",
-        "data": {},
-        **over,
-    }
+    doc = records.submission("damage_survey", uuid, village_code=village, household_id=f"{village}-0001",
+                             submitted_by=user, **over)
+    doc.pop("_rev")
     conn.gateway.bulk_docs(names.village_db(village), [{k: v for k, v in doc.items() if v is not None}])
 
 

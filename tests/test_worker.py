@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import records
 from conftest import env_for, wait_for
 
 from server.accounts import add_village
@@ -11,20 +12,14 @@ from sync.worker import CHECKPOINT, Worker, lag
 
 
 def submissions(village: str, user: str, count: int, start: int = 0) -> list[dict]:
-    return [
-        {
-            "_id": f"submission:{village[-3:]}-{i:04d}",
-            "type": "submission",
-            "form_id": "damage_survey",
-            "form_version": "2026112201",
-            "village_code": village,
-            "household_id": f"{village}-0001",
-            "submitted_by": user,
-            "completed_at": "2026-11-20T10:00:00+08:00",
-            "data": {"deaths": i},
-        }
-        for i in range(start, start + count)
-    ]
+    docs = []
+    for i in range(start, start + count):
+        doc = records.submission("damage_survey", f"{village[-3:]}-{i:04d}", village_code=village,
+                                 household_id=f"{village}-0001", submitted_by=user)
+        doc.pop("_rev")
+        doc["data"]["livestock_lost"] = i
+        docs.append(doc)
+    return docs
 
 
 def reviews(conn, village: str) -> dict[str, dict]:
