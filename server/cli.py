@@ -90,6 +90,21 @@ def worker(shard: str, batch_size: int, once: bool) -> None:
 
 
 @main.command()
+@click.option("--village", "village_codes", multiple=True, help="only this village (repeatable)")
+def revalidate(village_codes: tuple[str, ...]) -> None:
+    """Check every stored submission again (after a rule or form change) and update its review."""
+    from .review import review_for, revalidated
+
+    with connect(settings()) as conn:
+        worker = Worker(conn.admin, review_for)
+        unknown = sorted(set(village_codes) - set(worker.villages()))
+        if unknown:
+            fail(ValueError(f"未登记的村 / unregistered village(s): {', '.join(unknown)}"))
+        counts = worker.revalidate(revalidated, list(village_codes) or None)
+    click.echo(f"checked {counts['checked']} submissions, {counts['changed']} reviews updated")
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", "web_workers", default=2, show_default=True)

@@ -86,3 +86,32 @@ def _missing(issues: list[dict]) -> set[str]:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def revalidated(
+    submission: Mapping[str, Any],
+    existing: Mapping[str, Any],
+    village: str,
+    catalog: Catalog,
+    now: str,
+    today: dt.date | None = None,
+) -> dict | None:
+    """The review after checking an already reviewed revision again (rules or forms changed).
+
+    None when nothing changed. A clerk's decision (approved, rejected, returned) is kept; only the
+    issues are brought up to date, and the change is recorded in the history.
+    """
+    household = submission.get("household_id") if isinstance(submission.get("household_id"), str) else None
+    context = Context(today=today or local_today(), household_id=household)
+    issues = validate_submission(submission, village, catalog, context)
+    if issues == existing.get("issues"):
+        return None
+    state = existing.get("state")
+    if state in ("received", "has_issues", None):
+        state = "has_issues" if has_errors(issues) else "received"
+    elif state == "edited" and has_errors(issues):
+        state = "has_issues"
+    entry = {"at": now, "by": "revalidate", "action": "revalidated", "submission_rev": submission["_rev"],
+             "state": state, "from": existing.get("state")}
+    return {**existing, "issues": issues, "state": state, "updated_at": now,
+            "history": [*existing.get("history", []), entry]}

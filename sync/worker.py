@@ -143,6 +143,41 @@ class Worker:
             pending = conflicted  # someone else (a clerk) wrote meanwhile: rebuild on top of theirs
         raise CouchError(409, "conflict", f"reviews kept conflicting in {db}")
 
+    def revalidate(self, recheck: ReviewFn, villages: list[str] | None = None, page: int = 500) -> dict[str, int]:
+        """Check every stored submission again and rewrite the reviews whose issues changed."""
+        counts = {"checked": 0, "changed": 0}
+        catalog = self.forms(refresh=True)
+        for code in villages or self.villages():
+            db = names.village_db(code)
+            batch: list[dict] = []
+            for sub in self.admin.iter_prefix(db, "submission:", page=page):
+                batch.append(sub)
+                if len(batch) == page:
+                    self._recheck(db, code, batch, recheck, catalog, counts)
+                    batch = []
+            self._recheck(db, code, batch, recheck, catalog, counts)
+        return counts
+
+    def _recheck(self, db: str, village: str, subs: list[dict], recheck: ReviewFn, catalog: Catalog,
+                 counts: dict[str, int]) -> None:
+        if not subs:
+            return
+        reviews = self.admin.get_many(db, [names.review_id(s["_id"]) for s in subs])
+        now = utc_now()
+        docs = []
+        for sub in subs:
+            review = reviews.get(names.review_id(sub["_id"]))
+            if review is None or review.get("submission_rev") != sub["_rev"]:
+                continue  # not reviewed yet: the worker will get to it
+            updated = recheck(sub, review, village, catalog, now)
+            if updated is not None:
+                docs.append(updated)
+        counts["checked"] += len(subs)
+        failed = [r for r in self.admin.bulk_docs(db, docs) if r.get("error")]
+        if failed:
+            raise CouchError(409, "conflict", f"{len(failed)} reviews changed while revalidating; run it again")
+        counts["changed"] += len(docs)
+
     @staticmethod
     def _knows(forms: Catalog, sub: Mapping[str, Any]) -> bool:
         return sub.get("form_version") in forms.get(sub.get("form_id"), ())  # type: ignore[arg-type]

@@ -85,6 +85,7 @@ CASES = [
     ("geopoint two numbers", D, {"location": "29.7 106.6"}, []),
     ("optional empty", D, {"location": ""}, []),
     ("text as number", D, {"event_id": 42}, [("event_id", "type.text")]),
+    ("text with control characters", D, {"event_id": "flood\x1f"}, [("event_id", "type.control_characters")]),
     ("unknown field", D, {"tsunami_height": 3}, [("tsunami_height", "field.unknown")]),
     # -- damage survey: required, relevance, constraints -----------------------------------
     ("required missing", D, {"deaths": DELETE}, [("deaths", "required.missing")]),

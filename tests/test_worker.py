@@ -89,3 +89,34 @@ def test_shards_split_villages_without_overlap(conn, township):
     halves = [Worker(conn.admin, review_for, shard=(i, 2)).villages() for i in range(2)]
     assert sorted(halves[0] + halves[1]) == sorted(all_codes)
     assert not set(halves[0]) & set(halves[1])
+
+
+def test_revalidate_brings_reviews_up_to_date_and_keeps_clerk_decisions(conn, settings, township):
+    from conftest import fangpin
+
+    db = names.village_db(township.a)
+    docs = submissions(township.a, "gw_a", 3)
+    for doc in docs[:2]:  # two break a constraint that older rules did not look at
+        doc["data"]["income_drop_pct"] = 120
+    conn.gateway.bulk_docs(db, docs)
+    Worker(conn.admin, review_for).sweep()
+    reviews_now = reviews(conn, township.a)
+    assert sorted(r["state"] for r in reviews_now.values()) == ["has_issues", "has_issues", "received"]
+    # What the reviews looked like under the older rules: no issues; a clerk approved one of them.
+    old = []
+    for doc, state in zip(docs[:2], ["received", "approved"], strict=True):
+        review = reviews_now["review:" + doc["_id"].split(":", 1)[1]]
+        old.append({**review, "issues": [], "state": state})
+    conn.admin.bulk_docs(db, old)
+
+    out = fangpin(settings, "revalidate", "--village", township.a).stdout
+    assert "checked 3 submissions, 2 reviews updated" in out
+    after = {r["_id"]: r for r in reviews(conn, township.a).values()}
+    first, second = (after["review:" + d["_id"].split(":", 1)[1]] for d in docs[:2])
+    assert first["state"] == "has_issues" and second["state"] == "approved"
+    for review in (first, second):
+        assert [(i["path"], i["code"]) for i in review["issues"]] == [("income_drop_pct", "constraint.failed")]
+        assert review["history"][-1]["action"] == "revalidated"
+    assert "0 reviews updated" in fangpin(settings, "revalidate").stdout
+    bad = fangpin(settings, "revalidate", "--village", "500112104299", check=False)
+    assert bad.returncode != 0 and "unregistered village" in bad.stderr

@@ -28,6 +28,7 @@ CODES: dict[str, tuple[str, str]] = {
     "repeat.not_list": ("{path} 应为列表（重复组）", "{path} must be a list (repeat)"),
     "repeat.item_not_object": ("{path} 应为对象", "{path} must be an object"),
     "type.text": ("{path} 应为文本", "{path} must be text"),
+    "type.control_characters": ("{path} 含有不可见的控制字符", "{path} contains control characters"),
     "type.binary": ("{path} 应为文件名", "{path} must be a file name"),
     "type.integer": ("{path} 应为整数：{value}", "{path} must be a whole number: {value}"),
     "type.decimal": ("{path} 应为数字：{value}", "{path} must be a number: {value}"),

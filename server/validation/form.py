@@ -26,7 +26,7 @@ from marshmallow import ValidationError
 from forms.spec import Field, FormSpec
 
 from . import ERROR, WARNING, issue
-from .schema import schema_for
+from .schema import PROBLEM, schema_for
 from .xpath import date_days, datetime_days, evaluate, evaluation_day, to_bool, to_string
 
 
@@ -91,15 +91,15 @@ def build_instance(spec: FormSpec, data: dict) -> Instance:
 def type_issues(messages: Any, prefix: str = "") -> list[dict]:
     """Marshmallow's nested error messages → issues with concrete paths.
 
-    A field's own error is the ``{"code", "value"}`` dict raised by the schema's field classes
-    (marshmallow keeps it as it is, or in a list for schema-level errors such as unknown fields);
-    any other dict is nesting by field name or repeat position.
+    A field's own error is the ``{PROBLEM: (code, value)}`` dict raised by the schema's field classes
+    (alone, or in a list for schema-level errors such as unknown fields); any other dict is nesting
+    by field name or repeat position.
     """
-    if isinstance(messages, dict) and "code" in messages:
-        code = messages["code"]
+    if isinstance(messages, dict) and PROBLEM in messages:
+        code, value = messages[PROBLEM]
         if code == "group.not_object" and prefix.endswith("]"):
             code = "repeat.item_not_object"  # a repeat item that is not an object
-        return [issue(code, prefix, messages.get("value"))]
+        return [issue(code, prefix, value)]
     if isinstance(messages, list):
         return [found for message in messages for found in type_issues(message, prefix)]
     out: list[dict] = []

@@ -22,11 +22,22 @@ from .xpath import parse_date, parse_datetime
 
 _INT = re.compile(r"^[+-]?\d+$")
 _DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # not allowed in XML 1.0
 _TIME = re.compile(r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
+# Field errors are reported as ``{PROBLEM: (code, value)}``. The key is a tuple, which no JSON
+# object can contain, so a device's own field called "code" can never pass for an error marker
+# (marshmallow copies message dicts, so telling them apart by their class would not survive).
+PROBLEM = ("fangpin", "problem")
+
+
+def problem(code: str, value: Any = None) -> dict:
+    return {PROBLEM: (code, value)}
+
+
 def fail(code: str, value: Any) -> ValidationError:
-    return ValidationError({"code": code, "value": value})
+    return ValidationError(problem(code, value))
 
 
 class XValue(fields.Field):
@@ -41,6 +52,8 @@ class XValue(fields.Field):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if value is None or value == "":
             return None
+        if isinstance(value, str) and _NOT_XML.search(value):
+            raise fail("type.control_characters", value)
         return self.parse(value)
 
     def parse(self, value: Any) -> Any:
@@ -186,7 +199,7 @@ class FormSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    error_messages = {"unknown": {"code": "field.unknown"}, "type": {"code": "group.not_object"}}  # noqa: RUF012
+    error_messages = {"unknown": problem("field.unknown"), "type": problem("group.not_object")}  # noqa: RUF012
 
 
 def _container(spec: FormSpec, parent: str, name: str) -> type[Schema]:
@@ -195,17 +208,17 @@ def _container(spec: FormSpec, parent: str, name: str) -> type[Schema]:
         if field.kind == "repeat":
             item = _container(spec, field.path, f"{name}_{field.name}")
             members[field.name] = fields.List(
-                fields.Nested(item, error_messages={"type": {"code": "repeat.item_not_object"}}),
+                fields.Nested(item, error_messages={"type": problem("repeat.item_not_object")}),
                 allow_none=True,
                 load_default=None,
-                error_messages={"invalid": {"code": "repeat.not_list"}},
+                error_messages={"invalid": problem("repeat.not_list")},
             )
         elif field.kind == "group":
             members[field.name] = fields.Nested(
                 _container(spec, field.path, f"{name}_{field.name}"),
                 allow_none=True,
                 load_default=None,
-                error_messages={"type": {"code": "group.not_object"}},
+                error_messages={"type": problem("group.not_object")},
             )
         else:
             members[field.name] = FIELD_CLASSES[field.kind](field)
