@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
     app.secret_key = settings.secrets()["session_key"]
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY,
+        MAX_DOC_BYTES=settings.max_doc_bytes,
         SESSION_COOKIE_NAME="fangpin_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

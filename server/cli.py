@@ -93,7 +93,7 @@ def worker(shard: str, batch_size: int, once: bool) -> None:
 @click.option("--village", "village_codes", multiple=True, help="only this village (repeatable)")
 def revalidate(village_codes: tuple[str, ...]) -> None:
     """Check every stored submission again (after a rule or form change) and update its review."""
-    from .review import review_for, revalidated
+    from .review import revalidated, review_for
 
     with connect(settings()) as conn:
         worker = Worker(conn.admin, review_for)

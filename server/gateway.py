@@ -18,6 +18,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -29,6 +30,7 @@ from sync.couch import Couch, CouchError, doc_path
 from .accounts import User
 from .auth import require_user
 from .errors import ApiError, bad_request, forbidden
+from .validation.envelope import check_envelope
 
 bp = Blueprint("gateway", __name__, url_prefix="/sync")
 
@@ -108,23 +110,61 @@ def authorize_db(user: User, db: str, write: bool) -> str | None:
     return village
 
 
-def write_denied(user: User, village: str, doc: Any, existing: dict | None) -> tuple[str, str] | None:
-    """Why a device may not write ``doc`` (zh, en), or None when it may."""
+@dataclass(frozen=True)
+class Refusal:
+    """Why a device may not write a document, as an HTTP status and CouchDB error name."""
+
+    status: int
+    error: str
+    zh: str
+    en: str
+
+    def stub(self, doc_id: Any) -> dict:
+        return {"id": doc_id, "error": self.error, "reason": f"{self.zh} / {self.en}"}
+
+    def exception(self) -> ApiError:
+        return ApiError(self.status, self.error, self.zh, self.en)
+
+
+def forbid(zh: str, en: str) -> Refusal:
+    return Refusal(403, "forbidden", zh, en)
+
+
+def write_denied(user: User, village: str, doc: Any, existing: dict | None) -> Refusal | None:
+    """Why a device may not write ``doc``, or None when it may."""
     if not isinstance(doc, dict) or not isinstance(doc.get("_id"), str):
-        return "文档缺少 _id", "document has no _id"
+        return Refusal(400, "bad_request", "文档缺少 _id", "document has no _id")
     doc_id = doc["_id"]
     if not doc_id.startswith("submission:") or len(doc_id) <= len("submission:"):
-        return "设备只能写入 submission: 文档", "devices may only write submission: documents"
+        return forbid("设备只能写入 submission: 文档", "devices may only write submission: documents")
     if doc.get("_deleted"):
-        return "提交记录不能删除", "submissions cannot be deleted"
+        return forbid("提交记录不能删除", "submissions cannot be deleted")
     if doc.get("type") != "submission":
-        return 'type 必须为 "submission"', 'type must be "submission"'
+        return forbid('type 必须为 "submission"', 'type must be "submission"')
     if doc.get("submitted_by") != user.name:
-        return (f"submitted_by 必须是你的用户名 {user.name}", f"submitted_by must be your own user name {user.name}")
+        return forbid(f"submitted_by 必须是你的用户名 {user.name}", f"submitted_by must be your own user name {user.name}")
     if doc.get("village_code") != village:
-        return f"village_code 必须为本村代码 {village}", f"village_code must be this database's village {village}"
+        return forbid(f"village_code 必须为本村代码 {village}", f"village_code must be this database's village {village}")
     if existing is not None and existing.get("submitted_by") != user.name:
-        return "不能修改他人的提交记录", "a submission of another user cannot be changed"
+        return forbid("不能修改他人的提交记录", "a submission of another user cannot be changed")
+    return not_a_submission(doc, village)
+
+
+def not_a_submission(doc: dict, village: str) -> Refusal | None:
+    """Refuse what cannot be processed at all; a submission whose answers are wrong is still taken.
+
+    The envelope must be complete and well typed (that is what the worker needs to file it) and the
+    document, attachments aside, must stay under the size limit.
+    """
+    broken = [i for i in check_envelope(doc, village, {}) if i["code"] in ("envelope.missing", "envelope.type")]
+    if broken:
+        return Refusal(400, "bad_request", "不是有效的提交记录：" + "；".join(i["message"]["zh"] for i in broken),
+                       "not a submission: " + "; ".join(i["message"]["en"] for i in broken))
+    size = len(json.dumps({k: v for k, v in doc.items() if k != "_attachments"}, ensure_ascii=False).encode())
+    limit = current_app.config["MAX_DOC_BYTES"]
+    if size > limit:
+        return Refusal(413, "too_large", f"文档过大（{size} 字节，上限 {limit} 字节，附件除外）",
+                       f"document too large ({size} bytes; the limit is {limit} bytes, attachments aside)")
     return None
 
 
@@ -285,14 +325,7 @@ def bulk_docs(physical: str, user: User, village: str) -> Response:
     for doc in docs:
         reason = write_denied(user, village, doc, existing.get(doc.get("_id")) if isinstance(doc, dict) else None)
         if reason:
-            zh, en = reason
-            denied.append(
-                {
-                    "id": doc.get("_id") if isinstance(doc, dict) else None,
-                    "error": "forbidden",
-                    "reason": f"{zh} / {en}",
-                }
-            )
+            denied.append(reason.stub(doc.get("_id") if isinstance(doc, dict) else None))
         else:
             allowed.append(doc)
     results: list = []
@@ -316,7 +349,7 @@ def put_doc(physical: str, user: User, village: str, doc_id: str) -> Response:
     existing = upstream().get(g.sync_db, doc_id)
     reason = write_denied(user, village, doc, existing)
     if reason:
-        raise forbidden(*reason)
+        raise reason.exception()
     params = filtered_params({"rev", "new_edits"})
     return forward(
         "PUT",
@@ -335,7 +368,7 @@ def put_attachment(physical: str, user: User, village: str, doc_id: str, name: s
         )
     reason = write_denied(user, village, {**existing, "_id": doc_id}, existing)
     if reason:
-        raise forbidden(*reason)
+        raise reason.exception()
     if request.mimetype.startswith("multipart/"):
         raise ApiError(415, "bad_content_type", "不支持 multipart 上传", "multipart uploads are not supported")
     return forward(

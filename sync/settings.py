@@ -28,6 +28,7 @@ class Settings:
     db_prefix: str = ""  # prepended to every database name (tests use one per test)
     gateway_password: str | None = None  # the gateway's own CouchDB account, shared by all web hosts
     in_memory: bool = False  # embedded server keeps nothing on disk (tests)
+    max_doc_bytes: int = 1024 * 1024  # one submission, attachments aside
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -46,6 +47,7 @@ class Settings:
             db_prefix=env.get("FANGPIN_DB_PREFIX", ""),
             gateway_password=env.get("FANGPIN_GATEWAY_PASSWORD") or None,
             in_memory=env.get("FANGPIN_IN_MEMORY", "") in ("1", "true", "yes"),
+            max_doc_bytes=int(env.get("FANGPIN_MAX_DOC_BYTES") or 1024 * 1024),
         )
 
     @property

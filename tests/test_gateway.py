@@ -227,3 +227,31 @@ def test_longpoll_answers_when_a_change_arrives_and_times_out_otherwise(client, 
     resp = client.get(f"{path}?feed=longpoll&since={now}&timeout=20000&heartbeat=10000", auth=A)
     writer.join()
     assert [r["id"] for r in json.loads(resp.get_data())["results"]] == ["review:late"]
+
+
+def test_invalid_answers_are_accepted_but_non_submissions_are_refused(client, conn, township):
+    wrong_answers = sub(township, uuid="wrong", data={"income_drop_pct": 120, "tsunami": True})
+    no_version = {k: v for k, v in sub(township, uuid="noversion").items() if k != "form_version"}
+    data_not_object = sub(township, uuid="flat", data="deaths=0")
+    resp = bulk(client, township, [wrong_answers, no_version, data_not_object])
+    by_id = {r["id"]: r for r in resp.get_json()}
+    assert by_id["submission:wrong"].get("ok") is True  # stored, the worker will flag it
+    assert by_id["submission:noversion"]["error"] == "bad_request"
+    assert "form_version" in by_id["submission:noversion"]["reason"] and "不是有效的提交记录" in \
+        by_id["submission:noversion"]["reason"]
+    assert by_id["submission:flat"]["error"] == "bad_request" and "data must be an object" in by_id["submission:flat"]["reason"]
+    stored = conn.admin.get_many(names.village_db(township.a), list(by_id))
+    assert set(stored) == {"submission:wrong"}
+    single = client.put(f"/sync/fp_v_{township.a}/submission:noversion", auth=A, json=no_version)
+    assert_couch_error(single, 400, "bad_request")
+
+
+def test_oversized_documents_are_refused_with_413(app, client, township):
+    app.config["MAX_DOC_BYTES"] = 4000
+    big = sub(township, uuid="big", data={"notes": "字" * 2000})
+    small = sub(township, uuid="small", data={"notes": "字" * 100})
+    by_id = {r["id"]: r for r in bulk(client, township, [big, small]).get_json()}
+    assert by_id["submission:big"]["error"] == "too_large" and "4000" in by_id["submission:big"]["reason"]
+    assert by_id["submission:small"]["ok"] is True
+    single = client.put(f"/sync/fp_v_{township.a}/submission:big", auth=A, json=big)
+    assert_couch_error(single, 413, "too_large")
