@@ -73,11 +73,11 @@ class Field:
     list_name: str | None = None
     repeat: str | None = None  # path of the innermost enclosing repeat
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
         return self.path.rsplit("/", 1)[-1]
 
-    @property
+    @functools.cached_property
     def parent(self) -> str:
         return self.path.rsplit("/", 1)[0] if "/" in self.path else ""
 
@@ -94,7 +94,15 @@ class FormSpec:
     fields: dict[str, Field]  # in document order
 
     def children(self, parent: str) -> list[Field]:
-        return [f for f in self.fields.values() if f.parent == parent]
+        return self._children.get(parent, [])
+
+    @functools.cached_property
+    def _children(self) -> dict[str, list[Field]]:
+        """Fields by container path, computed once (validation walks them for every record)."""
+        out: dict[str, list[Field]] = {}
+        for f in self.fields.values():
+            out.setdefault(f.parent, []).append(f)
+        return out
 
     @property
     def repeats(self) -> list[str]:

@@ -142,9 +142,13 @@ def write_denied(user: User, village: str, doc: Any, existing: dict | None) -> R
     if doc.get("type") != "submission":
         return forbid('type 必须为 "submission"', 'type must be "submission"')
     if doc.get("submitted_by") != user.name:
-        return forbid(f"submitted_by 必须是你的用户名 {user.name}", f"submitted_by must be your own user name {user.name}")
+        return forbid(
+            f"submitted_by 必须是你的用户名 {user.name}", f"submitted_by must be your own user name {user.name}"
+        )
     if doc.get("village_code") != village:
-        return forbid(f"village_code 必须为本村代码 {village}", f"village_code must be this database's village {village}")
+        return forbid(
+            f"village_code 必须为本村代码 {village}", f"village_code must be this database's village {village}"
+        )
     if existing is not None and existing.get("submitted_by") != user.name:
         return forbid("不能修改他人的提交记录", "a submission of another user cannot be changed")
     return not_a_submission(doc, village)
@@ -158,13 +162,21 @@ def not_a_submission(doc: dict, village: str) -> Refusal | None:
     """
     broken = [i for i in check_envelope(doc, village, {}) if i["code"] in ("envelope.missing", "envelope.type")]
     if broken:
-        return Refusal(400, "bad_request", "不是有效的提交记录：" + "；".join(i["message"]["zh"] for i in broken),
-                       "not a submission: " + "; ".join(i["message"]["en"] for i in broken))
+        return Refusal(
+            400,
+            "bad_request",
+            "不是有效的提交记录：" + "；".join(i["message"]["zh"] for i in broken),
+            "not a submission: " + "; ".join(i["message"]["en"] for i in broken),
+        )
     size = len(json.dumps({k: v for k, v in doc.items() if k != "_attachments"}, ensure_ascii=False).encode())
     limit = current_app.config["MAX_DOC_BYTES"]
     if size > limit:
-        return Refusal(413, "too_large", f"文档过大（{size} 字节，上限 {limit} 字节，附件除外）",
-                       f"document too large ({size} bytes; the limit is {limit} bytes, attachments aside)")
+        return Refusal(
+            413,
+            "too_large",
+            f"文档过大（{size} 字节，上限 {limit} 字节，附件除外）",
+            f"document too large ({size} bytes; the limit is {limit} bytes, attachments aside)",
+        )
     return None
 
 

@@ -111,7 +111,18 @@ def revalidated(
         state = "has_issues" if has_errors(issues) else "received"
     elif state == "edited" and has_errors(issues):
         state = "has_issues"
-    entry = {"at": now, "by": "revalidate", "action": "revalidated", "submission_rev": submission["_rev"],
-             "state": state, "from": existing.get("state")}
-    return {**existing, "issues": issues, "state": state, "updated_at": now,
-            "history": [*existing.get("history", []), entry]}
+    entry = {
+        "at": now,
+        "by": "revalidate",
+        "action": "revalidated",
+        "submission_rev": submission["_rev"],
+        "state": state,
+        "from": existing.get("state"),
+    }
+    return {
+        **existing,
+        "issues": issues,
+        "state": state,
+        "updated_at": now,
+        "history": [*existing.get("history", []), entry],
+    }

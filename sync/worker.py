@@ -158,8 +158,9 @@ class Worker:
             self._recheck(db, code, batch, recheck, catalog, counts)
         return counts
 
-    def _recheck(self, db: str, village: str, subs: list[dict], recheck: ReviewFn, catalog: Catalog,
-                 counts: dict[str, int]) -> None:
+    def _recheck(
+        self, db: str, village: str, subs: list[dict], recheck: ReviewFn, catalog: Catalog, counts: dict[str, int]
+    ) -> None:
         if not subs:
             return
         reviews = self.admin.get_many(db, [names.review_id(s["_id"]) for s in subs])

@@ -58,8 +58,9 @@ def test_repeated_failures_lock_the_account(client, township):
 
 
 def push(conn, township, village, uuid, user, **over):
-    doc = records.submission("damage_survey", uuid, village_code=village, household_id=f"{village}-0001",
-                             submitted_by=user, **over)
+    doc = records.submission(
+        "damage_survey", uuid, village_code=village, household_id=f"{village}-0001", submitted_by=user, **over
+    )
     doc.pop("_rev")
     conn.gateway.bulk_docs(names.village_db(village), [{k: v for k, v in doc.items() if v is not None}])
 

@@ -237,9 +237,14 @@ def test_invalid_answers_are_accepted_but_non_submissions_are_refused(client, co
     by_id = {r["id"]: r for r in resp.get_json()}
     assert by_id["submission:wrong"].get("ok") is True  # stored, the worker will flag it
     assert by_id["submission:noversion"]["error"] == "bad_request"
-    assert "form_version" in by_id["submission:noversion"]["reason"] and "不是有效的提交记录" in \
-        by_id["submission:noversion"]["reason"]
-    assert by_id["submission:flat"]["error"] == "bad_request" and "data must be an object" in by_id["submission:flat"]["reason"]
+    assert (
+        "form_version" in by_id["submission:noversion"]["reason"]
+        and "不是有效的提交记录" in by_id["submission:noversion"]["reason"]
+    )
+    assert (
+        by_id["submission:flat"]["error"] == "bad_request"
+        and "data must be an object" in by_id["submission:flat"]["reason"]
+    )
     stored = conn.admin.get_many(names.village_db(township.a), list(by_id))
     assert set(stored) == {"submission:wrong"}
     single = client.put(f"/sync/fp_v_{township.a}/submission:noversion", auth=A, json=no_version)

@@ -48,8 +48,11 @@ def value_for(field: Field) -> st.SearchStrategy:
 
 
 def leaves(spec: FormSpec) -> list[Field]:
-    return [f for f in spec.fields.values() if not f.repeat and f.kind not in ("group", "repeat", "calculate")
-            and f.path not in FIXED]
+    return [
+        f
+        for f in spec.fields.values()
+        if not f.repeat and f.kind not in ("group", "repeat", "calculate") and f.path not in FIXED
+    ]
 
 
 @st.composite
@@ -121,12 +124,21 @@ def field_names(spec: FormSpec) -> list[str]:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.sampled_from(sorted(SPECS)).flatmap(
-    lambda form_id: st.tuples(st.just(form_id), st.dictionaries(
-        st.sampled_from(field_names(SPECS[form_id])) | st.text(max_size=8),
-        json_values | st.lists(st.dictionaries(st.sampled_from(field_names(SPECS[form_id])), json_values,
-                                               max_size=8), max_size=3),
-        max_size=30))))
+@given(
+    st.sampled_from(sorted(SPECS)).flatmap(
+        lambda form_id: st.tuples(
+            st.just(form_id),
+            st.dictionaries(
+                st.sampled_from(field_names(SPECS[form_id])) | st.text(max_size=8),
+                json_values
+                | st.lists(
+                    st.dictionaries(st.sampled_from(field_names(SPECS[form_id])), json_values, max_size=8), max_size=3
+                ),
+                max_size=30,
+            ),
+        )
+    )
+)
 def test_validator_never_raises_on_arbitrary_json(case):
     form_id, data = case
     doc = records.submission(form_id)

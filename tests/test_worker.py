@@ -14,8 +14,13 @@ from sync.worker import CHECKPOINT, Worker, lag
 def submissions(village: str, user: str, count: int, start: int = 0) -> list[dict]:
     docs = []
     for i in range(start, start + count):
-        doc = records.submission("damage_survey", f"{village[-3:]}-{i:04d}", village_code=village,
-                                 household_id=f"{village}-0001", submitted_by=user)
+        doc = records.submission(
+            "damage_survey",
+            f"{village[-3:]}-{i:04d}",
+            village_code=village,
+            household_id=f"{village}-0001",
+            submitted_by=user,
+        )
         doc.pop("_rev")
         doc["data"]["livestock_lost"] = i
         docs.append(doc)
