@@ -127,7 +127,7 @@ def original(value: Any) -> Any:
 def _eval(expression: str, node: Node, issues: list[dict], what: str) -> Any:
     try:
         return evaluate(expression, node.element)
-    except etree.XPathError as exc:
+    except Exception as exc:  # a broken form expression (XPath or arity error) must not stop validation
         issues.append(issue("expression.error", node.path, expression, severity=WARNING, what=what, reason=str(exc)))
         return None
 

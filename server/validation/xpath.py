@@ -212,9 +212,13 @@ def _abs(_ctx, value) -> float:
 
 
 def _numbers(args) -> list[float]:
-    out = []
+    """Numbers of every argument, each node of a node-set counting on its own (ODK min/max)."""
+    out: list[float] = []
     for arg in args:
-        out.extend(to_number(v) for v in arg) if isinstance(arg, list) else out.append(to_number(arg))
+        if isinstance(arg, list):
+            out.extend(to_number([node]) for node in arg)
+        else:
+            out.append(to_number(arg))
     return out
 
 
