@@ -8,9 +8,7 @@ terminal's Ctrl-C reaches only the supervisor, which keeps the shutdown order.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from sync.bootstrap import init
-from sync.embedded import EmbeddedServer, Ownership, attach
+from sync.embedded import EmbeddedServer, Ownership, attach, stop_process_group
 from sync.settings import Settings
 
 log = logging.getLogger("fangpin.serve")
@@ -42,16 +40,8 @@ class Child:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, grace_s: float = 15.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        if self.proc is not None:
+            stop_process_group(self.proc, grace_s)
 
 
 def wait_for_lock(ownership: Ownership, deadline_s: float = 60.0) -> None:

@@ -71,6 +71,20 @@ def wait_until_up(url: str, deadline_s: float, proc: subprocess.Popen | None = N
     raise EmbeddedError(f"CouchDB at {url} did not answer within {deadline_s:.0f} s")
 
 
+def stop_process_group(proc: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM a child started in its own session, and SIGKILL it if it is still there after grace_s."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 class EmbeddedServer:
     """One pouchdb-server child process bound to 127.0.0.1, data under ``<data>/couchdb``."""
 
@@ -130,17 +144,8 @@ class EmbeddedServer:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, grace_s: float = 10.0) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process_group(self.proc, grace_s)
         self.proc = None
 
 
