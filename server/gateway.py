@@ -210,7 +210,7 @@ def json_body() -> Any:
         raise bad_request("请求体不是有效的 JSON", f"the request body is not valid JSON: {exc}") from exc
 
 
-def relay(resp: Any, status: int | None = None) -> Response:
+def relay(resp: Any) -> Response:
     """Stream an upstream response back as it arrives."""
     headers = {h: resp.headers[h] for h in PASS_HEADERS if h in resp.headers}
 
@@ -220,7 +220,7 @@ def relay(resp: Any, status: int | None = None) -> Response:
         finally:
             resp.close()
 
-    return Response(stream_with_context(body()), status=status or resp.status_code, headers=headers)
+    return Response(stream_with_context(body()), status=resp.status_code, headers=headers)
 
 
 def forward(

@@ -32,6 +32,13 @@ def next_state(previous: str | None, blocking: bool) -> str:
     return "received"
 
 
+def check(submission: Mapping[str, Any], village: str, catalog: Catalog, today: dt.date | None) -> list[dict]:
+    """Validate a submission with the context the worker has (today, its household id)."""
+    household = submission.get("household_id") if isinstance(submission.get("household_id"), str) else None
+    context = Context(today=today or local_today(), household_id=household)
+    return validate_submission(submission, village, catalog, context)
+
+
 def review_for(
     submission: Mapping[str, Any],
     existing: Mapping[str, Any] | None,
@@ -43,9 +50,7 @@ def review_for(
     rev = submission["_rev"]
     if existing and existing.get("submission_rev") == rev:
         return None
-    household = submission.get("household_id") if isinstance(submission.get("household_id"), str) else None
-    context = Context(today=today or local_today(), household_id=household)
-    issues = validate_submission(submission, village, catalog, context)
+    issues = check(submission, village, catalog, today)
     codes = {i["code"] for i in issues}
     previous = existing.get("state") if existing else None
     state = next_state(previous, has_errors(issues))
@@ -101,9 +106,7 @@ def revalidated(
     None when nothing changed. A clerk's decision (approved, rejected, returned) is kept; only the
     issues are brought up to date, and the change is recorded in the history.
     """
-    household = submission.get("household_id") if isinstance(submission.get("household_id"), str) else None
-    context = Context(today=today or local_today(), household_id=household)
-    issues = validate_submission(submission, village, catalog, context)
+    issues = check(submission, village, catalog, today)
     if issues == existing.get("issues"):
         return None
     state = existing.get("state")

@@ -25,7 +25,7 @@ from marshmallow import ValidationError
 
 from forms.spec import Field, FormSpec
 
-from . import ERROR, WARNING, issue
+from . import WARNING, issue
 from .schema import PROBLEM, schema_for
 from .xpath import date_days, datetime_days, evaluate, evaluation_day, to_bool, to_string
 
@@ -183,6 +183,3 @@ def _calc_text(result: Any) -> str:
     if isinstance(result, float) and math.isnan(result):
         return ""
     return to_string(result)
-
-
-__all__ = ["ERROR", "WARNING", "validate_data"]
