@@ -14,12 +14,25 @@ ACCOUNTS = "fp_accounts"
 VILLAGE_PREFIX = "fp_v_"
 
 VILLAGE_CODE = re.compile(r"^[0-9]{12}$")
+# Roster households are <village>-<4 digits>; a tablet names a household it met first new-<uuid4>.
+ROSTER_HOUSEHOLD = re.compile(r"^([0-9]{12})-[0-9]{4}$")
+PROVISIONAL_HOUSEHOLD = re.compile(r"^new-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 GATEWAY_USER = "fp_gateway"
 GATEWAY_ROLE = "fp_gateway"
 
 
 def is_village_code(code: str) -> bool:
     return bool(VILLAGE_CODE.match(code or ""))
+
+
+def is_household_id(value: object, village: str | None = None) -> bool:
+    """A roster id (of ``village`` when given) or a provisional one."""
+    if not isinstance(value, str):
+        return False
+    if PROVISIONAL_HOUSEHOLD.match(value):
+        return True
+    roster = ROSTER_HOUSEHOLD.match(value)
+    return bool(roster) and (village is None or roster.group(1) == village)
 
 
 def village_db(code: str) -> str:

@@ -20,6 +20,10 @@ CODES: dict[str, tuple[str, str]] = {
         "village_code {value} 与所在村数据库 {village} 不一致",
         "village_code {value} does not match the village database {village}",
     ),
+    "envelope.household_id": (
+        '户编号 {value} 格式不对：应为本村的"{village}-4位序号"或临时编号 new-<uuid>',
+        "household_id {value} is neither {village}-<4 digits> nor a provisional new-<uuid>",
+    ),
     "form.unknown": ("未知表单 {value}", "unknown form {value}"),
     "form.version_unknown": ("表单 {form_id} 没有版本 {value}", "form {form_id} has no version {value}"),
     # structure and types (marshmallow schema generated from the form)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Set
 from typing import Any
 
+from sync import names
+
 from . import issue
 
 # field -> (python types accepted, zh name of the type, en name of the type)
@@ -25,6 +27,7 @@ OPTIONAL: dict[str, tuple[tuple[type, ...], str, str]] = {
     "device_id": ((str,), "文本", "a string"),
     "started_at": ((str,), "文本（ISO 8601 时间）", "an ISO 8601 date-time string"),
     "household_base_version": ((int,), "整数", "an integer"),
+    "device_seq": ((int,), "整数", "an integer"),
 }
 
 
@@ -44,6 +47,10 @@ def check_envelope(doc: Mapping[str, Any], village: str, forms: Mapping[str, Set
                 issues.append(issue("envelope.type", name, _short(value), expected_zh=zh, expected_en=en))
     if isinstance(doc.get("village_code"), str) and doc["village_code"] != village:
         issues.append(issue("envelope.village_mismatch", "village_code", doc["village_code"], village=village))
+    household = doc.get("household_id")
+    own = doc["village_code"] if isinstance(doc.get("village_code"), str) else village  # one mistake, one issue
+    if isinstance(household, str) and household and not names.is_household_id(household, own):
+        issues.append(issue("envelope.household_id", "household_id", household, village=own))
     form_id, version = doc.get("form_id"), doc.get("form_version")
     if isinstance(form_id, str) and form_id:
         if form_id not in forms:

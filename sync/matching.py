@@ -1,0 +1,164 @@
+"""Which household a submission is about, and which households may be the same one.
+
+Pure: :class:`Index` is plain data the worker fills from a CouchDB view over ``fp_cases`` and
+keeps up to date while it applies a batch, so two surveys of one new household in the same batch
+find each other.
+
+Matching order (issue 4): the household id when it is known; else the head's valid ID number;
+else village + normalised head name + the same set of member ID numbers; else a new household.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.validation import idcard  # a pure leaf module: the one GB 11643 implementation
+
+from .households import index_entry
+
+
+def valid_id_number(number: Any) -> bool:
+    """GB 11643 with a correct check character, and not an imported ``999999`` placeholder."""
+    return isinstance(number, str) and idcard.check_digit_ok(number) and not idcard.is_placeholder(number)
+
+
+@dataclass
+class Entry:
+    village: str
+    head_id: str | None
+    name_key: str | None
+    member_ids: tuple[str, ...]
+
+
+@dataclass
+class Index:
+    """Households by id, by head ID number and by village + name; aliases point at survivors."""
+
+    entries: dict[str, Entry] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    by_head: dict[str, set[str]] = field(default_factory=dict)
+    by_name: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    by_member: dict[str, set[str]] = field(default_factory=dict)
+
+    def put(self, household: str, village: str, entry: Mapping[str, Any] | None) -> None:
+        """Record (or replace) what a household looks like; None for a merged-away household."""
+        self.remove(household)
+        if entry is None:
+            return
+        new = Entry(village, entry.get("head_id"), entry.get("name_key"), tuple(entry.get("member_ids") or ()))
+        self.entries[household] = new
+        if new.head_id:
+            self.by_head.setdefault(new.head_id, set()).add(household)
+        if new.name_key:
+            self.by_name.setdefault((village, new.name_key), set()).add(household)
+        for member in new.member_ids:
+            self.by_member.setdefault(member, set()).add(household)
+
+    def remove(self, household: str) -> None:
+        old = self.entries.pop(household, None)
+        if old is None:
+            return
+        if old.head_id:
+            self.by_head.get(old.head_id, set()).discard(household)
+        if old.name_key:
+            self.by_name.get((old.village, old.name_key), set()).discard(household)
+        for member in old.member_ids:
+            self.by_member.get(member, set()).discard(household)
+
+    def alias(self, alias: str, household: str) -> None:
+        self.aliases[alias] = household
+
+    def canonical(self, household: str) -> str | None:
+        """The household an id stands for now (following links and merges), or None if unknown."""
+        seen = set()
+        while household in self.aliases and household not in seen:
+            seen.add(household)
+            household = self.aliases[household]
+        return household if household in self.entries else None
+
+    def households_with_id(self, number: str) -> set[str]:
+        """Households that list ``number`` as a member or head (for the "same ID elsewhere" warning)."""
+        return set(self.by_member.get(number, set())) | set(self.by_head.get(number, set()))
+
+
+def match(household_id: str, village: str, submitted: Mapping[str, Any], index: Index) -> tuple[str, str]:
+    """(household to apply the submission to, how it was found: known|head_id|name_members|new)."""
+    known = index.canonical(household_id)
+    if known:
+        return known, "known"
+    entry = index_entry(submitted)
+    head = entry["head_id"]
+    if valid_id_number(head):
+        found = sorted(index.by_head.get(head, set()))
+        if found:
+            return found[0], "head_id"
+    if entry["name_key"] and entry["member_ids"]:
+        members = tuple(entry["member_ids"])
+        found = sorted(
+            h for h in index.by_name.get((village, entry["name_key"]), set()) if index.entries[h].member_ids == members
+        )
+        if found:
+            return found[0], "name_members"
+    return household_id, "new"
+
+
+def possible_duplicates(household: str, index: Index) -> list[tuple[str, str]]:
+    """Other households that may be this one: same valid head ID anywhere, similar head name in the village."""
+    me = index.entries.get(household)
+    if me is None:
+        return []
+    found: dict[str, str] = {}
+    if valid_id_number(me.head_id):
+        for other in index.by_head.get(me.head_id or "", set()):
+            found.setdefault(other, "same_head_id")
+    if me.name_key:
+        for (village, name), others in index.by_name.items():
+            if village == me.village and similar_names(name, me.name_key):
+                for other in others:
+                    if index.entries[other].head_id and me.head_id and index.entries[other].head_id != me.head_id:
+                        continue  # two valid, different head IDs: different people with one name
+                    found.setdefault(other, "similar_head_name")
+    found.pop(household, None)
+    return sorted(found.items())
+
+
+def similar_names(a: str, b: str) -> bool:
+    """Equal, or (for names of three or more characters) one edit apart: 王秀英 / 王秀瑛."""
+    if a == b:
+        return True
+    if min(len(a), len(b)) < 3 or abs(len(a) - len(b)) > 1:
+        return False
+    return _edit_distance_at_most_one(a, b)
+
+
+def _edit_distance_at_most_one(a: str, b: str) -> bool:
+    if len(a) > len(b):
+        a, b = b, a
+    i = j = edits = 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            i += 1
+            j += 1
+            continue
+        edits += 1
+        if edits > 1:
+            return False
+        if len(a) == len(b):
+            i += 1
+        j += 1
+    return edits + (len(b) - j) + (len(a) - i) <= 1
+
+
+def build(rows: Iterable[Mapping[str, Any]]) -> Index:
+    """An index from household records (``fp_cases`` docs or view values)."""
+    index = Index()
+    for row in rows:
+        if row.get("merged_into"):
+            index.alias(row["household_id"], row["merged_into"])
+            continue
+        index.put(row["household_id"], row["village_code"], row.get("index"))
+        for alias in row.get("aliases", []):
+            index.alias(alias, row["household_id"])
+    return index
