@@ -20,6 +20,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from sync import names
 from sync.audit import record
+from sync.clock import utc_now
 from sync.couch import Couch
 
 ROLES = ("field", "clerk", "admin")
@@ -155,7 +156,7 @@ def add_user(
         "township": township,
         "password_hash": password_hash or generate_password_hash(password or ""),
         "disabled": False,
-        "created_at": (current or {}).get("created_at") or _now(),
+        "created_at": (current or {}).get("created_at") or utc_now(),
     }
     if current:
         doc["_rev"] = current["_rev"]
@@ -169,10 +170,6 @@ def _public(doc: dict | None) -> dict | None:
     if doc is None:
         return None
     return {k: v for k, v in doc.items() if k not in ("password_hash", "_rev", "_id")}
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 @dataclass

@@ -70,9 +70,7 @@ def serve(host: str, port: int, web_workers: int, threads: int) -> None:
 @click.option("--batch-size", default=500, show_default=True)
 @click.option("--once", is_flag=True, help="one sweep over all villages, then exit")
 def worker(shard: str, batch_size: int, once: bool) -> None:
-    """Follow every village database and write review docs for new submission revisions."""
-    from .review import review_for
-
+    """Follow every village database: review, merge into households, settle revision conflicts."""
     try:
         shard_spec = parse_shard(shard)
     except ValueError as exc:
@@ -81,7 +79,7 @@ def worker(shard: str, batch_size: int, once: bool) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with connect(settings()) as conn:
-        w = Worker(conn.admin, review_for, batch_size=batch_size, shard=shard_spec)
+        w = Worker(conn.admin, batch_size=batch_size, shard=shard_spec)
         if once:
             click.echo(f"reviews written: {w.sweep()}")
             return
@@ -93,14 +91,12 @@ def worker(shard: str, batch_size: int, once: bool) -> None:
 @click.option("--village", "village_codes", multiple=True, help="only this village (repeatable)")
 def revalidate(village_codes: tuple[str, ...]) -> None:
     """Check every stored submission again (after a rule or form change) and update its review."""
-    from .review import revalidated, review_for
-
     with connect(settings()) as conn:
-        worker = Worker(conn.admin, review_for)
+        worker = Worker(conn.admin)
         unknown = sorted(set(village_codes) - set(worker.villages()))
         if unknown:
             fail(ValueError(f"未登记的村 / unregistered village(s): {', '.join(unknown)}"))
-        counts = worker.revalidate(revalidated, list(village_codes) or None)
+        counts = worker.revalidate(list(village_codes) or None)
     click.echo(f"checked {counts['checked']} submissions, {counts['changed']} reviews updated")
 
 

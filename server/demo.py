@@ -9,10 +9,12 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from sync import bootstrap, names
+from sync import bootstrap, household_store
+from sync.clock import utc_now
 from sync.embedded import Connection
 
 from .accounts import add_user, add_village
+from .validation import idcard
 
 TOWNSHIP = "500112104"
 VILLAGES = [("500112104201", "石坪村"), ("500112104202", "龙井村"), ("500112104203", "大湾村")]
@@ -25,38 +27,26 @@ USERS = [
 ]
 SURNAMES = "王李张刘陈杨黄赵周吴徐孙马胡朱郭何罗高林"
 GIVEN = ["建国", "秀英", "桂兰", "志强", "国华", "丽娟", "德明", "玉珍", "永红", "海燕", "长生", "春梅"]
-WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def id_number(area: str, birth: str, serial: int) -> str:
     """A GB 11643 number with a correct ISO 7064 MOD 11-2 check character."""
     body = f"{area}{birth}{serial:03d}"
-    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, WEIGHTS, strict=True)) % 11]
+    return body + idcard.check_char(body)
 
 
-def roster(village: str, count: int, rng: random.Random) -> list[dict]:
-    docs = []
+def roster(village: str, count: int, rng: random.Random) -> dict[str, dict]:
+    """Household id -> roster properties, as the national system's export would give them."""
+    households = {}
     for seq in range(1, count + 1):
-        household_id = f"{village}-{seq:04d}"
         year = rng.randint(1950, 1990)
         birth = f"{year}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
-        docs.append(
-            {
-                "_id": f"household:{household_id}",
-                "type": "household",
-                "household_id": household_id,
-                "village_code": village,
-                "version": 0,
-                "source": "roster",
-                "properties": {
-                    "head_name": rng.choice(SURNAMES) + rng.choice(GIVEN),
-                    "head_id_number": id_number(village[:6], birth, rng.randint(100, 999)),
-                    "category": rng.choice(["lifted", "monitored", "ordinary", "ordinary"]),
-                },
-                "tier": None,
-            }
-        )
-    return docs
+        households[f"{village}-{seq:04d}"] = {
+            "head_name": rng.choice(SURNAMES) + rng.choice(GIVEN),
+            "head_id_number": id_number(village[:6], birth, rng.randint(100, 999)),
+            "category": rng.choice(["lifted", "monitored", "ordinary", "ordinary"]),
+        }
+    return households
 
 
 def load_demo(conn: Connection, households_per_village: int = 12) -> Iterator[str]:
@@ -64,11 +54,9 @@ def load_demo(conn: Connection, households_per_village: int = 12) -> Iterator[st
     for code, name in VILLAGES:
         add_village(conn.admin, code, name, actor="demo")
         bootstrap.ensure_village_db(conn, code)
-        docs = roster(code, households_per_village, rng)
-        present = conn.admin.get_many(names.village_db(code), [d["_id"] for d in docs])
-        new = [d for d in docs if d["_id"] not in present]
-        conn.admin.bulk_docs(names.village_db(code), new)
-        yield f"village {code} {name}: {len(new)} new roster households ({len(docs)} in all)"
+        households = roster(code, households_per_village, rng)
+        new = household_store.add_roster(conn.admin, code, households, utc_now())
+        yield f"village {code} {name}: {new} new roster households ({len(households)} in all)"
     for user, role, villages, township in USERS:
         add_user(conn.admin, user, PASSWORD, role, villages, township, actor="demo")
         yield f"user {user} ({role}) password {PASSWORD}"

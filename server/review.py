@@ -8,7 +8,6 @@ crash between writing reviews and saving the checkpoint repeats the batch and wr
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,25 +31,47 @@ def next_state(previous: str | None, blocking: bool) -> str:
     return "received"
 
 
-def check(submission: Mapping[str, Any], village: str, catalog: Catalog, today: dt.date | None) -> list[dict]:
-    """Validate a submission with the context the worker has (today, its household id)."""
-    household = submission.get("household_id") if isinstance(submission.get("household_id"), str) else None
-    context = Context(today=today or local_today(), household_id=household)
+def check(submission: Mapping[str, Any], village: str, catalog: Catalog, context: Context | None = None) -> list[dict]:
+    """Validate a submission with what the worker knows (its household, other households' IDs)."""
+    if context is None:
+        household = submission.get("household_id") if isinstance(submission.get("household_id"), str) else None
+        context = Context(today=local_today(), household_id=household)
     return validate_submission(submission, village, catalog, context)
+
+
+def contributes(issues: list[dict], existing: Mapping[str, Any] | None) -> bool:
+    """Does this revision feed its household record? Not if it cannot be placed or was rejected."""
+    unusable = any(i["severity"] == "error" and i["code"].startswith(("envelope.", "form.")) for i in issues)
+    return not unusable and not (existing and existing.get("state") == "rejected")
 
 
 def review_for(
     submission: Mapping[str, Any],
     existing: Mapping[str, Any] | None,
     village: str,
-    catalog: Catalog,
+    issues: list[dict],
     now: str,
-    today: dt.date | None = None,
+    household: Mapping[str, Any] | None = None,
+    revision_conflicts: list[dict] | None = None,
 ) -> dict | None:
+    """The review to write for this submission revision, or None if it was reviewed already.
+
+    ``household`` says which household record the revision was applied to (and how it was
+    found); ``revision_conflicts`` lists the losing revisions archived when CouchDB held several.
+    """
     rev = submission["_rev"]
+    known = {c["rev"] for c in existing.get("revision_conflicts", [])} if existing else set()
+    new_conflicts = [c for c in revision_conflicts or [] if c["rev"] not in known]
     if existing and existing.get("submission_rev") == rev:
-        return None
-    issues = check(submission, village, catalog, today)
+        if not new_conflicts:
+            return None
+        entry = {"at": now, "by": "worker", "action": "revision_conflict", "revs": [c["rev"] for c in new_conflicts]}
+        return {
+            **existing,
+            "revision_conflicts": [*existing.get("revision_conflicts", []), *new_conflicts],
+            "history": [*existing.get("history", []), entry],
+            "updated_at": now,
+        }
     codes = {i["code"] for i in issues}
     previous = existing.get("state") if existing else None
     state = next_state(previous, has_errors(issues))
@@ -75,6 +96,8 @@ def review_for(
             "envelope_complete": not any(c.startswith("envelope.") for c in codes),
         },
         "issues": issues,
+        "household": dict(household) if household else (existing.get("household") if existing else None),
+        "revision_conflicts": [*(existing.get("revision_conflicts", []) if existing else []), *new_conflicts],
         "comments": list(existing.get("comments", [])) if existing else [],
         "history": [*(existing.get("history", []) if existing else []), entry],
         "received_at": existing.get("received_at", now) if existing else now,
@@ -94,19 +117,13 @@ def _text(value: Any) -> str | None:
 
 
 def revalidated(
-    submission: Mapping[str, Any],
-    existing: Mapping[str, Any],
-    village: str,
-    catalog: Catalog,
-    now: str,
-    today: dt.date | None = None,
+    submission: Mapping[str, Any], existing: Mapping[str, Any], issues: list[dict], now: str
 ) -> dict | None:
     """The review after checking an already reviewed revision again (rules or forms changed).
 
     None when nothing changed. A clerk's decision (approved, rejected, returned) is kept; only the
     issues are brought up to date, and the change is recorded in the history.
     """
-    issues = check(submission, village, catalog, today)
     if issues == existing.get("issues"):
         return None
     state = existing.get("state")

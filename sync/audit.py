@@ -6,11 +6,11 @@ the log never shows an action twice.
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
 from . import names
+from .clock import utc_now
 from .couch import Couch, CouchError
 
 
@@ -25,7 +25,7 @@ def record(
     key: str | None = None,
     **extra: Any,
 ) -> str:
-    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    at = utc_now()
     doc_id = f"audit:{key}" if key else f"audit:{at}:{uuid.uuid4().hex}"
     doc = {
         "_id": doc_id,

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Iterable
 
 from forms import XForm, shipped_forms
 
-from . import names
+from . import household_store, names
+from .clock import utc_now
 from .couch import Couch, CouchError
 from .embedded import Connection
 
@@ -125,7 +125,7 @@ def publish_form(admin: Couch, form: XForm) -> bool:
             "version": form.version,
             "title": form.title,
             "hash": form.md5,
-            "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "published_at": utc_now(),
             "_attachments": {
                 "xform.xml": {"content_type": "application/xml", "data": base64.b64encode(form.xml).decode()}
             },
@@ -151,6 +151,7 @@ def init(conn: Connection, forms: Iterable[XForm] | None = None) -> dict:
     )
     admin.ensure_index(names.CASES, "type-village", ["type", "village_code"])
     admin.ensure_index(names.CASES, "type-target", ["type", "target"])
+    household_store.ensure_design(admin)
     admin.ensure_index(names.ACCOUNTS, "type", ["type"])
     villages = village_codes(admin)
     for code in villages:

@@ -156,6 +156,11 @@ class Couch:
         res = self.call("PUT", f"/{self.physical(db)}/{doc_path(doc['_id'])}", body=doc)
         return res["rev"]
 
+    def live_revisions(self, db: str, doc_id: str) -> list[dict]:
+        """Every leaf revision of a doc that is not deleted (several when the doc is in conflict)."""
+        leaves = self.call("GET", f"/{self.physical(db)}/{doc_path(doc_id)}", params={"open_revs": "all"})
+        return [leaf["ok"] for leaf in leaves if isinstance(leaf.get("ok"), dict) and not leaf["ok"].get("_deleted")]
+
     def get_many(self, db: str, ids: Iterable[str]) -> dict[str, dict]:
         """Current winning revisions of the given ids that exist (deleted ones left out)."""
         keys = list(dict.fromkeys(ids))

@@ -1,38 +1,42 @@
 """The changes-feed worker: follows every village database and writes the server's derived docs.
 
 For each village database it reads ``_changes`` (plain ``feed=normal`` pages; pouchdb-server has
-no ``pending`` and no ``_db_updates``) from a checkpoint kept in ``_local/fangpin-worker``, hands
-every new submission revision to the review builder, writes the results in one ``_bulk_docs``
-and only then advances the checkpoint. Work is keyed on (submission id, rev), so a crash between
-the write and the checkpoint repeats a batch without writing anything twice, and a restart neither
-reprocesses finished work nor skips unfinished work.
+no ``pending`` and no ``_db_updates``) from a checkpoint kept in ``_local/fangpin-worker``. Each
+page goes through one pipeline: settle CouchDB revision conflicts (archive every losing
+revision) → find the household of each new submission revision → validate it with that
+household's context → apply it to the household record in ``fp_cases`` → write the reviews and
+the tablets' ``household:`` docs in one ``_bulk_docs`` → only then advance the checkpoint.
+
+Every step is keyed on (submission id, rev), so a crash anywhere repeats a page without writing
+anything twice, and a page that collides with a clerk's write is simply done again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from forms.spec import FormSpec, spec_for
+from server.review import check, contributes, revalidated, review_for
+from server.validation.rules import Context
+from server.validation.submission import local_today
 
-from . import names
+from . import household_store, households, matching, names
+from .clock import utc_now
 from .couch import Couch, CouchError
 
 log = logging.getLogger("fangpin.worker")
 
 CHECKPOINT = "fangpin-worker"
+CASES_CHECKPOINT = "fangpin-conflicts"
 Catalog = Mapping[str, Mapping[str, FormSpec]]
-ReviewFn = Callable[[Mapping[str, Any], Mapping[str, Any] | None, str, Catalog, str], dict | None]
-
-
-def utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def seq_number(seq: Any) -> int:
@@ -53,10 +57,10 @@ def parse_shard(text: str) -> tuple[int, int]:
 @dataclass
 class Worker:
     admin: Couch
-    review: ReviewFn
     batch_size: int = 500
     shard: tuple[int, int] = (0, 1)
     forms_ttl_s: float = 30.0
+    today: dt.date | None = None  # tests pin the day validation runs on
     _forms: dict[str, dict[str, FormSpec]] = field(default_factory=dict)
     _specs: dict[tuple[str, str | None], FormSpec] = field(default_factory=dict)
     _forms_at: float = 0.0
@@ -86,8 +90,11 @@ class Worker:
 
     # -- processing -----------------------------------------------------------------------
     def sweep(self) -> int:
-        """One pass over every followed village; returns how many reviews were written."""
-        return sum(self.process_village(code) for code in self.villages())
+        """One pass over every followed village (and the case database's conflicts)."""
+        written = sum(self.process_village(code) for code in self.villages())
+        if self.shard[0] == 0:
+            written += self.settle_case_conflicts()
+        return written
 
     def process_village(self, code: str) -> int:
         db = names.village_db(code)
@@ -102,10 +109,7 @@ class Worker:
         while True:
             page = self.admin.changes(db, since, self.batch_size)
             results = page["results"]
-            submissions = [
-                r["doc"] for r in results if r["id"].startswith("submission:") and not r.get("deleted") and r.get("doc")
-            ]
-            written += self.write_reviews(db, code, submissions)
+            written += self.handle_page(db, code, [r["doc"] for r in results if r.get("doc") and not r.get("deleted")])
             since = page["last_seq"]
             if results:
                 self.admin.put_local(db, CHECKPOINT, {"seq": since, "at": utc_now()})
@@ -114,36 +118,170 @@ class Worker:
         self._seen_seq[code] = update_seq
         return written
 
-    def write_reviews(self, db: str, village: str, submissions: list[dict], attempts: int = 5) -> int:
+    def handle_page(self, db: str, village: str, docs: list[dict], attempts: int = 5) -> int:
+        """Settle revision conflicts, then merge and review the page's submissions; returns writes."""
+        flags: dict[str, list[dict]] = {}
+        winners: dict[str, dict] = {}
+        for doc in docs:
+            if doc.get("_conflicts"):
+                winner, losers = self.settle_conflict(db, doc)
+                winners[doc["_id"]] = winner
+                flags[doc["_id"]] = losers
+        submissions = [
+            winners.get(d["_id"], d) for d in docs if d["_id"].startswith("submission:") and not d.get("_deleted")
+        ]
         if not submissions:
             return 0
+        for _ in range(attempts):
+            try:
+                return self._apply(db, village, submissions, flags)
+            except household_store.Conflict as exc:
+                log.info("page of %s collided with another writer (%s); doing it again", db, exc)
+        raise CouchError(409, "conflict", f"household records kept conflicting in {db}")
+
+    def _apply(self, db: str, village: str, submissions: list[dict], flags: Mapping[str, list[dict]]) -> int:
         forms = self.forms()
         if any(not self._knows(forms, s) for s in submissions):
             forms = self.forms(refresh=True)  # a form published a moment ago is known at once
-        pending = submissions
-        written = 0
-        for _ in range(attempts):
-            existing = self.admin.get_many(db, [names.review_id(s["_id"]) for s in pending])
-            now = utc_now()
-            docs, sources = [], []
-            for sub in pending:
-                review = self.review(sub, existing.get(names.review_id(sub["_id"])), village, forms, now)
-                if review is not None:
-                    docs.append(review)
-                    sources.append(sub)
-            results = self.admin.bulk_docs(db, docs)
-            self._after_write()
-            conflicted = [src for src, res in zip(sources, results, strict=True) if res.get("error") == "conflict"]
-            failed = [res for res in results if res.get("error") and res.get("error") != "conflict"]
-            if failed:
-                raise CouchError(500, "write_failed", f"review writes failed: {failed[:3]}")
-            written += len(docs) - len(conflicted)
-            if not conflicted:
-                return written
-            pending = conflicted  # someone else (a clerk) wrote meanwhile: rebuild on top of theirs
-        raise CouchError(409, "conflict", f"reviews kept conflicting in {db}")
+        now = utc_now()
+        reviews = self.admin.get_many(db, [names.review_id(s["_id"]) for s in submissions])
+        claimed = [s["household_id"] for s in submissions if names.is_household_id(s.get("household_id"))]
+        index = household_store.lookup(self.admin, village, claimed, _id_numbers(submissions))
+        records = household_store.load(self.admin, {index.canonical(h) or h for h in claimed})
+        touched: dict[str, dict] = {}
+        docs = []
+        for sub in submissions:
+            existing = reviews.get(names.review_id(sub["_id"]))
+            claimed_id = sub.get("household_id") if names.is_household_id(sub.get("household_id"), village) else None
+            target, how = (None, None)
+            if claimed_id:
+                raw = households.submitted_properties(sub["data"]) if isinstance(sub.get("data"), dict) else {}
+                target, how = matching.match(claimed_id, village, raw, index)
+            record = self._record(records, target) if target else None
+            context = Context(
+                today=self.today or local_today(),
+                household_id=target,
+                household_size=_size(record),
+                id_households=index.households_with_id,
+            )
+            issues = check(sub, village, forms, context)
+            link = None
+            if target and claimed_id and contributes(issues, existing):
+                record = self._merge(sub, village, claimed_id, target, how or "new", issues, index, records, now)
+                touched[target] = record
+                for other in self._note_duplicates(record, index, records):
+                    touched[other["household_id"]] = other
+                link = {"id": target, "matched_by": how, "version": record["version"], "conflict": record["conflict"]}
+            review = review_for(sub, existing, village, issues, now, link, flags.get(sub["_id"]))
+            if review is not None:
+                docs.append(review)
+        household_store.save(self.admin, touched.values())
+        household_store.publish(self.admin, touched.values(), {db: docs})
+        self._after_write()
+        return len(docs)
 
-    def revalidate(self, recheck: ReviewFn, villages: list[str] | None = None, page: int = 500) -> dict[str, int]:
+    def _record(self, records: dict[str, dict], household_id: str) -> dict | None:
+        if household_id not in records:
+            records.update(household_store.load(self.admin, [household_id]))
+        return records.get(household_id)
+
+    def _merge(
+        self,
+        sub: Mapping[str, Any],
+        village: str,
+        claimed: str,
+        target: str,
+        how: str,
+        issues: list[dict],
+        index: matching.Index,
+        records: dict[str, dict],
+        now: str,
+    ) -> dict:
+        """Apply one submission revision to its household (created when first met)."""
+        record = self._record(records, target)
+        if record is None:
+            record = records[target] = households.new_record(target, village, None, "field", now)
+        if claimed != target and claimed not in record["aliases"]:
+            record["aliases"] = sorted([*record["aliases"], claimed])  # a provisional id found to be known
+            index.alias(claimed, target)
+        households.apply_submission(record, sub, households.submitted_properties(sub["data"], issues), now)
+        index.put(target, record["village_code"], record["index"])
+        return record
+
+    def _note_duplicates(self, record: dict, index: matching.Index, records: dict[str, dict]) -> list[dict]:
+        """Flag possible duplicates on both households (a clerk merges or dismisses them)."""
+        changed = []
+        for other_id, reason in matching.possible_duplicates(record["household_id"], index):
+            other = self._record(records, other_id)
+            if other is None or other.get("merged_into"):
+                continue
+            households.add_duplicate(record, other_id, reason)
+            if households.add_duplicate(other, record["household_id"], reason):
+                changed.append(other)
+        return changed
+
+    # -- CouchDB revision conflicts ------------------------------------------------------------
+    def settle_conflict(self, db: str, doc: dict) -> tuple[dict, list[dict]]:
+        """Keep one revision, archive every other in ``fp_cases`` and delete it; (winner, losers).
+
+        A submission keeps the revision completed last (ties: CouchDB's choice); any other doc
+        keeps CouchDB's winner. Deleting the losing leaves (never writing new content) is what
+        makes the kept revision the winner everywhere without touching what the device wrote.
+        """
+        live = self.admin.live_revisions(db, doc["_id"])
+        if len(live) < 2:
+            return doc, []
+        winner = doc
+        if doc["_id"].startswith("submission:"):
+            winner = max(live, key=lambda d: (str(d.get("completed_at") or ""), _generation(d["_rev"]), d["_rev"]))
+        losers = [d for d in live if d["_rev"] != winner["_rev"]]
+        archived = [_archive(db, d, winner["_rev"]) for d in losers]
+        results = self.admin.bulk_docs(names.CASES, archived)
+        failed = [r for r in results if r.get("error") and r["error"] != "conflict"]  # conflict: archived before
+        if failed:
+            raise CouchError(500, "write_failed", f"archiving losing revisions failed: {failed[:3]}")
+        deletions = [{"_id": d["_id"], "_rev": d["_rev"], "_deleted": True} for d in losers]
+        failed = [r for r in self.admin.bulk_docs(db, deletions) if r.get("error")]
+        if failed:
+            raise CouchError(500, "write_failed", f"removing losing revisions failed: {failed[:3]}")
+        log.info(
+            "settled a revision conflict on %s in %s: kept %s, archived %d", doc["_id"], db, winner["_rev"], len(losers)
+        )
+        return winner, [
+            {
+                "rev": d["_rev"],
+                "completed_at": d.get("completed_at"),
+                "submitted_by": d.get("submitted_by"),
+                "device_id": d.get("device_id"),
+                "archived_as": a["_id"],
+            }
+            for d, a in zip(losers, archived, strict=True)
+        ]
+
+    def settle_case_conflicts(self) -> int:
+        """Follow ``fp_cases`` for docs with several live revisions (only replication makes them)."""
+        info = self.admin.db_info(names.CASES)
+        if info is None or self._seen_seq.get(names.CASES) == info["update_seq"]:
+            return 0
+        since = (self.admin.get_local(names.CASES, CASES_CHECKPOINT) or {}).get("seq", 0)
+        settled = 0
+        while True:
+            page = self.admin.changes(names.CASES, since, self.batch_size, include_docs=False)
+            suspects = [r["id"] for r in page["results"] if len(r.get("changes", [])) > 1]
+            for doc_id in suspects:
+                doc = self.admin.get(names.CASES, doc_id, conflicts="true")
+                if doc and doc.get("_conflicts"):
+                    settled += len(self.settle_conflict(names.CASES, doc)[1])
+            since = page["last_seq"]
+            if page["results"]:
+                self.admin.put_local(names.CASES, CASES_CHECKPOINT, {"seq": since, "at": utc_now()})
+            if len(page["results"]) < self.batch_size:
+                break
+        self._seen_seq[names.CASES] = info["update_seq"]
+        return settled
+
+    # -- revalidation -------------------------------------------------------------------------
+    def revalidate(self, villages: list[str] | None = None, page: int = 500) -> dict[str, int]:
         """Check every stored submission again and rewrite the reviews whose issues changed."""
         counts = {"checked": 0, "changed": 0}
         catalog = self.forms(refresh=True)
@@ -153,24 +291,31 @@ class Worker:
             for sub in self.admin.iter_prefix(db, "submission:", page=page):
                 batch.append(sub)
                 if len(batch) == page:
-                    self._recheck(db, code, batch, recheck, catalog, counts)
+                    self._recheck(db, code, batch, catalog, counts)
                     batch = []
-            self._recheck(db, code, batch, recheck, catalog, counts)
+            self._recheck(db, code, batch, catalog, counts)
         return counts
 
-    def _recheck(
-        self, db: str, village: str, subs: list[dict], recheck: ReviewFn, catalog: Catalog, counts: dict[str, int]
-    ) -> None:
+    def _recheck(self, db: str, village: str, subs: list[dict], catalog: Catalog, counts: dict[str, int]) -> None:
         if not subs:
             return
         reviews = self.admin.get_many(db, [names.review_id(s["_id"]) for s in subs])
+        index = household_store.lookup(self.admin, village, [], _id_numbers(subs))
         now = utc_now()
         docs = []
         for sub in subs:
             review = reviews.get(names.review_id(sub["_id"]))
             if review is None or review.get("submission_rev") != sub["_rev"]:
                 continue  # not reviewed yet: the worker will get to it
-            updated = recheck(sub, review, village, catalog, now)
+            target = (review.get("household") or {}).get("id")
+            record = household_store.load(self.admin, [target]).get(target) if target else None
+            context = Context(
+                today=self.today or local_today(),
+                household_id=target or sub.get("household_id"),
+                household_size=_size(record),
+                id_households=index.households_with_id,
+            )
+            updated = revalidated(sub, review, check(sub, village, catalog, context), now)
             if updated is not None:
                 docs.append(updated)
         counts["checked"] += len(subs)
@@ -204,6 +349,44 @@ class Worker:
                 log.warning("worker sweep failed (%s); retrying in %.1f s", exc.error, backoff)
                 backoff = min(max_backoff_s, backoff * 2)
             stop.wait(backoff)
+
+
+def _id_numbers(submissions: list[dict]) -> set[str]:
+    """Every ID number a page of household surveys mentions (heads and members)."""
+    found: set[str] = set()
+    for sub in submissions:
+        data = sub.get("data") if isinstance(sub.get("data"), dict) else {}
+        head = data.get("head_id_number")
+        if isinstance(head, str) and head:
+            found.add(head)
+        found.update(households.member_ids(data))
+    return found
+
+
+def _size(record: Mapping[str, Any] | None) -> int | None:
+    members = (record or {}).get("properties", {}).get("members")
+    return len(members) if isinstance(members, list) and members else None
+
+
+def _generation(rev: str) -> int:
+    head = rev.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def _archive(db: str, doc: Mapping[str, Any], winner_rev: str) -> dict:
+    """A losing revision, kept whole in ``fp_cases`` (its id makes archiving it twice a no-op)."""
+    return {
+        "_id": f"archive:{db}:{doc['_id']}:{doc['_rev']}",
+        "type": "archive",
+        "reason": "revision_conflict",
+        "db": db,
+        "doc_id": doc["_id"],
+        "rev": doc["_rev"],
+        "winner_rev": winner_rev,
+        "village_code": names.village_of(db),
+        "archived_at": utc_now(),
+        "doc": dict(doc),
+    }
 
 
 def lag(admin: Couch) -> int:

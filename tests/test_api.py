@@ -5,13 +5,12 @@ from __future__ import annotations
 import records
 from conftest import PASSWORD
 
-from server.review import review_for
 from sync import names
 from sync.worker import Worker
 
 
 def test_health_reports_couchdb_and_worker_lag(app, conn, township):
-    Worker(conn.admin, review_for).sweep()
+    Worker(conn.admin).sweep()
     assert app.test_client().get("/api/v1/health").get_json() == {"status": "ok", "couchdb": "ok", "worker": {"lag": 0}}
     push(conn, township, township.a, "lag1", "gw_a")
     push(conn, township, township.b, "lag2", "gw_b")
@@ -70,7 +69,7 @@ def test_submissions_list_filter_and_detail(client, conn, township):
     push(conn, township, township.a, "s2", "gw_a", form_version=None)
     push(conn, township, township.b, "s3", "gw_b")
     push(conn, township, township.other, "s4", "gw_other")
-    Worker(conn.admin, review_for).sweep()
+    Worker(conn.admin).sweep()
 
     clerk = ("clerk", PASSWORD)
     listing = client.get("/api/v1/submissions", auth=clerk).get_json()

@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 
 from forms import shipped_forms
 from forms.spec import spec_for
-from server.review import STATES, next_state, review_for
+from server.review import STATES, check, next_state, review_for
 from server.validation import CODES
 from server.validation.envelope import REQUIRED, check_envelope
+from server.validation.rules import Context
 
 VILLAGE = "500112104201"
 FORMS = {f.form_id: {f.version: spec_for(f.xml)} for f in shipped_forms()}
@@ -92,36 +93,35 @@ def test_envelope_check_is_total(doc):
     """Whatever a device sends, the check answers with issues and never raises."""
     doc = {"_id": "submission:p", "_rev": "1-a", **doc}
     issues = check_envelope(doc, VILLAGE, FORMS)
-    review = review_for(doc, None, VILLAGE, FORMS, NOW, TODAY)
+    review = reviewed(doc, None, NOW)
     assert review is not None and review["state"] in STATES
     assert all(i["code"] in CODES for i in issues)
     assert (review["state"] == "has_issues") == any(i["severity"] == "error" for i in issues)
 
 
+def reviewed(doc: dict, existing: dict | None, now: str = NOW) -> dict | None:
+    return review_for(doc, existing, VILLAGE, check(doc, VILLAGE, FORMS, Context(today=TODAY)), now)
+
+
 def test_same_revision_is_reviewed_once():
-    first = review_for(submission(), None, VILLAGE, FORMS, NOW, TODAY)
+    first = reviewed(submission(), None, NOW)
     assert first["state"] == "has_issues" and first["submission_rev"] == "1-a"  # empty data: required fields
     assert first["checks"] == {"form_known": True, "version_known": True, "envelope_complete": True}
     stored = {**first, "_rev": "1-r"}
-    assert review_for(submission(), stored, VILLAGE, FORMS, NOW, TODAY) is None
+    assert reviewed(submission(), stored, NOW) is None
 
 
 def test_new_revision_keeps_history_and_comments():
     stored = {
-        **review_for(submission(), None, VILLAGE, FORMS, NOW),
+        **reviewed(submission(), None, NOW),
         "_rev": "2-r",
         "state": "returned",
         "comments": [{"by": "clerk", "text": "补拍照片"}],
     }
-    second = review_for(submission(_rev="2-b", form_id="flood"), stored, VILLAGE, FORMS, "2026-11-23T08:00:00Z", TODAY)
+    second = reviewed(submission(_rev="2-b", form_id="flood"), stored, "2026-11-23T08:00:00Z")
     assert second["state"] == "has_issues"
-    third = review_for(
-        submission(_rev="3-c", form_id="flood", form_version="x", data=None),
-        {**second, "state": "returned"},
-        VILLAGE,
-        FORMS,
-        NOW,
-        TODAY,
+    third = reviewed(
+        submission(_rev="3-c", form_id="flood", form_version="x", data=None), {**second, "state": "returned"}
     )
     assert third["state"] == "has_issues"
     assert second["_rev"] == "2-r"

@@ -6,7 +6,6 @@ import records
 from conftest import env_for, wait_for
 
 from server.accounts import add_village
-from server.review import review_for
 from sync import bootstrap, names
 from sync.worker import CHECKPOINT, Worker, lag
 
@@ -33,10 +32,10 @@ def reviews(conn, village: str) -> dict[str, dict]:
 
 def test_each_submission_gets_exactly_one_review_and_a_second_sweep_writes_nothing(conn, township):
     conn.gateway.bulk_docs(names.village_db(township.a), submissions(township.a, "gw_a", 7))
-    worker = Worker(conn.admin, review_for, batch_size=3)
+    worker = Worker(conn.admin, batch_size=3)
     assert worker.sweep() == 7
     assert worker.sweep() == 0
-    assert Worker(conn.admin, review_for).sweep() == 0  # a fresh worker resumes from the checkpoint
+    assert Worker(conn.admin).sweep() == 0  # a fresh worker resumes from the checkpoint
     got = reviews(conn, township.a)
     assert len(got) == 7
     assert all(r["_rev"].startswith("1-") and r["state"] == "received" for r in got.values())
@@ -48,7 +47,7 @@ def test_a_new_revision_updates_the_same_review(conn, township):
     db = names.village_db(township.a)
     [doc] = submissions(township.a, "gw_a", 1)
     rev1 = conn.gateway.bulk_docs(db, [doc])[0]["rev"]
-    worker = Worker(conn.admin, review_for)
+    worker = Worker(conn.admin)
     worker.sweep()
     rev2 = conn.gateway.bulk_docs(db, [{**doc, "_rev": rev1, "data": {"deaths": 1}, "form_version": None}])[0]["rev"]
     worker.sweep()
@@ -90,8 +89,8 @@ def test_villages_registered_later_are_followed(conn, settings, township, spawn)
 
 
 def test_shards_split_villages_without_overlap(conn, township):
-    all_codes = Worker(conn.admin, review_for).villages()
-    halves = [Worker(conn.admin, review_for, shard=(i, 2)).villages() for i in range(2)]
+    all_codes = Worker(conn.admin).villages()
+    halves = [Worker(conn.admin, shard=(i, 2)).villages() for i in range(2)]
     assert sorted(halves[0] + halves[1]) == sorted(all_codes)
     assert not set(halves[0]) & set(halves[1])
 
@@ -104,7 +103,7 @@ def test_revalidate_brings_reviews_up_to_date_and_keeps_clerk_decisions(conn, se
     for doc in docs[:2]:  # two break a constraint that older rules did not look at
         doc["data"]["income_drop_pct"] = 120
     conn.gateway.bulk_docs(db, docs)
-    Worker(conn.admin, review_for).sweep()
+    Worker(conn.admin).sweep()
     reviews_now = reviews(conn, township.a)
     assert sorted(r["state"] for r in reviews_now.values()) == ["has_issues", "has_issues", "received"]
     # What the reviews looked like under the older rules: no issues; a clerk approved one of them.
