@@ -8,7 +8,10 @@
 //   node scripts/tablet.js login  --dir D --server http://127.0.0.1:8080 --user gw_wang --password P [--device tab-1]
 //   node scripts/tablet.js pull   --dir D [--db NAME]     replicate fp_forms and village dbs down
 //   node scripts/tablet.js create --dir D --village V --count N [--form damage_survey] [--household H]
-//                                                          offline: writes local docs only, no network
+//                                 [--values JSON]         offline: writes local docs only, no network; a survey of
+//                                                          a household on the tablet starts from its current version
+//   node scripts/tablet.js edit   --dir D --id submission:U --values JSON
+//                                                          offline: a new revision of a submission (e.g. returned)
 //   node scripts/tablet.js push   --dir D [--village V]    replicate submissions up through the gateway
 //   node scripts/tablet.js wait-reviews --dir D [--timeout 60]
 //                                                          pull until every own submission revision has its review
@@ -160,18 +163,47 @@ function damageData(r, envelope) {
   return data;
 }
 
+// GB 11643: the same household always gets the same head (so two surveys of it agree on who it is).
+function idNumber(seed, birth, female) {
+  const h = crypto.createHash('sha256').update(seed).digest();
+  const serial = (h.readUInt16LE(0) % 450) * 2 + (female ? 2 : 1);
+  const body = '500112' + birth.replace(/-/g, '') + String(serial).padStart(3, '0');
+  const weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  const sum = body.split('').reduce((acc, d, i) => acc + Number(d) * weights[i], 0);
+  return body + '10X98765432'[sum % 11];
+}
+
 function householdData(r, envelope) {
+  const hr = rng(envelope.household_id);
+  const birth = `19${50 + Math.floor(hr() * 40)}-0${1 + Math.floor(hr() * 9)}-1${Math.floor(hr() * 9)}`;
+  const female = hr() < 0.5;
+  const head = idNumber(envelope.household_id, birth, female);
   return {
     ...envelope,
-    head_name: pick(r, ['王', '李', '张', '刘']) + pick(r, ['建国', '秀英', '志强', '玉珍']),
-    head_id_number: '11010519491231002X', phone: '13800138000', category: pick(r, ['lifted', 'monitored', 'ordinary']),
-    members: [{ name: '户主', id_number: '11010519491231002X', sex: 'female', relation: 'head', birth_date: '1949-12-31',
+    head_name: pick(hr, ['王', '李', '张', '刘', '陈', '杨']) + pick(hr, ['建国', '秀英', '志强', '玉珍', '德明', '桂兰']),
+    head_id_number: head, phone: '13800138000', category: pick(r, ['lifted', 'monitored', 'ordinary']),
+    members: [{ name: '户主', id_number: head, sex: female ? 'female' : 'male', relation: 'head', birth_date: birth,
       health: 'chronic', labour: 'weak', school: 'primary', medical_insurance: 'yes' }],
     income_wage: Math.round(r() * 20000), income_business: Math.round(r() * 10000), income_property: 0,
     income_transfer: Math.round(r() * 5000), cost_business: Math.round(r() * 3000),
     housing_grade: pick(r, ['A', 'B', 'C']), water_quantity_ok: 'yes', water_quality_ok: 'yes', water_access_ok: 'yes',
     risk_types: 'disaster',
   };
+}
+
+// The household as this tablet last pulled it (following a merge), or null for one it never saw.
+async function currentHousehold(db, id) {
+  for (let hops = 0; id && hops < 5; hops++) {
+    const doc = await db.get('household:' + id).catch(() => null);
+    if (!doc || !doc.merged_into) return doc;
+    id = doc.merged_into;
+  }
+  return null;
+}
+
+function parseValues(text) {
+  if (!text) return {};
+  try { return JSON.parse(text); } catch (err) { fail(`--values must be a JSON object: ${err.message}`); }
 }
 
 async function create(args) {
@@ -181,6 +213,7 @@ async function create(args) {
   const formId = args.form || 'damage_survey';
   const form = await latestForm(args.dir, formId);
   const count = parseInt(args.count || '1', 10);
+  const values = parseValues(args.values);
   const db = localDb(args.dir, 'fp_v_' + village);
   const docs = [];
   for (let i = 0; i < count; i++) {
@@ -190,12 +223,16 @@ async function create(args) {
     const household = args.household || `${village}-${String(1 + Math.floor(r() * 12)).padStart(4, '0')}`;
     const now = new Date().toISOString();
     const envelope = { village_code: village, household_id: household, surveyor: state.user, survey_date: today(), consent: 'yes' };
+    const data = formId === 'household_survey' ? householdData(r, envelope) : damageData(r, envelope);
+    // Start from the household's current version: the form is prefilled with what the server knows.
+    const current = await currentHousehold(db, household);
+    if (current) for (const [k, v] of Object.entries(current.properties || {})) if (k in data) data[k] = v;
+    Object.assign(data, values);
     docs.push({
       _id: 'submission:' + uuid, type: 'submission', form_id: formId, form_version: form.version,
-      village_code: village, household_id: household, household_base_version: 0,
+      village_code: village, household_id: household, household_base_version: current ? current.version : 0,
       submitted_by: state.user, device_id: state.device, device_seq: state.device_seq,
-      started_at: now, completed_at: now,
-      data: formId === 'household_survey' ? householdData(r, envelope) : damageData(r, envelope),
+      started_at: now, completed_at: now, data,
     });
   }
   const res = await db.bulkDocs(docs);
@@ -203,6 +240,23 @@ async function create(args) {
   const failed = res.filter((x) => x.error);
   if (failed.length) fail(`local write failed: ${JSON.stringify(failed.slice(0, 3))}`);
   return { ok: true, created: docs.map((d) => d._id), village };
+}
+
+async function edit(args) {
+  const state = loadState(args.dir);
+  if (!args.id) fail('--id is required');
+  for (const v of state.villages) {
+    const db = localDb(args.dir, 'fp_v_' + v);
+    const doc = await db.get(args.id).catch(() => null);
+    if (!doc) continue;
+    state.device_seq += 1;
+    const edited = { ...doc, data: { ...doc.data, ...parseValues(args.values) }, device_id: state.device,
+      device_seq: state.device_seq, completed_at: new Date().toISOString() };
+    const res = await db.put(edited);
+    saveState(args.dir, state);
+    return { ok: true, id: res.id, rev: res.rev };
+  }
+  return fail(`${args.id} is not on this tablet`);
 }
 
 async function ownSubmissions(dir, state) {
@@ -250,7 +304,7 @@ async function status(args) {
   return out;
 }
 
-const COMMANDS = { login, pull, push, create, 'wait-reviews': waitReviews, status };
+const COMMANDS = { login, pull, push, create, edit, 'wait-reviews': waitReviews, status };
 
 (async () => {
   const args = parseArgs(process.argv.slice(2));

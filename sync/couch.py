@@ -11,6 +11,7 @@ Callers name databases by their logical name (``fp_forms``); the deployment pref
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -125,6 +126,11 @@ class Couch:
     # -- server and databases --------------------------------------------------------------
     def server_info(self) -> dict:
         return self.call("GET", "/")
+
+    @functools.cached_property
+    def is_pouchdb_server(self) -> bool:
+        """The embedded default answers ``GET /`` with an ``express-pouchdb`` greeting."""
+        return "express-pouchdb" in self.server_info()
 
     def all_dbs(self) -> list[str]:
         return self.call("GET", "/_all_dbs")

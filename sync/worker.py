@@ -148,7 +148,8 @@ class Worker:
         claimed = [s["household_id"] for s in submissions if names.is_household_id(s.get("household_id"))]
         index = household_store.lookup(self.admin, village, claimed, _id_numbers(submissions))
         records = household_store.load(self.admin, {index.canonical(h) or h for h in claimed})
-        touched: dict[str, dict] = {}
+        touched: dict[str, dict] = {}  # households this page is about: their village docs are checked
+        dirty: dict[str, dict] = {}  # households whose record changed: saved
         docs = []
         for sub in submissions:
             existing = reviews.get(names.review_id(sub["_id"]))
@@ -167,15 +168,19 @@ class Worker:
             issues = check(sub, village, forms, context)
             link = None
             if target and claimed_id and contributes(issues, existing):
-                record = self._merge(sub, village, claimed_id, target, how or "new", issues, index, records, now)
+                record, changed = self._merge(
+                    sub, village, claimed_id, target, how or "new", issues, index, records, now
+                )
                 touched[target] = record
-                for other in self._note_duplicates(record, index, records):
-                    touched[other["household_id"]] = other
+                if changed:
+                    dirty[target] = record
+                    for other in self._note_duplicates(record, index, records):
+                        touched[other["household_id"]] = dirty[other["household_id"]] = other
                 link = {"id": target, "matched_by": how, "version": record["version"], "conflict": record["conflict"]}
             review = review_for(sub, existing, village, issues, now, link, flags.get(sub["_id"]))
             if review is not None:
                 docs.append(review)
-        household_store.save(self.admin, touched.values())
+        household_store.save(self.admin, dirty.values())
         household_store.publish(self.admin, touched.values(), {db: docs})
         self._after_write()
         return len(docs)
@@ -196,17 +201,20 @@ class Worker:
         index: matching.Index,
         records: dict[str, dict],
         now: str,
-    ) -> dict:
-        """Apply one submission revision to its household (created when first met)."""
+    ) -> tuple[dict, bool]:
+        """Apply one submission revision to its household (created when first met); (record, changed)."""
         record = self._record(records, target)
+        changed = record is None
         if record is None:
             record = records[target] = households.new_record(target, village, None, "field", now)
         if claimed != target and claimed not in record["aliases"]:
             record["aliases"] = sorted([*record["aliases"], claimed])  # a provisional id found to be known
             index.alias(claimed, target)
-        households.apply_submission(record, sub, households.submitted_properties(sub["data"], issues), now)
+            changed = True
+        before = record["index"]
+        event = households.apply_submission(record, sub, households.submitted_properties(sub["data"], issues), now)
         index.put(target, record["village_code"], record["index"])
-        return record
+        return record, changed or event is not None or before != record["index"]
 
     def _note_duplicates(self, record: dict, index: matching.Index, records: dict[str, dict]) -> list[dict]:
         """Flag possible duplicates on both households (a clerk merges or dismisses them)."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import pytest
 import requests
 
@@ -32,32 +35,54 @@ def test_gateway_account_reaches_only_forms_and_villages(conn, township):
         assert err.value.status in (401, 403)
 
 
-def test_validate_doc_update_is_a_second_line_of_defence(conn, township):
-    """Even a request that slipped past the gateway cannot write server docs or delete submissions."""
-    db = names.village_db(township.a)
-    sub = {"_id": "submission:s1", "type": "submission", "village_code": township.a, "submitted_by": "gw_a"}
-    results = conn.gateway.bulk_docs(
-        db,
-        [
-            sub,
-            {"_id": "review:s1", "type": "review"},
-            {"_id": "household:x", "type": "household"},
-            {"_id": "submission:s2", "type": "submission", "village_code": township.b, "submitted_by": "gw_a"},
-            {"_id": "submission:s3", "type": "submission", "village_code": township.a},
-        ],
+VDU_CASES = [
+    # (new doc, old doc, roles) -> forbidden?
+    ({"_id": "submission:s1", "type": "submission", "village_code": "V", "submitted_by": "gw_a"}, None, ["gw"], False),
+    ({"_id": "review:s1", "type": "review"}, None, ["gw"], True),
+    ({"_id": "household:x", "type": "household"}, None, ["gw"], True),
+    ({"_id": "submission:s2", "type": "submission", "village_code": "W", "submitted_by": "gw_a"}, None, ["gw"], True),
+    ({"_id": "submission:s3", "type": "submission", "village_code": "V"}, None, ["gw"], True),
+    ({"_id": "submission:s1", "_deleted": True}, {"submitted_by": "gw_a"}, ["gw"], True),
+    (
+        {"_id": "submission:s1", "type": "submission", "village_code": "V", "submitted_by": "gw_b"},
+        {"submitted_by": "gw_a"},
+        ["gw"],
+        True,
+    ),
+    ({"_id": "review:s1", "type": "review"}, None, ["_admin"], False),
+]
+
+
+def test_validate_doc_update_is_a_second_line_of_defence():
+    """On CouchDB even a request that slipped past the gateway cannot write server docs or delete
+    submissions. The functions run here in node exactly as CouchDB's JavaScript engine runs them."""
+    script = (
+        "const cases = JSON.parse(process.argv[1]);"
+        f"const vdu = ({bootstrap.village_vdu('V')});"
+        f"const readOnly = ({bootstrap.READ_ONLY_VDU});"
+        "const run = (f, n, o, r) => { try { f(n, o, {name: 'u', roles: r}); return false; }"
+        " catch (e) { if (!e.forbidden) throw e; return e.forbidden; } };"
+        "console.log(JSON.stringify({village: cases.map(([n, o, r]) => run(vdu, n, o, r)),"
+        " forms: [run(readOnly, {_id: 'form:x:1'}, null, ['gw']),"
+        " run(readOnly, {_id: 'form:x:1'}, null, ['_admin'])]}));"
     )
-    assert results[0].get("ok") is True
-    assert [r.get("error") for r in results[1:]] == ["forbidden"] * 4
-    rev = results[0]["rev"]
-    deleted = conn.gateway.bulk_docs(db, [{"_id": "submission:s1", "_rev": rev, "_deleted": True}])
-    assert deleted[0]["error"] == "forbidden"
-    stolen = conn.gateway.bulk_docs(db, [{**sub, "_rev": rev, "submitted_by": "gw_b"}])
-    assert stolen[0]["error"] == "forbidden"
-    with pytest.raises(CouchError) as err:
-        conn.gateway.put(names.FORMS, {"_id": "form:evil:1"})
-    assert err.value.status == 403
-    # the server's own account is not limited
-    assert conn.admin.bulk_docs(db, [{"_id": "review:s1", "type": "review"}])[0]["ok"]
+    cases = json.dumps([[n, o, r] for n, o, r, _ in VDU_CASES])
+    out = json.loads(subprocess.run(["node", "-e", script, cases], capture_output=True, check=True, text=True).stdout)
+    assert [bool(f) for f in out["village"]] == [forbidden for *_, forbidden in VDU_CASES]
+    assert all(" / " in f for f in out["village"] if f)  # bilingual
+    assert bool(out["forms"][0]) and out["forms"][1] is False
+
+
+def test_embedded_server_has_no_validate_doc_update_because_it_would_drop_replicated_edits(conn, township):
+    """pouchdb-server answers ok to, and drops, any replicated revision of an existing doc when a
+    validate_doc_update exists; a tablet's edit of its submission must arrive."""
+    db = names.village_db(township.a)
+    assert conn.admin.is_pouchdb_server and conn.admin.get(db, "_design/fangpin") is None
+    sub = {"_id": "submission:s1", "type": "submission", "village_code": township.a, "submitted_by": "gw_a"}
+    rev1 = conn.gateway.bulk_docs(db, [sub])[0]["rev"]
+    edit = {**sub, "_rev": "2-" + "e" * 32, "_revisions": {"start": 2, "ids": ["e" * 32, rev1[2:]]}, "note": "edited"}
+    conn.gateway.bulk_docs(db, [edit], new_edits=False)
+    assert conn.admin.get(db, "submission:s1")["_rev"] == edit["_rev"]
 
 
 def test_forms_are_published_with_their_xform(conn):
