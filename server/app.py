@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 from sync.embedded import Connection, attach
 from sync.settings import Settings
 
-from . import api, gateway
+from . import api, gateway, household_api
 from .accounts import Authenticator
 from .auth import Lockout, load_user
 from .errors import ApiError, error_response
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
     app.before_request(load_user)
     app.register_blueprint(gateway.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(household_api.bp)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

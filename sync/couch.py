@@ -266,8 +266,11 @@ class Couch:
         skip: int = 0,
         sort: list | None = None,
         use_index: str | None = None,
+        fields: list[str] | None = None,
     ) -> list[dict]:
         body: dict[str, Any] = {"selector": selector, "limit": limit, "skip": skip}
+        if fields:
+            body["fields"] = fields
         if sort:
             body["sort"] = sort
         if use_index:

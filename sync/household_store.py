@@ -9,7 +9,7 @@ way a merged survey does.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import households, matching, names
@@ -89,6 +89,40 @@ def add_roster(admin: Couch, village: str, roster: Mapping[str, Mapping[str, Any
     save(admin, new)
     publish(admin, new)
     return len(new)
+
+
+def resolve_id(admin: Couch, household_id: str) -> str | None:
+    """The household an id stands for now: itself, or where an alias or a merge points."""
+    for _ in range(10):
+        doc = admin.get(names.CASES, households.doc_id(household_id))
+        if doc is None:
+            view = f"/{admin.physical(names.CASES)}/{DESIGN}/_view/match"
+            rows = admin.call("POST", view, body={"keys": [["alias", household_id]]})["rows"]
+            if not rows:
+                return None
+            household_id = rows[0]["value"]
+        elif doc.get("merged_into"):
+            household_id = doc["merged_into"]
+        else:
+            return household_id
+    return None
+
+
+def update(admin: Couch, household_ids: list[str], change: Callable[[dict[str, dict]], Any], attempts: int = 5) -> Any:
+    """Load records, let ``change`` modify them, save and publish; again from a fresh load on conflict.
+
+    ``change`` must be repeatable (it runs again after a conflict); what it returns is returned.
+    """
+    for _ in range(attempts):
+        records = load(admin, household_ids)
+        result = change(records)
+        try:
+            save(admin, records.values())
+        except Conflict:
+            continue
+        publish(admin, records.values())
+        return result
+    raise CouchError(409, "conflict", f"households {', '.join(household_ids)} kept changing; try again")
 
 
 def village_docs(record: Mapping[str, Any]) -> list[dict]:

@@ -1,0 +1,309 @@
+"""Household records in the JSON API: list, read, resolve a conflict, merge or dismiss duplicates.
+
+Reads come from ``fp_cases``. ID and phone numbers are masked unless a clerk or admin asks for
+them with ``?reveal=true``, which is written to the audit log. Every change goes through
+:func:`sync.household_store.update` (reload and redo on a concurrent write), publishes the
+village ``household:`` docs so tablets see it at their next pull, and is audited.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from sync import audit, household_store, households, names
+from sync.clock import utc_now
+from sync.couch import Couch
+
+from .accounts import User
+from .api import visible_villages
+from .auth import require_user
+from .errors import ApiError, bad_request, forbidden, not_found
+from .privacy import masked
+
+bp = Blueprint("households", __name__, url_prefix="/api/v1/households")
+
+CONFLICT_FILTERS = {"hard": "hard", "soft": "soft", "any": {"$ne": None}, "none": None}
+SUMMARY_FIELDS = ["household_id", "village_code", "version", "conflict", "conflicting_properties", "duplicates"]
+
+
+def couch() -> Couch:
+    return current_app.extensions["fangpin.couch"].admin
+
+
+@bp.get("")
+def list_households():
+    user = require_user()
+    villages = visible_villages(user)
+    village = request.args.get("village")
+    if village:
+        if not names.is_village_code(village):
+            raise bad_request("village 须为12位村代码", "village must be a 12-digit village code")
+        if village not in villages:
+            raise forbidden(f"无权查看村 {village}", f"you may not see village {village}")
+        villages = [village]
+    selector: dict[str, Any] = {"type": "household", "village_code": {"$in": villages}, "merged_into": None}
+    conflict = request.args.get("conflict")
+    if conflict is not None:
+        if conflict not in CONFLICT_FILTERS:
+            raise bad_request("conflict 须为 hard、soft、any 或 none", "conflict must be one of hard, soft, any, none")
+        selector["conflict"] = CONFLICT_FILTERS[conflict]
+    limit, skip = _int_arg("limit", 1000, 1, 10_000), _int_arg("skip", 0, 0, 10_000_000)
+    docs = couch().find(
+        names.CASES,
+        selector,
+        limit=limit,
+        skip=skip,
+        fields=[*SUMMARY_FIELDS, "properties.head_name", "properties.category"],
+    )
+    items = [
+        {
+            "id": d["household_id"],
+            "village_code": d["village_code"],
+            "version": d["version"],
+            "head_name": d.get("properties", {}).get("head_name"),
+            "category": d.get("properties", {}).get("category"),
+            "conflict": d.get("conflict"),
+            "conflicting_properties": d.get("conflicting_properties", []),
+            "duplicates": [x for x in d.get("duplicates", []) if x.get("status") == "open"],
+        }
+        for d in docs
+    ]
+    items.sort(key=lambda h: h["id"])
+    return jsonify({"households": items, "total": len(items), "limit": limit, "skip": skip})
+
+
+@bp.get("/<household_id>")
+def get_household(household_id: str):
+    user = require_user()
+    record = _visible(user, household_id)
+    reveal = _reveal(user, record)
+    return jsonify(view(record, reveal))
+
+
+@bp.post("/<household_id>/resolve")
+def resolve(household_id: str):
+    user = _clerk()
+    body = _body()
+    record = _visible(user, household_id)
+    values = body.get("values", {})
+    if not isinstance(values, dict):
+        raise bad_request("values 须为对象 {属性: 值}", "values must be an object {property: value}")
+    unknown = sorted(set(values) - known_properties(record))
+    if unknown:
+        raise bad_request(
+            f"该户没有这些属性：{', '.join(unknown)}",
+            f"the household has no such properties: {', '.join(unknown)}",
+            properties=unknown,
+        )
+    expected = body.get("version")
+    if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool)):
+        raise bad_request("version 须为整数", "version must be an integer")
+    event_id = f"resolution:{_key()}"
+    hid = record["household_id"]
+    before = {"conflict": record["conflict"], "conflicting_properties": record["conflicting_properties"]}
+
+    def change(records: dict[str, dict]) -> dict:
+        current = records[hid]
+        if households.has_applied(current, event_id):
+            return current
+        if expected is not None and current["version"] != expected:
+            raise ApiError(
+                409,
+                "conflict",
+                f"该户已更新到第 {current['version']} 版（您看到的是第 {expected} 版），请刷新后再处理",
+                f"the household is at version {current['version']} now (you saw {expected}); reload and try again",
+                version=current["version"],
+            )
+        households.resolve(current, values, user.name, utc_now(), event_id)
+        return current
+
+    updated = household_store.update(couch(), [hid], change)
+    after = {"conflict": updated["conflict"], "version": updated["version"], "values": masked(values)}
+    audit.record(couch(), user.name, "household.resolve", hid, before=before, after=after, key=event_id)
+    return jsonify(view(updated, False))
+
+
+@bp.post("/<household_id>/merge")
+def merge(household_id: str):
+    user = _clerk()
+    body = _body()
+    record = _visible(user, household_id)
+    other = _other(user, body, record)
+    values = body.get("values", {})
+    if not isinstance(values, dict) or set(values) - known_properties(record) - known_properties(other):
+        raise bad_request("values 须为两户已有属性的 {属性: 值}", "values must map properties of the two households")
+    if other["village_code"] != record["village_code"]:
+        raise ApiError(
+            409,
+            "conflict",
+            "只能合并同一村的两户；跨村的重复户请先核实户籍",
+            "only households of one village can be merged; check the registration of a cross-village duplicate",
+        )
+    hid, oid = record["household_id"], other["household_id"]
+    event_id = f"merge:{_key()}"
+
+    def change(records: dict[str, dict]) -> dict:
+        survivor, gone = records[hid], records[oid]
+        if households.has_applied(survivor, event_id):
+            return survivor
+        if gone.get("merged_into") or survivor.get("merged_into"):
+            raise ApiError(409, "conflict", "其中一户已被合并", "one of the households was merged meanwhile")
+        households.merge(survivor, gone, user.name, utc_now(), event_id, values)
+        return survivor
+
+    updated = household_store.update(couch(), [hid, oid], change)
+    audit.record(
+        couch(),
+        user.name,
+        "household.merge",
+        hid,
+        before={"other": oid},
+        after={"version": updated["version"]},
+        key=event_id,
+    )
+    audit.record(couch(), user.name, "household.merged_into", oid, after={"into": hid}, key=f"{event_id}:other")
+    return jsonify(view(updated, False))
+
+
+@bp.post("/<household_id>/dismiss")
+def dismiss(household_id: str):
+    """Not a duplicate: the pair stays dismissed on both households (extends the issue's contract)."""
+    user = _clerk()
+    record = _visible(user, household_id)
+    other = _other(user, _body(), record)
+    hid, oid = record["household_id"], other["household_id"]
+    at = utc_now()
+
+    def change(records: dict[str, dict]) -> bool:
+        first = households.dismiss_duplicate(records[hid], oid, user.name, at)
+        second = households.dismiss_duplicate(records[oid], hid, user.name, at)
+        return first or second
+
+    if not household_store.update(couch(), [hid, oid], change):
+        raise ApiError(
+            409, "conflict", f"{hid} 与 {oid} 不是待处理的疑似重复户", f"{hid} and {oid} are not an open duplicate pair"
+        )
+    audit.record(couch(), user.name, "household.dismiss_duplicate", hid, after={"other": oid})
+    return jsonify(view(household_store.load(couch(), [hid])[hid], False))
+
+
+# -- views --------------------------------------------------------------------------------------
+def view(record: dict, reveal: bool) -> dict:
+    """The API shape of a household record; personal numbers masked unless ``reveal``."""
+    active = {e["id"] for e in households.active_events(record["events"])}
+    body = {
+        "id": record["household_id"],
+        "village_code": record["village_code"],
+        "version": record["version"],
+        "source": record.get("source"),
+        "properties": record["properties"],
+        "conflict": record["conflict"],
+        "conflicting_properties": record["conflicting_properties"],
+        "conflicts": record.get("conflicts", []),
+        "history": [_history_entry(e, e["id"] in active) for e in record["events"]],
+        "duplicates": record.get("duplicates", []),
+        "aliases": record.get("aliases", []),
+        "base_properties": record["bases"].get(record["household_id"], {}),
+        "masked": not reveal,
+    }
+    return body if reveal else masked(body)
+
+
+def _history_entry(event: dict, active: bool) -> dict:
+    entry = {
+        k: event.get(k)
+        for k in (
+            "version",
+            "kind",
+            "origin",
+            "submission_id",
+            "submission_rev",
+            "form_id",
+            "base_household",
+            "base_version",
+            "by",
+            "device_id",
+            "device_seq",
+            "completed_at",
+            "received_at",
+            "changed",
+            "previous",
+            "merged",
+        )
+        if k in event
+    }
+    entry["id"] = event["id"]
+    entry["active"] = active  # False: an older revision of a submission, kept for the record
+    return entry
+
+
+def known_properties(record: dict) -> set[str]:
+    names_: set[str] = set(record["properties"])
+    for base in record["bases"].values():
+        names_ |= set(base)
+    for event in record["events"]:
+        names_ |= set(event.get("changed", {}))
+    return names_
+
+
+# -- request helpers ----------------------------------------------------------------------------
+def _visible(user: User, household_id: str) -> dict:
+    missing = not_found(f"没有找到户 {household_id}", f"household {household_id} not found")
+    if not names.is_household_id(household_id):
+        raise missing
+    canonical = household_store.resolve_id(couch(), household_id)
+    record = household_store.load(couch(), [canonical]).get(canonical) if canonical else None
+    if record is None or not user.sees_village(record["village_code"]):
+        raise missing  # another township's household is not even confirmed to exist
+    return record
+
+
+def _other(user: User, body: dict, record: dict) -> dict:
+    other_id = body.get("other")
+    if not isinstance(other_id, str):
+        raise bad_request('请求体须包含 "other"：另一户的户编号', 'the body must name the other household as "other"')
+    other = _visible(user, other_id)
+    if other["household_id"] == record["household_id"]:
+        raise bad_request("不能与自身合并", "a household cannot be merged with itself")
+    return other
+
+
+def _clerk() -> User:
+    user = require_user()
+    if user.role not in ("clerk", "admin"):
+        raise forbidden("只有乡镇工作人员可以处理户记录", "only township clerks can change household records")
+    return user
+
+
+def _reveal(user: User, record: dict) -> bool:
+    if request.args.get("reveal") not in ("1", "true"):
+        return False
+    if user.role not in ("clerk", "admin"):
+        raise forbidden("无权查看完整证件号码和电话", "you may not see full ID and phone numbers")
+    audit.record(couch(), user.name, "household.reveal", record["household_id"])
+    return True
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise bad_request("请求体须为 JSON 对象", "the body must be a JSON object")
+    return body
+
+
+def _key() -> str:
+    """A client-chosen ``Idempotency-Key`` makes a retried request a no-op; else a fresh id."""
+    key = request.headers.get("Idempotency-Key", "")
+    return key if key and len(key) <= 100 and key.isprintable() else uuid.uuid4().hex
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise bad_request(f"{name} 须为 {low} 到 {high} 的整数", f"{name} must be an integer from {low} to {high}")
+    return int(raw)
