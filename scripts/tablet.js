@@ -15,6 +15,7 @@
 //   node scripts/tablet.js push   --dir D [--village V]    replicate submissions up through the gateway
 //   node scripts/tablet.js wait-reviews --dir D [--timeout 60]
 //                                                          pull until every own submission revision has its review
+//   node scripts/tablet.js get    --dir D --db NAME --id ID  one local doc (with _conflicts)
 //   node scripts/tablet.js status --dir D
 //
 // push and pull take --target BASE_URL --target-auth USER:PASS to bypass the gateway (benchmarks).
@@ -150,7 +151,7 @@ function damageData(r, envelope) {
   const data = {
     ...envelope,
     event_id: '500112104-2025-07-flood', disaster_type: pick(r, ['flood', 'geological', 'hail_wind']),
-    disaster_date: today(), deaths: 0, missing: 0, injured_serious: Math.floor(r() * 2), injured_minor: Math.floor(r() * 3),
+    disaster_date: today(), deaths: 0, missing: 0, injured_serious: Math.floor(r() * 2), injured_minor: Math.floor(r() * 2),
     main_labour_lost: pick(r, ['yes', 'no', 'no', 'no']), relocated: pick(r, ['none', 'centralized', 'dispersed']),
     house_damage: house, safe_shelter: pick(r, ['yes', 'yes', 'no']),
     crop_area_mu: Math.round(r() * 100) / 10, crop_loss_band: pick(r, ['none', 'lt10', 'p10_30', 'p30_80', 'ge80']),
@@ -173,20 +174,29 @@ function idNumber(seed, birth, female) {
   return body + '10X98765432'[sum % 11];
 }
 
+// A household's facts depend on the household only: two surveys of it agree unless told otherwise.
 function householdData(r, envelope) {
   const hr = rng(envelope.household_id);
-  const birth = `19${50 + Math.floor(hr() * 40)}-0${1 + Math.floor(hr() * 9)}-1${Math.floor(hr() * 9)}`;
+  const year = 1950 + Math.floor(hr() * 40);
+  const birth = `${year}-0${1 + Math.floor(hr() * 9)}-1${Math.floor(hr() * 9)}`;
+  const spouseBirth = `${year + 1}-0${1 + Math.floor(hr() * 9)}-2${Math.floor(hr() * 9)}`;
   const female = hr() < 0.5;
   const head = idNumber(envelope.household_id, birth, female);
+  const spouse = idNumber(envelope.household_id + '/spouse', spouseBirth, !female);
+  const member = (name, id, sex, relation, birthDate, labour) => ({ name, id_number: id, sex, relation,
+    birth_date: birthDate, health: pick(hr, ['healthy', 'healthy', 'chronic']), labour, school: 'primary',
+    medical_insurance: 'yes' });
   return {
     ...envelope,
     head_name: pick(hr, ['王', '李', '张', '刘', '陈', '杨']) + pick(hr, ['建国', '秀英', '志强', '玉珍', '德明', '桂兰']),
-    head_id_number: head, phone: '13800138000', category: pick(r, ['lifted', 'monitored', 'ordinary']),
-    members: [{ name: '户主', id_number: head, sex: female ? 'female' : 'male', relation: 'head', birth_date: birth,
-      health: 'chronic', labour: 'weak', school: 'primary', medical_insurance: 'yes' }],
-    income_wage: Math.round(r() * 20000), income_business: Math.round(r() * 10000), income_property: 0,
-    income_transfer: Math.round(r() * 5000), cost_business: Math.round(r() * 3000),
-    housing_grade: pick(r, ['A', 'B', 'C']), water_quantity_ok: 'yes', water_quality_ok: 'yes', water_access_ok: 'yes',
+    head_id_number: head, phone: '13800138000', category: pick(hr, ['lifted', 'monitored', 'ordinary']),
+    members: [
+      member('户主', head, female ? 'female' : 'male', 'head', birth, pick(hr, ['normal', 'weak'])),
+      member('配偶', spouse, female ? 'male' : 'female', 'spouse', spouseBirth, pick(hr, ['normal', 'weak'])),
+    ],
+    income_wage: Math.round(hr() * 20000), income_business: Math.round(hr() * 10000), income_property: 0,
+    income_transfer: Math.round(hr() * 5000), cost_business: Math.round(hr() * 3000),
+    housing_grade: pick(hr, ['A', 'B', 'C']), water_quantity_ok: 'yes', water_quality_ok: 'yes', water_access_ok: 'yes',
     risk_types: 'disaster',
   };
 }
@@ -290,6 +300,12 @@ async function waitReviews(args) {
   }
 }
 
+async function get(args) {
+  if (!args.db || !args.id) fail('--db and --id are required');
+  const doc = await localDb(args.dir, args.db).get(args.id, { conflicts: true }).catch(() => null);
+  return { ok: true, doc };
+}
+
 async function status(args) {
   const state = loadState(args.dir);
   const items = await ownSubmissions(args.dir, state);
@@ -304,7 +320,7 @@ async function status(args) {
   return out;
 }
 
-const COMMANDS = { login, pull, push, create, edit, 'wait-reviews': waitReviews, status };
+const COMMANDS = { login, pull, push, create, edit, get, 'wait-reviews': waitReviews, status };
 
 (async () => {
   const args = parseArgs(process.argv.slice(2));

@@ -120,13 +120,7 @@ class Worker:
 
     def handle_page(self, db: str, village: str, docs: list[dict], attempts: int = 5) -> int:
         """Settle revision conflicts, then merge and review the page's submissions; returns writes."""
-        flags: dict[str, list[dict]] = {}
-        winners: dict[str, dict] = {}
-        for doc in docs:
-            if doc.get("_conflicts"):
-                winner, losers = self.settle_conflict(db, doc)
-                winners[doc["_id"]] = winner
-                flags[doc["_id"]] = losers
+        winners = {doc["_id"]: self.settle_conflict(db, doc)[0] for doc in docs if doc.get("_conflicts")}
         submissions = [
             winners.get(d["_id"], d) for d in docs if d["_id"].startswith("submission:") and not d.get("_deleted")
         ]
@@ -134,17 +128,18 @@ class Worker:
             return 0
         for _ in range(attempts):
             try:
-                return self._apply(db, village, submissions, flags)
+                return self._apply(db, village, submissions)
             except household_store.Conflict as exc:
                 log.info("page of %s collided with another writer (%s); doing it again", db, exc)
         raise CouchError(409, "conflict", f"household records kept conflicting in {db}")
 
-    def _apply(self, db: str, village: str, submissions: list[dict], flags: Mapping[str, list[dict]]) -> int:
+    def _apply(self, db: str, village: str, submissions: list[dict]) -> int:
         forms = self.forms()
         if any(not self._knows(forms, s) for s in submissions):
             forms = self.forms(refresh=True)  # a form published a moment ago is known at once
         now = utc_now()
         reviews = self.admin.get_many(db, [names.review_id(s["_id"]) for s in submissions])
+        archived = self._archived(db, {s["_id"] for s in submissions})
         claimed = [s["household_id"] for s in submissions if names.is_household_id(s.get("household_id"))]
         index = household_store.lookup(self.admin, village, claimed, _id_numbers(submissions))
         records = household_store.load(self.admin, {index.canonical(h) or h for h in claimed})
@@ -177,7 +172,7 @@ class Worker:
                     for other in self._note_duplicates(record, index, records):
                         touched[other["household_id"]] = dirty[other["household_id"]] = other
                 link = {"id": target, "matched_by": how, "version": record["version"], "conflict": record["conflict"]}
-            review = review_for(sub, existing, village, issues, now, link, flags.get(sub["_id"]))
+            review = review_for(sub, existing, village, issues, now, link, archived.get(sub["_id"]))
             if review is not None:
                 docs.append(review)
         household_store.save(self.admin, dirty.values())
@@ -255,16 +250,30 @@ class Worker:
         log.info(
             "settled a revision conflict on %s in %s: kept %s, archived %d", doc["_id"], db, winner["_rev"], len(losers)
         )
-        return winner, [
-            {
-                "rev": d["_rev"],
-                "completed_at": d.get("completed_at"),
-                "submitted_by": d.get("submitted_by"),
-                "device_id": d.get("device_id"),
-                "archived_as": a["_id"],
-            }
-            for d, a in zip(losers, archived, strict=True)
-        ]
+        return winner, losers
+
+    def _archived(self, db: str, doc_ids: set[str]) -> dict[str, list[dict]]:
+        """Losing revisions archived for these docs, read back from ``fp_cases``.
+
+        Read from the archive (not passed along in memory) so that a crash after a conflict was
+        settled still ends with the submission's review listing what was archived.
+        """
+        prefix = f"archive:{db}:"
+        rows = self.admin.all_docs(names.CASES, prefix, prefix + "\ufff0", include_docs=False)
+        wanted = [r["id"] for r in rows if r["id"][len(prefix) :].rsplit(":", 1)[0] in doc_ids]
+        found: dict[str, list[dict]] = {}
+        for archive in sorted(self.admin.get_many(names.CASES, wanted).values(), key=lambda a: a["rev"]):
+            loser = archive["doc"]
+            found.setdefault(archive["doc_id"], []).append(
+                {
+                    "rev": archive["rev"],
+                    "completed_at": loser.get("completed_at"),
+                    "submitted_by": loser.get("submitted_by"),
+                    "device_id": loser.get("device_id"),
+                    "archived_as": archive["_id"],
+                }
+            )
+        return found
 
     def settle_case_conflicts(self) -> int:
         """Follow ``fp_cases`` for docs with several live revisions (only replication makes them)."""

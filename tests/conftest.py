@@ -201,8 +201,9 @@ class Tablet:
             raise AssertionError(f"tablet {command} failed: {result}\n{proc.stderr}")
         return result
 
-    def login(self, server: str, user: str, password: str = PASSWORD) -> dict:
-        return self.run("login", "--server", server, "--user", user, "--password", password, "--device", f"tab-{user}")
+    def login(self, server: str, user: str, password: str = PASSWORD, device: str | None = None) -> dict:
+        device = device or f"tab-{user}"
+        return self.run("login", "--server", server, "--user", user, "--password", password, "--device", device)
 
 
 @pytest.fixture

@@ -103,7 +103,13 @@ def test_merge_a_provisional_household_keeps_both_histories(client, conn, townsh
     again = client.post(f"/api/v1/households/{a}-0002/merge", json={"other": provisional}, auth=CLERK)
     assert again.status_code == 400  # it is the same household now
     # a later survey under the provisional id lands on the survivor
-    later = records.submission("damage_survey", uuid.uuid4().hex, household_id=provisional, device_id="tab-9")
+    later = records.submission(
+        "damage_survey",
+        uuid.uuid4().hex,
+        household_id=provisional,
+        device_id="tab-9",
+        completed_at="2026-11-21T09:00:00+08:00",
+    )
     later.pop("_rev")
     later["data"]["house_damage"] = "collapsed"
     push(conn, a, later)
