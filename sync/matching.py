@@ -105,7 +105,8 @@ def match(household_id: str, village: str, submitted: Mapping[str, Any], index: 
 
 
 def possible_duplicates(household: str, index: Index) -> list[tuple[str, str]]:
-    """Other households that may be this one: same valid head ID anywhere, similar head name in the village."""
+    """Households that may be this one: same valid head ID anywhere, similar head name in the village,
+    or a member's valid ID number listed in another household too."""
     me = index.entries.get(household)
     if me is None:
         return []
@@ -120,6 +121,10 @@ def possible_duplicates(household: str, index: Index) -> list[tuple[str, str]]:
                     if index.entries[other].head_id and me.head_id and index.entries[other].head_id != me.head_id:
                         continue  # two valid, different head IDs: different people with one name
                     found.setdefault(other, "similar_head_name")
+    for member in me.member_ids:  # the "same ID in two households" warning, raised on both records
+        if valid_id_number(member):
+            for other in index.by_member.get(member, set()) | index.by_head.get(member, set()):
+                found.setdefault(other, "shared_member_id")
     found.pop(household, None)
     return sorted(found.items())
 

@@ -136,6 +136,13 @@ def test_member_id_in_another_household_is_a_warning_with_the_worker_context(con
     run(conn)
     review = conn.admin.get(names.village_db(a), names.review_id(doc["_id"]))
     assert "id.duplicate_other_household" in {i["code"] for i in review["issues"]}
+    # and both households carry it, so the clerk sees it from either side
+    assert {"id": f"{a}-0002", "reason": "shared_member_id", "status": "open"} in record(conn, f"{a}-0001")[
+        "duplicates"
+    ]
+    assert {"id": f"{a}-0001", "reason": "shared_member_id", "status": "open"} in record(conn, f"{a}-0002")[
+        "duplicates"
+    ]
 
 
 def test_a_revision_conflict_keeps_the_later_completed_revision_and_archives_the_other(conn, township):

@@ -167,6 +167,10 @@ def test_possible_duplicates_same_head_id_or_similar_name_in_the_village():
     index.put("d", VILLAGE, {"head_id": "110105194801010032", "name_key": "王秀英", "member_ids": []})
     index.put("e", VILLAGE, {"head_id": None, "name_key": "王伟", "member_ids": []})
     assert matching.possible_duplicates("a", index) == [("b", "same_head_id"), ("c", "similar_head_name")]
+    spouse = "110105194801010032"
+    index.put("f", "500112104203", {"head_id": None, "name_key": "李四", "member_ids": [spouse]})
+    index.put("g", "500112104204", {"head_id": None, "name_key": "张三", "member_ids": [spouse, "999999194801010032"]})
+    assert matching.possible_duplicates("f", index) == [("d", "shared_member_id"), ("g", "shared_member_id")]
     assert matching.similar_names("王秀英", "王秀英a") and not matching.similar_names("王伟", "王炜")
 
 
