@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from forms import XForm, shipped_forms
 
-from . import household_store, names
+from . import names
 from .clock import utc_now
 from .couch import Couch, CouchError
 from .embedded import Connection
@@ -164,7 +164,6 @@ def init(conn: Connection, forms: Iterable[XForm] | None = None) -> dict:
         admin.ensure_design(names.FORMS, forms_ddoc)
     admin.ensure_index(names.CASES, "type-village", ["type", "village_code"])
     admin.ensure_index(names.CASES, "type-target", ["type", "target"])
-    household_store.ensure_design(admin)
     admin.ensure_index(names.ACCOUNTS, "type", ["type"])
     villages = village_codes(admin)
     for code in villages:

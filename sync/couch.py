@@ -219,13 +219,13 @@ class Couch:
     # -- feeds and checkpoints -------------------------------------------------------------
     def changes(self, db: str, since: Any, limit: int, include_docs: bool = True) -> dict:
         """One page of the normal feed. Seqs are opaque (strings on CouchDB, integers here)."""
-        params = {
+        params: dict[str, Any] = {
             "since": since if isinstance(since, str) else json.dumps(since),
             "limit": limit,
             "style": "all_docs",
-            "include_docs": include_docs,
-            "conflicts": True,
         }
+        if include_docs:
+            params.update(include_docs=True, conflicts=True)
         return self.call("GET", f"/{self.physical(db)}/_changes", params=params)
 
     def get_local(self, db: str, name: str) -> dict | None:

@@ -8,55 +8,71 @@ way a merged survey does.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import households, matching, names
 from .couch import Couch, CouchError
 
-DESIGN = "_design/households"
-# One view answers every matching question: by head ID, by member ID, by village + name, by alias.
-MATCH_MAP = """function (doc) {
-  if (doc.type !== 'household') { return; }
-  if (doc.merged_into) { emit(['alias', doc.household_id], doc.merged_into); return; }
-  var value = {village: doc.village_code, index: doc.index};
-  if (doc.index) {
-    if (doc.index.head_id) { emit(['head', doc.index.head_id], value); }
-    (doc.index.member_ids || []).forEach(function (m) { emit(['member', m], value); });
-    emit(['village', doc.village_code, doc.index.name_key || ''], value);
-  }
-  (doc.aliases || []).forEach(function (a) { emit(['alias', a], doc.household_id); });
-}"""
+INDEX_FIELDS = ["_id", "household_id", "village_code", "index", "aliases", "merged_into"]
 
 
 class Conflict(Exception):
     """Someone else wrote one of the records meanwhile; the caller reloads and tries again."""
 
 
-def ensure_design(admin: Couch) -> None:
-    admin.ensure_design(names.CASES, {"_id": DESIGN, "language": "javascript", "views": {"match": {"map": MATCH_MAP}}})
+class LiveIndex:
+    """The worker's matching index over every household record, held in memory.
 
+    Built once from ``fp_cases`` (only the matching fields are transferred) and then kept current
+    from its changes feed: records this process wrote are noted as they are saved, records written
+    by anyone else (a clerk's merge, another worker shard) are read back when the feed shows them.
+    Why not a CouchDB view: pouchdb-server indexes views at about 4 ms a document on every query,
+    which made the view the largest single cost of a page (measured with scripts/bench_merge).
+    """
 
-def lookup(admin: Couch, village: str, household_ids: Iterable[str], id_numbers: Iterable[str]) -> matching.Index:
-    """An index of every household of ``village`` plus any elsewhere sharing an ID number or alias."""
-    view = f"/{admin.physical(names.CASES)}/{DESIGN}/_view/match"
-    rows = admin.call(
-        "GET",
-        view,
-        params={"startkey": json.dumps(["village", village]), "endkey": json.dumps(["village", village, {}])},
-    )["rows"]
-    keys = [["alias", h] for h in set(household_ids)]
-    keys += [[kind, n] for n in set(id_numbers) for kind in ("head", "member")]
-    if keys:
-        rows += admin.call("POST", view, body={"keys": keys})["rows"]
-    index = matching.Index()
-    for row in rows:
-        if row["key"][0] == "alias":
-            index.alias(row["key"][1], row["value"])
+    def __init__(self, admin: Couch) -> None:
+        self.admin = admin
+        self.index: matching.Index | None = None
+        self.since: Any = 0
+        self.ours: dict[str, str] = {}  # doc id -> the revision this process wrote last
+
+    def current(self) -> matching.Index:
+        if self.index is None:
+            self.since = (self.admin.db_info(names.CASES) or {}).get("update_seq", 0)
+            docs = self.admin.find(names.CASES, {"type": "household"}, limit=10_000_000, fields=INDEX_FIELDS)
+            self.index = matching.build(docs)
         else:
-            index.put(names.doc_id_suffix(row["id"]), row["value"]["village"], row["value"]["index"])
-    return index
+            self._follow()
+        return self.index
+
+    def _follow(self) -> None:
+        while True:
+            page = self.admin.changes(names.CASES, self.since, 1000, include_docs=False)
+            others = [
+                r["id"]
+                for r in page["results"]
+                if r["id"].startswith("household:") and [c["rev"] for c in r["changes"]] != [self.ours.get(r["id"])]
+            ]
+            for record in self.admin.get_many(names.CASES, others).values():
+                self.note(record)
+            self.since = page["last_seq"]
+            if len(page["results"]) < 1000:
+                return
+
+    def note(self, record: Mapping[str, Any]) -> None:
+        assert self.index is not None
+        if record.get("merged_into"):
+            self.index.remove(record["household_id"])
+            self.index.alias(record["household_id"], record["merged_into"])
+        else:
+            self.index.put(record["household_id"], record["village_code"], record.get("index"))
+        for alias in record.get("aliases", []):
+            self.index.alias(alias, record["household_id"])
+
+    def wrote(self, records: Iterable[Mapping[str, Any]]) -> None:
+        for record in records:
+            self.ours[record["_id"]] = record["_rev"]
 
 
 def load(admin: Couch, household_ids: Iterable[str]) -> dict[str, dict]:
@@ -91,16 +107,28 @@ def add_roster(admin: Couch, village: str, roster: Mapping[str, Mapping[str, Any
     return len(new)
 
 
+def alias_doc(alias: str, household_id: str) -> dict:
+    """``alias:<id>`` in ``fp_cases``: a provisional id that turned out to be a known household."""
+    return {"_id": f"alias:{alias}", "type": "alias", "alias": alias, "household_id": household_id}
+
+
+def save_aliases(admin: Couch, links: Mapping[str, str]) -> None:
+    """Write alias pointers (alias -> household); one that exists already is left as it is."""
+    docs = [alias_doc(alias, target) for alias, target in links.items()]
+    failed = [r for r in admin.bulk_docs(names.CASES, docs) if r.get("error") and r["error"] != "conflict"]
+    if failed:
+        raise CouchError(500, "write_failed", f"alias writes failed: {failed[:3]}")
+
+
 def resolve_id(admin: Couch, household_id: str) -> str | None:
     """The household an id stands for now: itself, or where an alias or a merge points."""
     for _ in range(10):
-        doc = admin.get(names.CASES, households.doc_id(household_id))
+        found = admin.get_many(names.CASES, [households.doc_id(household_id), f"alias:{household_id}"])
+        doc = found.get(households.doc_id(household_id))
+        if doc is None and f"alias:{household_id}" not in found:
+            return None
         if doc is None:
-            view = f"/{admin.physical(names.CASES)}/{DESIGN}/_view/match"
-            rows = admin.call("POST", view, body={"keys": [["alias", household_id]]})["rows"]
-            if not rows:
-                return None
-            household_id = rows[0]["value"]
+            household_id = found[f"alias:{household_id}"]["household_id"]
         elif doc.get("merged_into"):
             household_id = doc["merged_into"]
         else:

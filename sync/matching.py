@@ -41,6 +41,9 @@ class Index:
     by_head: dict[str, set[str]] = field(default_factory=dict)
     by_name: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     by_member: dict[str, set[str]] = field(default_factory=dict)
+    # (village, first character, length) -> names; similar names are looked for within these blocks
+    # only (a typo in the surname is not found: the price of not comparing every pair in a village)
+    names_by_block: dict[tuple[str, str, int], set[str]] = field(default_factory=dict)
 
     def put(self, household: str, village: str, entry: Mapping[str, Any] | None) -> None:
         """Record (or replace) what a household looks like; None for a merged-away household."""
@@ -53,6 +56,7 @@ class Index:
             self.by_head.setdefault(new.head_id, set()).add(household)
         if new.name_key:
             self.by_name.setdefault((village, new.name_key), set()).add(household)
+            self.names_by_block.setdefault(_block(village, new.name_key), set()).add(new.name_key)
         for member in new.member_ids:
             self.by_member.setdefault(member, set()).add(household)
 
@@ -115,18 +119,26 @@ def possible_duplicates(household: str, index: Index) -> list[tuple[str, str]]:
         for other in index.by_head.get(me.head_id or "", set()):
             found.setdefault(other, "same_head_id")
     if me.name_key:
-        for (village, name), others in index.by_name.items():
-            if village == me.village and similar_names(name, me.name_key):
-                for other in others:
-                    if index.entries[other].head_id and me.head_id and index.entries[other].head_id != me.head_id:
-                        continue  # two valid, different head IDs: different people with one name
-                    found.setdefault(other, "similar_head_name")
+        village, surname, length = _block(me.village, me.name_key)
+        blocks = [index.names_by_block.get((village, surname, n), set()) for n in (length - 1, length, length + 1)]
+        for name in sorted(set().union(*blocks)):
+            if not similar_names(name, me.name_key):
+                continue
+            for other in index.by_name.get((me.village, name), set()):
+                theirs = index.entries[other].head_id
+                if theirs and me.head_id and theirs != me.head_id:
+                    continue  # two valid, different head IDs: different people with one name
+                found.setdefault(other, "similar_head_name")
     for member in me.member_ids:  # the "same ID in two households" warning, raised on both records
         if valid_id_number(member):
             for other in index.by_member.get(member, set()) | index.by_head.get(member, set()):
                 found.setdefault(other, "shared_member_id")
     found.pop(household, None)
     return sorted(found.items())
+
+
+def _block(village: str, name: str) -> tuple[str, str, int]:
+    return village, name[:1], len(name)
 
 
 def similar_names(a: str, b: str) -> bool:

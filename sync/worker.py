@@ -66,6 +66,13 @@ class Worker:
     _forms_at: float = 0.0
     _seen_seq: dict[str, Any] = field(default_factory=dict)
     _writes: int = 0
+    _live: household_store.LiveIndex | None = None
+
+    @property
+    def live(self) -> household_store.LiveIndex:
+        if self._live is None:
+            self._live = household_store.LiveIndex(self.admin)
+        return self._live
 
     # -- what to follow -------------------------------------------------------------------
     def villages(self) -> list[str]:
@@ -107,9 +114,9 @@ class Worker:
         since = (self.admin.get_local(db, CHECKPOINT) or {}).get("seq", 0)
         written = 0
         while True:
-            page = self.admin.changes(db, since, self.batch_size)
+            page = self.admin.changes(db, since, self.batch_size, include_docs=False)
             results = page["results"]
-            written += self.handle_page(db, code, [r["doc"] for r in results if r.get("doc") and not r.get("deleted")])
+            written += self.handle_page(db, code, self._page_docs(db, results))
             since = page["last_seq"]
             if results:
                 self.admin.put_local(db, CHECKPOINT, {"seq": since, "at": utc_now()})
@@ -117,6 +124,20 @@ class Worker:
                 break
         self._seen_seq[code] = update_seq
         return written
+
+    def _page_docs(self, db: str, results: list[dict]) -> list[dict]:
+        """The docs of a changes page worth reading: submissions, and anything with several leaves.
+
+        The feed is read without bodies because most of a village's changes are the worker's own
+        reviews and household docs; a doc with more than one leaf may be in conflict and is read
+        with its ``_conflicts``.
+        """
+        live = [r for r in results if not r.get("deleted")]
+        several = [r["id"] for r in live if len(r.get("changes", [])) > 1]
+        docs = [d for d in (self.admin.get(db, i, conflicts="true") for i in several) if d]
+        single = [r["id"] for r in live if r["id"].startswith("submission:") and r["id"] not in several]
+        fetched = self.admin.get_many(db, single)
+        return docs + [fetched[i] for i in single if i in fetched]
 
     def handle_page(self, db: str, village: str, docs: list[dict], attempts: int = 5) -> int:
         """Settle revision conflicts, then merge and review the page's submissions; returns writes."""
@@ -140,20 +161,21 @@ class Worker:
         now = utc_now()
         reviews = self.admin.get_many(db, [names.review_id(s["_id"]) for s in submissions])
         archived = self._archived(db, {s["_id"] for s in submissions})
-        claimed = [s["household_id"] for s in submissions if names.is_household_id(s.get("household_id"))]
-        index = household_store.lookup(self.admin, village, claimed, _id_numbers(submissions))
-        records = household_store.load(self.admin, {index.canonical(h) or h for h in claimed})
+        index = self.live.current()
+        claims = {s["_id"]: _claim(s, village) for s in submissions}
+        # One read for every record the page may touch: what each claimed id matches now.
+        wanted = {matching.match(c, village, raw, index)[0] for c, raw in claims.values() if c}
+        records = household_store.load(self.admin, {index.canonical(h) or h for h in wanted})
+        links: dict[str, str] = {}
         touched: dict[str, dict] = {}  # households this page is about: their village docs are checked
         dirty: dict[str, dict] = {}  # households whose record changed: saved
+        suspects: list[tuple[str, str, str]] = []  # (household, possible duplicate, reason)
         docs = []
         for sub in submissions:
             existing = reviews.get(names.review_id(sub["_id"]))
-            claimed_id = sub.get("household_id") if names.is_household_id(sub.get("household_id"), village) else None
-            target, how = (None, None)
-            if claimed_id:
-                raw = households.submitted_properties(sub["data"]) if isinstance(sub.get("data"), dict) else {}
-                target, how = matching.match(claimed_id, village, raw, index)
-            record = self._record(records, target) if target else None
+            claimed_id, raw = claims[sub["_id"]]
+            target, how = matching.match(claimed_id, village, raw, index) if claimed_id else (None, None)
+            record = self._record(records, target, index) if target else None
             context = Context(
                 today=self.today or local_today(),
                 household_id=target,
@@ -163,25 +185,33 @@ class Worker:
             issues = check(sub, village, forms, context)
             link = None
             if target and claimed_id and contributes(issues, existing):
-                record, changed = self._merge(
+                record, changed, reindexed = self._merge(
                     sub, village, claimed_id, target, how or "new", issues, index, records, now
                 )
                 touched[target] = record
                 if changed:
                     dirty[target] = record
-                    for other in self._note_duplicates(record, index, records):
-                        touched[other["household_id"]] = dirty[other["household_id"]] = other
+                if claimed_id != target:
+                    links[claimed_id] = target
+                if reindexed:  # who it may be a duplicate of depends only on its head, name and members
+                    suspects += [(target, o, r) for o, r in matching.possible_duplicates(target, index)]
                 link = {"id": target, "matched_by": how, "version": record["version"], "conflict": record["conflict"]}
             review = review_for(sub, existing, village, issues, now, link, archived.get(sub["_id"]))
             if review is not None:
                 docs.append(review)
+        for changed in self._note_duplicates(suspects, records):
+            touched[changed["household_id"]] = dirty[changed["household_id"]] = changed
+        household_store.save_aliases(self.admin, links)
         household_store.save(self.admin, dirty.values())
+        self.live.wrote(dirty.values())
         household_store.publish(self.admin, touched.values(), {db: docs})
         self._after_write()
         return len(docs)
 
-    def _record(self, records: dict[str, dict], household_id: str) -> dict | None:
-        if household_id not in records:
+    def _record(self, records: dict[str, dict], household_id: str, index: matching.Index) -> dict | None:
+        """The record, if it exists. The index knows every record, so one it does not know is new
+        (if another process created it a moment ago, saving collides and the page is redone)."""
+        if household_id not in records and household_id in index.entries:
             records.update(household_store.load(self.admin, [household_id]))
         return records.get(household_id)
 
@@ -196,30 +226,36 @@ class Worker:
         index: matching.Index,
         records: dict[str, dict],
         now: str,
-    ) -> tuple[dict, bool]:
-        """Apply one submission revision to its household (created when first met); (record, changed)."""
-        record = self._record(records, target)
-        changed = record is None
+    ) -> tuple[dict, bool, bool]:
+        """Apply one submission revision to its household (created when first met).
+
+        Returns (record, whether it changed, whether what matching knows of it changed).
+        """
+        record = self._record(records, target, index)
+        created = changed = record is None
         if record is None:
             record = records[target] = households.new_record(target, village, None, "field", now)
         if claimed != target and claimed not in record["aliases"]:
             record["aliases"] = sorted([*record["aliases"], claimed])  # a provisional id found to be known
             index.alias(claimed, target)
             changed = True
-        before = record["index"]
+        before = None if created else record["index"]
         event = households.apply_submission(record, sub, households.submitted_properties(sub["data"], issues), now)
         index.put(target, record["village_code"], record["index"])
-        return record, changed or event is not None or before != record["index"]
+        reindexed = before != record["index"]
+        return record, changed or event is not None or reindexed, reindexed
 
-    def _note_duplicates(self, record: dict, index: matching.Index, records: dict[str, dict]) -> list[dict]:
+    def _note_duplicates(self, suspects: list[tuple[str, str, str]], records: dict[str, dict]) -> list[dict]:
         """Flag possible duplicates on both households (a clerk merges or dismisses them)."""
+        records.update(household_store.load(self.admin, {o for _, o, _ in suspects if o not in records}))
         changed = []
-        for other_id, reason in matching.possible_duplicates(record["household_id"], index):
-            other = self._record(records, other_id)
+        for household, other_id, reason in suspects:
+            record, other = records[household], records.get(other_id)
             if other is None or other.get("merged_into"):
                 continue
-            households.add_duplicate(record, other_id, reason)
-            if households.add_duplicate(other, record["household_id"], reason):
+            if households.add_duplicate(record, other_id, reason):
+                changed.append(record)
+            if households.add_duplicate(other, household, reason):
                 changed.append(other)
         return changed
 
@@ -317,7 +353,7 @@ class Worker:
         if not subs:
             return
         reviews = self.admin.get_many(db, [names.review_id(s["_id"]) for s in subs])
-        index = household_store.lookup(self.admin, village, [], _id_numbers(subs))
+        index = self.live.current()
         now = utc_now()
         docs = []
         for sub in subs:
@@ -368,16 +404,11 @@ class Worker:
             stop.wait(backoff)
 
 
-def _id_numbers(submissions: list[dict]) -> set[str]:
-    """Every ID number a page of household surveys mentions (heads and members)."""
-    found: set[str] = set()
-    for sub in submissions:
-        data = sub.get("data") if isinstance(sub.get("data"), dict) else {}
-        head = data.get("head_id_number")
-        if isinstance(head, str) and head:
-            found.add(head)
-        found.update(households.member_ids(data))
-    return found
+def _claim(sub: Mapping[str, Any], village: str) -> tuple[str | None, dict]:
+    """The household id a submission names (if well formed) and its answers as properties."""
+    claimed = sub.get("household_id") if names.is_household_id(sub.get("household_id"), village) else None
+    raw = households.submitted_properties(sub["data"]) if claimed and isinstance(sub.get("data"), dict) else {}
+    return claimed, raw
 
 
 def _size(record: Mapping[str, Any] | None) -> int | None:
