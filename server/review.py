@@ -39,10 +39,12 @@ def check(submission: Mapping[str, Any], village: str, catalog: Catalog, context
     return validate_submission(submission, village, catalog, context)
 
 
-def contributes(issues: list[dict], existing: Mapping[str, Any] | None) -> bool:
-    """Does this revision feed its household record? Not if it cannot be placed or was rejected."""
+def contributes(submission: Mapping[str, Any], issues: list[dict], existing: Mapping[str, Any] | None) -> bool:
+    """Does this revision feed its household record? Not if it cannot be placed, nor if a clerk
+    rejected this very revision (a device's correction of a rejected survey does feed it)."""
     unusable = any(i["severity"] == "error" and i["code"].startswith(("envelope.", "form.")) for i in issues)
-    return not unusable and not (existing and existing.get("state") == "rejected")
+    rejected = bool(existing) and existing.get("state") == "rejected"
+    return not unusable and not (rejected and existing.get("submission_rev") == submission.get("_rev"))
 
 
 def review_for(

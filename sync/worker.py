@@ -184,7 +184,7 @@ class Worker:
             )
             issues = check(sub, village, forms, context)
             link = None
-            if target and claimed_id and contributes(issues, existing):
+            if target and claimed_id and contributes(sub, issues, existing):
                 record, changed, reindexed = self._merge(
                     sub, village, claimed_id, target, how or "new", issues, index, records, now
                 )

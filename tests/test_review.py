@@ -136,3 +136,16 @@ def test_state_transitions():
     assert next_state("has_issues", False) == "received"
     assert next_state("returned", False) == "edited"
     assert next_state("approved", True) == "has_issues"
+
+
+def test_what_feeds_the_household_record():
+    from server.review import contributes
+
+    sub = submission()
+    placeable = [{"path": "phone", "code": "constraint.failed", "severity": "error"}]
+    assert contributes(sub, [], None) and contributes(sub, placeable, None)  # bad answers are left out, not the survey
+    unknown_form = [{"path": "form_id", "code": "form.unknown", "severity": "error"}]
+    assert not contributes(sub, unknown_form, None)
+    rejected = {"state": "rejected", "submission_rev": sub["_rev"]}
+    assert not contributes(sub, [], rejected)
+    assert contributes({**sub, "_rev": "2-fix"}, [], rejected)  # the device corrected it
