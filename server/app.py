@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
     app.register_blueprint(gateway.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(household_api.bp)
+    app.register_blueprint(household_api.summary_bp)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -228,6 +228,85 @@ def forms_publish() -> None:
             click.echo(f"{'published' if new else 'already published'}: {form.doc_id} {form.md5}")
 
 
+@main.group()
+def policy() -> None:
+    """Check, compare and switch the risk-tier policy (server/policy/default.toml is the default)."""
+
+
+def _load_policy(path: str):
+    from .policy import PolicyError, load
+
+    try:
+        return load(path)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            where = f"{path}:{problem.line}" if problem.line else path
+            click.echo(f"{where}: {problem.key}: {problem.zh} / {problem.en}", err=True)
+        raise click.ClickException(f"{len(exc.problems)} problem(s) in {path}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+
+
+@policy.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def policy_check(file: str) -> None:
+    """Validate a policy file; errors name the line and key, in Chinese and English."""
+    checked = _load_policy(file)
+    counties = sorted(checked.data.get("counties", {}))
+    click.echo(
+        f"ok: {checked.name} {checked.version}, {len(checked.data['income_lines'])} income lines, "
+        f"{len(checked.data['rules'])} rules" + (f", county overrides: {', '.join(counties)}" if counties else "")
+    )
+
+
+@policy.command("diff")
+@click.argument("old", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+def policy_diff(old: str, new: str) -> None:
+    """How many households of the current data would change tier, village by village."""
+    from . import policy_store
+    from .validation.submission import local_today
+
+    before, after = _load_policy(old), _load_policy(new)
+    with connect(settings()) as conn:
+        rows = policy_store.diff(conn.admin, before, after, local_today())
+    click.echo(f"{before.version} → {after.version}")
+    total = changed = 0
+    for village, row in sorted(rows.items()):
+        moves = ", ".join(f"{k} {v}" for k, v in sorted(row.items()) if "→" in k)
+        click.echo(
+            f"{village}: {row['changed']} of {row['households']} households change" + (f" ({moves})" if moves else "")
+        )
+        total, changed = total + row["households"], changed + row["changed"]
+    click.echo(f"in all: {changed} of {total} households change tier")
+
+
+@policy.command("activate")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--reason", required=True, help="why the policy changes (kept with every tier it changes)")
+@click.option("--by", "actor", default="cli", show_default=True, help="who switches it (for the audit log)")
+def policy_activate(file: str, reason: str, actor: str) -> None:
+    """Put a policy in force and recompute every household's tier, recording why."""
+    from . import policy_store
+    from .validation.submission import local_today
+
+    new = _load_policy(file)
+    with connect(settings()) as conn:
+        bootstrap.init(conn, forms=[])
+        doc = policy_store.activate(conn.admin, new, actor, reason)
+        cause = {"kind": "policy", "policy_version": new.version, "previous": doc["previous"], "reason": reason}
+        counts = policy_store.recompute_all(conn.admin, new, cause, local_today(), progress=_progress)
+        click.echo("", err=True)
+    click.echo(
+        f"policy {new.version} in force (was {doc['previous']}); "
+        f"{counts['changed']} of {counts['households']} households changed tier"
+    )
+
+
+def _progress(done: int) -> None:
+    click.echo(f"\rrecomputed {done} households", nl=False, err=True)
+
+
 @main.command()
 def demo() -> None:
     """Load a demo township: villages, a grid worker per village, a clerk, an admin and a roster."""

@@ -9,6 +9,7 @@ village ``household:`` docs so tablets see it at their next pull, and is audited
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -18,16 +19,29 @@ from sync import audit, household_store, households, names
 from sync.clock import utc_now
 from sync.couch import Couch
 
-from .accounts import User
+from .accounts import User, list_villages
 from .api import visible_villages
 from .auth import require_user
 from .errors import ApiError, bad_request, forbidden, not_found
 from .privacy import masked
+from .validation.submission import local_today
 
 bp = Blueprint("households", __name__, url_prefix="/api/v1/households")
+summary_bp = Blueprint("summary", __name__, url_prefix="/api/v1")
 
 CONFLICT_FILTERS = {"hard": "hard", "soft": "soft", "any": {"$ne": None}, "none": None}
-SUMMARY_FIELDS = ["household_id", "village_code", "version", "conflict", "conflicting_properties", "duplicates"]
+SUMMARY_FIELDS = [
+    "household_id",
+    "village_code",
+    "version",
+    "conflict",
+    "conflicting_properties",
+    "duplicates",
+    "tier.tier",
+    "tier.deadline",
+    "tier.provisional",
+]
+TIER_FILTERS = {"high": "high", "medium": "medium", "low": "low", "none": None}
 
 
 def couch() -> Couch:
@@ -51,6 +65,14 @@ def list_households():
         if conflict not in CONFLICT_FILTERS:
             raise bad_request("conflict 须为 hard、soft、any 或 none", "conflict must be one of hard, soft, any, none")
         selector["conflict"] = CONFLICT_FILTERS[conflict]
+    tier = request.args.get("tier")
+    if tier is not None:
+        if tier not in TIER_FILTERS:
+            raise bad_request("tier 须为 high、medium、low 或 none", "tier must be one of high, medium, low, none")
+        if tier == "none":  # never assessed (a roster household nobody surveyed) or no damage survey
+            selector["$or"] = [{"tier.tier": None}, {"tier": {"$exists": False}}]
+        else:
+            selector["tier.tier"] = tier
     limit, skip = _int_arg("limit", 1000, 1, 10_000), _int_arg("skip", 0, 0, 10_000_000)
     docs = couch().find(
         names.CASES,
@@ -69,11 +91,71 @@ def list_households():
             "conflict": d.get("conflict"),
             "conflicting_properties": d.get("conflicting_properties", []),
             "duplicates": [x for x in d.get("duplicates", []) if x.get("status") == "open"],
+            "tier": (d.get("tier") or {}).get("tier"),
+            "deadline": (d.get("tier") or {}).get("deadline"),
+            "provisional": (d.get("tier") or {}).get("provisional", True),
         }
         for d in docs
     ]
     items.sort(key=lambda h: h["id"])
     return jsonify({"households": items, "total": len(items), "limit": limit, "skip": skip})
+
+
+@summary_bp.get("/summary")
+def summary():
+    """Per village: households by tier, overdue deadlines, provisional tiers, conflicts, duplicates."""
+    user = require_user()
+    if user.role not in ("clerk", "admin"):
+        raise forbidden("只有乡镇工作人员可以查看汇总", "only township clerks can see the summary")
+    township = request.args.get("township") or user.township
+    if not township or not re.fullmatch(r"\d{9}", township):
+        raise bad_request("township 须为9位乡镇代码", "township must be a 9-digit township code")
+    villages = [v for v in list_villages(couch()) if v.code.startswith(township) and user.sees_village(v.code)]
+    if not villages and user.role == "clerk" and township != user.township:
+        raise forbidden(f"无权查看乡镇 {township}", f"you may not see township {township}")
+    today = local_today().isoformat()
+    docs = couch().find(
+        names.CASES,
+        {"type": "household", "village_code": {"$in": [v.code for v in villages]}, "merged_into": None},
+        limit=10_000_000,
+        fields=["village_code", "tier.tier", "tier.deadline", "tier.provisional", "conflict", "duplicates"],
+    )
+    rows = {v.code: _summary_row(v.code, v.name) for v in villages}
+    for d in docs:
+        row = rows[d["village_code"]]
+        tier = (d.get("tier") or {}).get("tier")
+        row["households"] += 1
+        row["tiers"][tier or "none"] += 1
+        deadline = (d.get("tier") or {}).get("deadline")
+        if tier in ("high", "medium") and deadline and deadline < today:
+            row["overdue"] += 1
+        if tier and (d.get("tier") or {}).get("provisional", True):
+            row["provisional"] += 1
+        if d.get("conflict"):
+            row["conflicts"][d["conflict"]] += 1
+        row["duplicates"] += sum(1 for x in d.get("duplicates", []) if x.get("status") == "open")
+    totals = _summary_row(township, None)
+    for row in rows.values():
+        for key in ("households", "overdue", "provisional", "duplicates"):
+            totals[key] += row[key]
+        for group in ("tiers", "conflicts"):
+            for key, value in row[group].items():
+                totals[group][key] += value
+    del totals["village_code"], totals["name"]
+    return jsonify({"township": township, "date": today, "villages": list(rows.values()), "totals": totals})
+
+
+def _summary_row(code: str, name: str | None) -> dict:
+    return {
+        "village_code": code,
+        "name": name,
+        "households": 0,
+        "tiers": {"high": 0, "medium": 0, "low": 0, "none": 0},
+        "overdue": 0,
+        "provisional": 0,
+        "conflicts": {"hard": 0, "soft": 0},
+        "duplicates": 0,
+    }
 
 
 @bp.get("/<household_id>")
@@ -206,6 +288,10 @@ def view(record: dict, whole_numbers: bool) -> dict:
         "duplicates": record.get("duplicates", []),
         "aliases": record.get("aliases", []),
         "base_properties": record["bases"].get(record["household_id"], {}),
+        **household_store.tier_fields(record.get("tier")),
+        "flagged_on": (record.get("tier") or {}).get("flagged_on"),
+        "missing": (record.get("tier") or {}).get("missing", []),
+        "tier_history": record.get("tier_history", []),
         "masked": not whole_numbers,
     }
     return body if whole_numbers else masked(body)

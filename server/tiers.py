@@ -16,6 +16,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sync import households
+
 from .policy import RULE_IDS, Policy
 
 LABOUR = ("normal", "skilled", "weak")
@@ -53,6 +55,7 @@ def assess(
         "policy_version": policy.version,
         "provisional": provisional,
         "missing": [],
+        "tasks": [],
     }
     if not has_damage_survey:
         return result
@@ -82,7 +85,75 @@ def assess(
     if tier in ("high", "medium") and flagged_on is not None:
         days = data["deadlines"]["high_days" if tier == "high" else "medium_days"]
         result["deadline"] = (flagged_on + dt.timedelta(days=days)).isoformat()
+        result["tasks"] = [{**TASKS[tier], "due": result["deadline"]}]
     return result
+
+
+# The follow-up a grid worker sees on the tablet (domain.md: identification within 15 days for a
+# high tier, help at once; a follow-up visit within 30 days for a medium tier).
+TASKS = {
+    "high": {
+        "kind": "identification",
+        "zh": "高风险：立即帮扶，并在期限内完成监测对象识别（入户核实、民主评议、审核审定）",
+        "en": "high risk: help now and complete the identification (visit, village review, approvals) by the deadline",
+    },
+    "medium": {
+        "kind": "follow_up",
+        "zh": "中风险：期限内入户回访",
+        "en": "medium risk: visit again by the deadline",
+    },
+}
+
+
+def retier(record: dict, policy: Policy, today: dt.date, at: str, cause: Mapping[str, Any]) -> bool:
+    """Bring a household record's tier up to date; True if it changed (then it is in the history).
+
+    The facts' day is the latest survey's, so the tier is a function of the record alone;
+    ``today`` (the server's day) only dates a new flag, from which the deadline runs.
+    """
+    day = households.facts_day(record)
+    on = dt.date.fromisoformat(day) if day else today
+    previous = record.get("tier") or {}
+    provisional = not households.all_approved(record)
+    result = assess(
+        record["properties"],
+        households.has_damage_survey(record),
+        policy,
+        record["village_code"],
+        on,
+        provisional=provisional,
+    )
+    flagged_on = previous.get("flagged_on") if previous.get("tier") == result["tier"] else None
+    if result["tier"] in ("high", "medium"):
+        flagged_on = flagged_on or today.isoformat()
+        result = assess(
+            record["properties"],
+            True,
+            policy,
+            record["village_code"],
+            on,
+            flagged_on=dt.date.fromisoformat(flagged_on),
+            provisional=provisional,
+        )
+    result["flagged_on"] = flagged_on
+    if result == previous:
+        return False
+    record["tier"] = result
+    before = (previous.get("tier"), [r["id"] for r in previous.get("rules", [])])
+    after = (result["tier"], [r["id"] for r in result["rules"]])
+    if before != after:  # the history records changes of tier or of its reasons, with their cause
+        entry = {
+            "at": at,
+            "tier": after[0],
+            "rules": after[1],
+            "from": before[0],
+            "from_rules": before[1],
+            "policy_version": result["policy_version"],
+            "provisional": provisional,
+            "cause": dict(cause),
+        }
+        record["tier_history"] = [*record.get("tier_history", []), entry]
+    return True
 
 
 # -- facts the rules read ------------------------------------------------------------------------

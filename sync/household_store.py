@@ -8,6 +8,7 @@ way a merged survey does.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -136,21 +137,30 @@ def resolve_id(admin: Couch, household_id: str) -> str | None:
     return None
 
 
-def update(admin: Couch, household_ids: list[str], change: Callable[[dict[str, dict]], Any], attempts: int = 5) -> Any:
+def update(
+    admin: Couch,
+    household_ids: list[str],
+    change: Callable[[dict[str, dict]], Any],
+    attempts: int = 5,
+    only_changed: bool = False,
+) -> Any:
     """Load records, let ``change`` modify them, save and publish; again from a fresh load on conflict.
 
     ``change`` must be repeatable (it runs again after a conflict); what it returns is returned.
+    With ``only_changed``, records whose content ``change`` left as it was are not written.
     """
     for _ in range(attempts):
         records = load(admin, household_ids)
+        before = {h: json.dumps(r, sort_keys=True) for h, r in records.items()} if only_changed else {}
         result = change(records)
+        written = [r for h, r in records.items() if not only_changed or json.dumps(r, sort_keys=True) != before[h]]
         try:
-            save(admin, records.values())
+            save(admin, written)
         except Conflict:
             continue
-        publish(admin, records.values())
+        publish(admin, written)
         return result
-    raise CouchError(409, "conflict", f"households {', '.join(household_ids)} kept changing; try again")
+    raise CouchError(409, "conflict", f"households {', '.join(household_ids[:5])} kept changing; try again")
 
 
 def village_docs(record: Mapping[str, Any]) -> list[dict]:
@@ -166,7 +176,7 @@ def village_docs(record: Mapping[str, Any]) -> list[dict]:
             "merged_into": survivor,
             "properties": {} if survivor else record["properties"],
             "conflict": None if survivor else record["conflict"],
-            "tier": None,
+            **tier_fields(None if survivor else record.get("tier")),
         }
     ]
     for alias in record.get("aliases", []):
@@ -180,10 +190,28 @@ def village_docs(record: Mapping[str, Any]) -> list[dict]:
                 "merged_into": record["household_id"],
                 "properties": {},
                 "conflict": None,
-                "tier": None,
+                **tier_fields(None),
             }
         )
     return docs
+
+
+TIER_FIELDS = ("tier", "rules", "measures", "deadline", "policy_version", "provisional", "tasks")
+
+
+def tier_fields(assessment: Mapping[str, Any] | None) -> dict:
+    """The tier engine's verdict as tablets and the API see it (null tier: not assessed or no damage)."""
+    assessment = assessment or {}
+    empty: dict[str, Any] = {
+        "tier": None,
+        "rules": [],
+        "measures": [],
+        "deadline": None,
+        "policy_version": None,
+        "provisional": True,
+        "tasks": [],
+    }
+    return {k: assessment.get(k, empty[k]) for k in TIER_FIELDS}
 
 
 def publish(admin: Couch, records: Iterable[Mapping[str, Any]], extra: Mapping[str, list[dict]] | None = None) -> int:

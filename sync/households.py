@@ -379,3 +379,27 @@ def conflicts(active: list[dict], all_events: list[dict]) -> list[dict]:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# -- what the tier engine needs to know about a record ------------------------------------------
+def has_damage_survey(record: Mapping[str, Any]) -> bool:
+    return any(e.get("form_id") == "damage_survey" for e in active_events(record["events"]))
+
+
+def contributing_submissions(record: Mapping[str, Any]) -> dict[str, str]:
+    """Submission id -> the revision that feeds the record now."""
+    return {
+        e["submission_id"]: e["submission_rev"] for e in active_events(record["events"]) if e["kind"] == "submission"
+    }
+
+
+def all_approved(record: Mapping[str, Any]) -> bool:
+    """Every contributing revision approved by a clerk (``approved``: submission id -> rev)."""
+    approved = record.get("approved", {})
+    return all(approved.get(sub) == rev for sub, rev in contributing_submissions(record).items())
+
+
+def facts_day(record: Mapping[str, Any]) -> str | None:
+    """The local day of the latest survey feeding the record: the day its facts describe."""
+    days = [str(e.get("completed_at"))[:10] for e in active_events(record["events"]) if e["kind"] == "submission"]
+    return max((d for d in days if len(d) == 10), default=None)

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forms.spec import FormSpec, spec_for
+from server.policy_store import PolicyCache
 from server.review import check, contributes, revalidated, review_for
+from server.tiers import retier
 from server.validation.rules import Context
 from server.validation.submission import local_today
 
@@ -67,6 +69,13 @@ class Worker:
     _seen_seq: dict[str, Any] = field(default_factory=dict)
     _writes: int = 0
     _live: household_store.LiveIndex | None = None
+    _policies: PolicyCache | None = None
+
+    @property
+    def policies(self) -> PolicyCache:
+        if self._policies is None:
+            self._policies = PolicyCache(self.admin)
+        return self._policies
 
     @property
     def live(self) -> household_store.LiveIndex:
@@ -201,6 +210,10 @@ class Worker:
                 docs.append(review)
         for changed in self._note_duplicates(suspects, records):
             touched[changed["household_id"]] = dirty[changed["household_id"]] = changed
+        policy, today = self.policies.get(), self.today or local_today()
+        for hid, record in touched.items():  # every changed household gets its tier now
+            if not record.get("merged_into") and retier(record, policy, today, now, _cause(record)):
+                dirty[hid] = record
         household_store.save_aliases(self.admin, links)
         household_store.save(self.admin, dirty.values())
         self.live.wrote(dirty.values())
@@ -402,6 +415,12 @@ class Worker:
                 log.warning("worker sweep failed (%s); retrying in %.1f s", exc.error, backoff)
                 backoff = min(max_backoff_s, backoff * 2)
             stop.wait(backoff)
+
+
+def _cause(record: Mapping[str, Any]) -> dict:
+    """Why a household's tier was computed: its latest event (a survey, resolution or merge)."""
+    last = record["events"][-1] if record["events"] else None
+    return {"event": last["id"], "kind": last["kind"]} if last else {"kind": "roster"}
 
 
 def _claim(sub: Mapping[str, Any], village: str) -> tuple[str | None, dict]:
