@@ -115,3 +115,22 @@ def test_one_submission_edited_on_two_tablets_is_settled_and_the_loser_archived(
         device.run("pull")
         doc = device.run("get", "--db", db, "--id", sub_id)["doc"]
         assert doc["_rev"] == two_rev and not doc.get("_conflicts")
+
+
+@pytest.mark.slow
+def test_a_damage_survey_from_a_tablet_comes_back_with_tier_reasons_and_deadline(conn, township, two_tablets):
+    one, _ = two_tablets
+    hid, db = f"{township.a}-0001", f"fp_v_{township.a}"
+    values = {"house_damage": "collapsed", "rooms_damaged": 3, "only_dwelling": "yes", "safe_shelter": "no"}
+    one.run("create", "--form", "damage_survey", "--household", hid, "--values", json.dumps(values))
+    one.run("push")
+    assert one.run("wait-reviews", "--timeout", "60")["reviewed"] == 1
+    wait_for(
+        lambda: (conn.admin.get(names.village_db(township.a), f"household:{hid}") or {}).get("tier"),
+        message="the tier on the household doc",
+    )
+    one.run("pull")
+    doc = one.run("get", "--db", db, "--id", f"household:{hid}")["doc"]
+    assert doc["tier"] == "high" and "H1" in [r["id"] for r in doc["rules"]]
+    assert doc["rules"][0]["message"]["zh"] and doc["measures"][0]["id"] == "housing"
+    assert doc["deadline"] and doc["tasks"][0]["kind"] == "identification" and doc["provisional"] is True

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server import policy as policies
-from server.tiers import assess
+from server.tiers import assess, retier
 
 ON = dt.date(2026, 11, 22)
 CQ = "500112104201"  # Chongqing: national floor L = 6000 (2021)
@@ -450,4 +450,33 @@ def test_the_tier_does_not_depend_on_field_or_member_order(draw, rng):
     shuffled["members"] = rng.sample(props["members"], len(props["members"]))
     first, second = (assess(p, True, POLICY, CQ, ON, flagged_on=ON) for p in (props, shuffled))
     assert first["tier"] == second["tier"] and [r["id"] for r in first["rules"]] == [r["id"] for r in second["rules"]]
+    assert first["measures"] == second["measures"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(households, min_size=1, max_size=4), st.randoms(use_true_random=False))
+def test_the_tier_does_not_depend_on_arrival_order(surveys, rng):
+    """Surveys of one household from several tablets, delivered in two orders: the same tier."""
+    from sync import households as hh
+
+    def deliver(order: list[int]) -> dict:
+        record = hh.new_record(CQ + "-0001", CQ, {}, "roster", "2026-11-01T00:00:00Z")
+        for i in order:
+            doc = {
+                "_id": f"submission:s{i}",
+                "_rev": "1-a",
+                "form_id": "damage_survey",
+                "household_id": CQ + "-0001",
+                "household_base_version": 0,
+                "device_id": f"tab-{i}",
+                "device_seq": 1,
+                "completed_at": f"2026-11-2{i % 3}T0{i}:00:00+08:00",
+            }
+            hh.apply_submission(record, doc, household(surveys[i]), "2026-11-22T00:00:00Z")
+            retier(record, POLICY, ON, "2026-11-22T00:00:00Z", {"kind": "test"})
+        return record["tier"]
+
+    order = list(range(len(surveys)))
+    first, second = deliver(order), deliver(rng.sample(order, len(order)))
+    assert first["tier"] == second["tier"] and first["rules"] == second["rules"]
     assert first["measures"] == second["measures"]
