@@ -14,6 +14,7 @@ from . import api, gateway, household_api
 from .accounts import Authenticator
 from .auth import Lockout, load_user
 from .errors import ApiError, error_response
+from .policy_store import PolicyCache
 
 MAX_BODY = 64 * 1024 * 1024  # a push batch with inline photos; larger bodies get 413
 
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
     app.extensions["fangpin.lockout"] = Lockout()
     app.extensions["fangpin.seq_watcher"] = gateway.SeqWatcher(conn.gateway)
     app.extensions["fangpin.health"] = {}
+    app.extensions["fangpin.policies"] = PolicyCache(conn.admin)
 
     app.before_request(load_user)
     app.register_blueprint(gateway.bp)

@@ -24,6 +24,7 @@ from .api import visible_villages
 from .auth import require_user
 from .errors import ApiError, bad_request, forbidden, not_found
 from .privacy import masked
+from .tiers import retier
 from .validation.submission import local_today
 
 bp = Blueprint("households", __name__, url_prefix="/api/v1/households")
@@ -199,6 +200,7 @@ def resolve(household_id: str):
                 version=current["version"],
             )
         households.resolve(current, values, user.name, utc_now(), event_id)
+        _retier(current, event_id, "resolution")
         return current
 
     updated = household_store.update(couch(), [hid], change)
@@ -233,6 +235,7 @@ def merge(household_id: str):
         if gone.get("merged_into") or survivor.get("merged_into"):
             raise ApiError(409, "conflict", "其中一户已被合并", "one of the households was merged meanwhile")
         households.merge(survivor, gone, user.name, utc_now(), event_id, values)
+        _retier(survivor, event_id, "merge")
         return survivor
 
     updated = household_store.update(couch(), [hid, oid], change)
@@ -354,6 +357,12 @@ def _other(user: User, body: dict, record: dict) -> dict:
     if other["household_id"] == record["household_id"]:
         raise bad_request("不能与自身合并", "a household cannot be merged with itself")
     return other
+
+
+def _retier(record: dict, event_id: str, kind: str) -> None:
+    """A clerk's change of properties changes the tier at once, with the change as its cause."""
+    policy = current_app.extensions["fangpin.policies"].get()
+    retier(record, policy, local_today(), utc_now(), {"event": event_id, "kind": kind})
 
 
 def _clerk() -> User:

@@ -129,3 +129,17 @@ def test_policy_commands_check_diff_and_switch_with_the_cause_recorded(conn, set
     assert [e["action"] for e in audit.entries_for(conn.admin, "policy:active")] == ["policy.activate"]
     again = fangpin(settings, "policy", "activate", str(stricter), "--reason", "again")
     assert "0 of 3 households changed tier" in again.stdout
+
+
+def test_a_clerk_resolution_or_merge_recomputes_the_tier(client, conn, township):
+    a = township.a
+    roster(conn, a)
+    hid = f"{a}-0001"
+    push(conn, a, damage(a, hid, house_damage="minor", safe_shelter="yes", crop_loss_band="none"))
+    run(conn)
+    assert client.get(f"/api/v1/households/{hid}", auth=CLERK).get_json()["tier"] == "medium"
+    # the clerk corrects the damage after a visit: the house is in fact severely damaged and the only home
+    values = {"house_damage": "severe", "only_dwelling": "yes", "safe_shelter": "no"}
+    body = client.post(f"/api/v1/households/{hid}/resolve", json={"values": values}, auth=CLERK).get_json()
+    assert body["tier"] == "high" and body["tier_history"][-1]["cause"]["kind"] == "resolution"
+    assert conn.admin.get(names.village_db(a), f"household:{hid}")["tier"] == "high"
