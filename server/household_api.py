@@ -277,7 +277,7 @@ def dismiss(household_id: str):
 # -- views --------------------------------------------------------------------------------------
 def view(record: dict, whole_numbers: bool) -> dict:
     """The API shape of a household record; ID and phone numbers masked unless ``whole_numbers``."""
-    active = {e["id"] for e in households.active_events(record["events"])}
+    active = {e["id"] for e in households.active_events(record["events"], record.get("rejected"))}
     body = {
         "id": record["household_id"],
         "village_code": record["village_code"],

@@ -148,3 +148,149 @@ def revalidated(
         "updated_at": now,
         "history": [*existing.get("history", []), entry],
     }
+
+
+# -- clerk actions ---------------------------------------------------------------------------------
+# What a township clerk may do to a review, the state it leads to, and the states it may start from.
+# Approval needs a submission without errors (domain.md: "errors block approval"); rejecting or
+# returning needs a comment, because the grid worker reads it offline on the tablet.
+CLERK_ACTIONS: dict[str, dict[str, Any]] = {
+    "approve": {"state": "approved", "from": ("received", "has_issues", "edited"), "comment": False},
+    "reject": {"state": "rejected", "from": ("received", "has_issues", "edited", "approved"), "comment": True},
+    "return": {"state": "returned", "from": ("received", "has_issues", "edited", "approved"), "comment": True},
+}
+STATE_NAMES = {
+    "received": ("待审核", "pending"),
+    "has_issues": ("有问题", "has issues"),
+    "approved": ("已通过", "approved"),
+    "rejected": ("已拒绝", "rejected"),
+    "returned": ("已退回", "returned"),
+    "edited": ("已修改待审", "edited"),
+}
+MAX_COMMENT = 2000
+
+
+class ActionRefused(ValueError):
+    """A clerk action that cannot apply to this review; the message is bilingual."""
+
+    def __init__(self, code: str, zh: str, en: str) -> None:
+        super().__init__(f"{zh} / {en}")
+        self.code, self.zh, self.en = code, zh, en
+
+
+def has_action(review: Mapping[str, Any], key: str) -> bool:
+    return any(entry.get("key") == key for entry in review.get("history", []))
+
+
+def clerk_action(
+    review: Mapping[str, Any], action: str, by: str, at: str, key: str, comment: str | None = None
+) -> dict | None:
+    """The review after a clerk's ``action``; None when the action with this ``key`` was applied already.
+
+    Raises :class:`ActionRefused` when the action does not fit the review's state. The history
+    entry keeps the state before, so the action can be undone; a comment goes to ``comments``,
+    which tablets show the grid worker.
+    """
+    if has_action(review, key):
+        return None
+    rule = CLERK_ACTIONS.get(action)
+    if rule is None:
+        raise ActionRefused(
+            "unknown_action",
+            f"未知操作 {action}（可用：approve、reject、return）",
+            f"unknown action {action} (use approve, reject or return)",
+        )
+    state = review.get("state")
+    if state not in rule["from"]:
+        zh, en = STATE_NAMES.get(state or "", (str(state), str(state)))
+        raise ActionRefused(
+            "wrong_state", f"当前状态为“{zh}”，不能执行此操作", f"the submission is {en}; {action} does not apply"
+        )
+    text = (comment or "").strip()
+    if rule["comment"] and not text:
+        raise ActionRefused(
+            "comment_required", "拒绝或退回必须填写意见，网格员会在平板上看到", "rejecting or returning needs a comment"
+        )
+    if len(text) > MAX_COMMENT:
+        raise ActionRefused(
+            "comment_too_long", f"意见不能超过 {MAX_COMMENT} 字", f"a comment may have at most {MAX_COMMENT} characters"
+        )
+    if action == "approve" and has_errors(review.get("issues", [])):
+        raise ActionRefused(
+            "has_errors",
+            "存在错误的记录不能通过：请退回网格员修改",
+            "a submission with errors cannot be approved; return it",
+        )
+    entry = {
+        "at": at,
+        "by": by,
+        "action": action,
+        "key": key,
+        "submission_rev": review.get("submission_rev"),
+        "state": rule["state"],
+        "from": state,
+    }
+    comments = list(review.get("comments", []))
+    if text:
+        entry["comment"] = text
+        comments.append(
+            {
+                "at": at,
+                "by": by,
+                "action": action,
+                "key": key,
+                "text": text,
+                "submission_rev": review.get("submission_rev"),
+            }
+        )
+    return {
+        **review,
+        "state": rule["state"],
+        "comments": comments,
+        "history": [*review.get("history", []), entry],
+        "updated_at": at,
+    }
+
+
+def undo(review: Mapping[str, Any], undone_key: str, by: str, at: str, key: str) -> dict | None:
+    """The review with the clerk action ``undone_key`` taken back (None if this undo was done already).
+
+    Only the latest thing that happened to the review can be undone: once the worker or another
+    clerk has moved it on, undoing would overwrite their work, so it is refused. The undo is
+    itself a history entry; the comment of an undone return stays in ``comments``, marked withdrawn.
+    """
+    if has_action(review, key):
+        return None
+    history = list(review.get("history", []))
+    target = next((e for e in history if e.get("key") == undone_key), None)
+    if target is None or target.get("action") not in CLERK_ACTIONS:
+        raise ActionRefused("not_found", "没有找到要撤销的操作", "no such action to undo")
+    if history[-1] is not target or review.get("submission_rev") != target.get("submission_rev"):
+        raise ActionRefused(
+            "moved_on",
+            "该记录之后又有变动（新的修改或其他人的操作），不能撤销",
+            "the submission changed after that action (a new revision or someone else's action); it cannot be undone",
+        )
+    comments = [{**c, "withdrawn": True} if c.get("key") == undone_key else c for c in review.get("comments", [])]
+    entry = {
+        "at": at,
+        "by": by,
+        "action": "undo",
+        "key": key,
+        "undoes": undone_key,
+        "submission_rev": review.get("submission_rev"),
+        "state": target["from"],
+        "from": review.get("state"),
+    }
+    return {**review, "state": target["from"], "comments": comments, "history": [*history, entry], "updated_at": at}
+
+
+def last_clerk_decision(review: Mapping[str, Any]) -> str | None:
+    """The action (approve/reject/return) in force for the reviewed revision, undos considered."""
+    undone = {e.get("undoes") for e in review.get("history", []) if e.get("action") == "undo"}
+    for entry in reversed(review.get("history", [])):
+        if entry.get("submission_rev") != review.get("submission_rev"):
+            continue
+        if entry.get("action") in CLERK_ACTIONS and entry.get("key") not in undone:
+            return entry["action"]
+    return None

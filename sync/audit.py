@@ -46,5 +46,18 @@ def record(
     return doc_id
 
 
+def record_many(admin: Couch, entries: list[dict]) -> None:
+    """Several keyed entries in one write (a clerk's bulk action); each ``{"key", "actor", "action",
+    "target", "before", "after", …}``. An entry whose key exists already is left as it is."""
+    at = utc_now()
+    docs = [
+        {"_id": f"audit:{e['key']}", "type": "audit", "at": at, **{k: v for k, v in e.items() if k != "key"}}
+        for e in entries
+    ]
+    failed = [r for r in admin.bulk_docs(names.CASES, docs) if r.get("error") and r["error"] != "conflict"]
+    if failed:
+        raise CouchError(500, "write_failed", f"audit writes failed: {failed[:3]}")
+
+
 def entries_for(admin: Couch, target: str) -> list[dict]:
     return sorted(admin.find(names.CASES, {"type": "audit", "target": target}, limit=10_000), key=lambda d: d["at"])

@@ -230,7 +230,7 @@ def dismiss_duplicate(record: dict, other: str, by: str, at: str) -> bool:
 def refresh(record: dict) -> dict:
     """Recompute everything derived from the events: version, properties, conflicts, index."""
     events = record["events"]
-    active = active_events(events)
+    active = active_events(events, record.get("rejected"))
     properties = dict(record["bases"].get(record["household_id"], {}))
     for event in canonical_order(active, events):
         properties.update(event.get("changed", {}))
@@ -251,7 +251,7 @@ def snapshot(record: Mapping[str, Any], household: str, version: int | float) ->
     seen = included(events, household, version)
     within = [e for e in events if e["id"] in seen]
     properties = dict(record["bases"].get(household, {}))
-    for event in canonical_order(active_events(within), events):
+    for event in canonical_order(active_events(within, record.get("rejected")), events):
         properties.update(event.get("changed", {}))
     return properties
 
@@ -267,8 +267,10 @@ def included(events: list[dict], household: str, version: int | float) -> set[st
     return ids
 
 
-def active_events(events: list[dict]) -> list[dict]:
-    """Every clerk event, and one revision per submission: the latest completed (CouchDB's rule here)."""
+def active_events(events: list[dict], rejected: Mapping[str, str] | None = None) -> list[dict]:
+    """Every clerk event, and one revision per submission: the latest completed (CouchDB's rule here),
+    unless a clerk rejected that very revision (``rejected``: submission id -> rev), when the
+    submission contributes nothing until the device sends a correction."""
     best: dict[str, dict] = {}
     others = []
     for event in events:
@@ -278,7 +280,8 @@ def active_events(events: list[dict]) -> list[dict]:
         current = best.get(event["submission_id"])
         if current is None or _revision_key(event) > _revision_key(current):
             best[event["submission_id"]] = event
-    return others + list(best.values())
+    rejected = rejected or {}
+    return others + [e for e in best.values() if rejected.get(e["submission_id"]) != e["submission_rev"]]
 
 
 def _revision_key(event: Mapping[str, Any]) -> tuple:
@@ -383,14 +386,35 @@ def _int(value: Any) -> int | None:
 
 # -- what the tier engine needs to know about a record ------------------------------------------
 def has_damage_survey(record: Mapping[str, Any]) -> bool:
-    return any(e.get("form_id") == "damage_survey" for e in active_events(record["events"]))
+    return any(e.get("form_id") == "damage_survey" for e in active_events(record["events"], record.get("rejected")))
 
 
 def contributing_submissions(record: Mapping[str, Any]) -> dict[str, str]:
     """Submission id -> the revision that feeds the record now."""
     return {
-        e["submission_id"]: e["submission_rev"] for e in active_events(record["events"]) if e["kind"] == "submission"
+        e["submission_id"]: e["submission_rev"]
+        for e in active_events(record["events"], record.get("rejected"))
+        if e["kind"] == "submission"
     }
+
+
+def record_decision(record: dict, submission_id: str, rev: str, decision: str | None) -> bool:
+    """Note a clerk's decision on one submission revision (approve, reject, or None after an undo).
+
+    Kept on the record rather than on its events, so a decision made before the worker applied
+    that revision still counts when it does. True if anything changed (then the record is refreshed).
+    """
+    approved, rejected = record.setdefault("approved", {}), record.setdefault("rejected", {})
+    before = (approved.get(submission_id), rejected.get(submission_id))
+    for table, kind in ((approved, "approve"), (rejected, "reject")):
+        if decision == kind:
+            table[submission_id] = rev
+        elif table.get(submission_id) == rev:
+            del table[submission_id]
+    if before == (approved.get(submission_id), rejected.get(submission_id)):
+        return False
+    refresh(record)
+    return True
 
 
 def all_approved(record: Mapping[str, Any]) -> bool:
@@ -401,5 +425,9 @@ def all_approved(record: Mapping[str, Any]) -> bool:
 
 def facts_day(record: Mapping[str, Any]) -> str | None:
     """The local day of the latest survey feeding the record: the day its facts describe."""
-    days = [str(e.get("completed_at"))[:10] for e in active_events(record["events"]) if e["kind"] == "submission"]
+    days = [
+        str(e.get("completed_at"))[:10]
+        for e in active_events(record["events"], record.get("rejected"))
+        if e["kind"] == "submission"
+    ]
     return max((d for d in days if len(d) == 10), default=None)

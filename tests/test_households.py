@@ -266,3 +266,42 @@ def test_replaying_a_record_from_its_stored_form_gives_the_same_state(scenario):
     record = play(rounds, edits, resolutions, [[e for e in edits if e["sent"] == r] for r in range(1, rounds + 1)])
     stored = copy.deepcopy(record)
     assert outcome(hh.refresh(stored)) == outcome(record)
+
+
+def test_a_rejected_revision_stops_feeding_the_record_whenever_the_rejection_comes():
+    late, early = roster_record(), roster_record()
+    first = sub("s1", "t1", 1, 0, "2026-11-20T09:00:00+08:00")
+    second = sub("s2", "t2", 1, 0, "2026-11-20T10:00:00+08:00")
+    # the clerk rejects s2 after the worker applied it ...
+    apply(late, first, {"phone": "13900139000"})
+    apply(late, second, {"phone": "13700137000", "housing_grade": "D"})
+    assert late["conflict"] == "hard"
+    assert hh.record_decision(late, "submission:s2", "1-a", "reject") is True
+    assert hh.record_decision(late, "submission:s2", "1-a", "reject") is False  # already so
+    # ... or before it: the same record either way
+    assert hh.record_decision(early, "submission:s2", "1-a", "reject") is True  # kept for when it arrives
+    apply(early, second, {"phone": "13700137000", "housing_grade": "D"})
+    apply(early, first, {"phone": "13900139000"})
+    for record in (late, early):
+        assert record["properties"] == {**ROSTER, "phone": "13900139000"}
+        assert record["conflict"] is None and len(record["events"]) == 2  # the history keeps it
+    # undoing the rejection brings the survey back; the device's correction feeds the record anyway
+    assert hh.record_decision(late, "submission:s2", "1-a", None) is True
+    assert late["properties"]["housing_grade"] == "D" and late["conflict"] == "hard"
+    hh.record_decision(early, "submission:s2", "1-a", "reject")
+    apply(early, sub("s2", "t2", 2, 0, "2026-11-20T11:00:00+08:00", rev="2-b"), {"housing_grade": "C"})
+    assert early["properties"]["housing_grade"] == "C"
+
+
+def test_all_approved_follows_the_revision_that_feeds_the_record():
+    record = roster_record()
+    apply(record, sub("s1", "t1", 1, 0, "2026-11-20T09:00:00+08:00"), {"phone": "13900139000"})
+    assert not hh.all_approved(record)
+    hh.record_decision(record, "submission:s1", "1-a", "approve")
+    assert hh.all_approved(record)
+    apply(record, sub("s1", "t1", 2, 0, "2026-11-20T12:00:00+08:00", rev="2-b"), {"phone": "13600136000"})
+    assert not hh.all_approved(record)  # the edit is not approved yet
+    hh.record_decision(record, "submission:s1", "2-b", "approve")
+    assert hh.all_approved(record) and record["approved"] == {"submission:s1": "2-b"}
+    hh.record_decision(record, "submission:s1", "2-b", None)
+    assert record["approved"] == {} and not hh.all_approved(record)

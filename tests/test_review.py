@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forms import shipped_forms
 from forms.spec import spec_for
-from server.review import STATES, check, next_state, review_for
+from server.review import STATES, ActionRefused, check, clerk_action, last_clerk_decision, next_state, review_for, undo
 from server.validation import CODES
 from server.validation.envelope import REQUIRED, check_envelope
 from server.validation.rules import Context
@@ -149,3 +150,79 @@ def test_what_feeds_the_household_record():
     rejected = {"state": "rejected", "submission_rev": sub["_rev"]}
     assert not contributes(sub, [], rejected)
     assert contributes({**sub, "_rev": "2-fix"}, [], rejected)  # the device corrected it
+
+
+# -- clerk actions and undo ----------------------------------------------------------------------
+
+
+def review_doc(state="received", issues=()):
+    return {
+        "_id": "review:u1",
+        "submission_rev": "1-a",
+        "state": state,
+        "issues": list(issues),
+        "comments": [],
+        "history": [{"at": NOW, "by": "worker", "action": "checked", "state": state}],
+    }
+
+
+ERROR = {"path": "deaths", "code": "constraint.failed", "severity": "error"}
+WARNING = {"path": "members[1]/medical_insurance", "code": "rule.no_medical_insurance", "severity": "warning"}
+
+
+def test_approve_keeps_the_state_before_and_is_idempotent_by_key():
+    after = clerk_action(review_doc(issues=[WARNING]), "approve", "clerk", NOW, "k1")
+    assert after["state"] == "approved"
+    assert after["history"][-1] | {} == {
+        "at": NOW, "by": "clerk", "action": "approve", "key": "k1", "submission_rev": "1-a",
+        "state": "approved", "from": "received",
+    }  # fmt: skip
+    assert clerk_action(after, "approve", "clerk", NOW, "k1") is None
+    assert last_clerk_decision(after) == "approve"
+
+
+def test_errors_block_approval_and_reject_or_return_need_a_comment():
+    for action, review, code in [
+        ("approve", review_doc("has_issues", [ERROR]), "has_errors"),
+        ("reject", review_doc(), "comment_required"),
+        ("return", review_doc(), "comment_required"),
+        ("approve", review_doc("returned"), "wrong_state"),
+        ("approve", review_doc("approved"), "wrong_state"),
+        ("reject", review_doc("rejected"), "wrong_state"),
+        ("delete", review_doc(), "unknown_action"),
+    ]:
+        with pytest.raises(ActionRefused) as refused:
+            clerk_action(review, action, "clerk", NOW, "k", comment="  " if action == "return" else None)
+        assert refused.value.code == code and refused.value.zh and refused.value.en, action
+
+
+def test_return_writes_the_comment_the_tablet_shows_and_undo_withdraws_it():
+    returned = clerk_action(review_doc("has_issues", [ERROR]), "return", "clerk", NOW, "k2", "  死亡人数超过家庭人口 ")
+    assert returned["state"] == "returned"
+    assert returned["comments"] == [
+        {
+            "at": NOW,
+            "by": "clerk",
+            "action": "return",
+            "key": "k2",
+            "text": "死亡人数超过家庭人口",
+            "submission_rev": "1-a",
+        }
+    ]
+    back = undo(returned, "k2", "clerk", NOW, "u2")
+    assert back["state"] == "has_issues" and back["comments"][0]["withdrawn"] is True
+    assert back["history"][-1]["action"] == "undo" and back["history"][-1]["undoes"] == "k2"
+    assert last_clerk_decision(back) is None
+    assert undo(back, "k2", "clerk", NOW, "u2") is None  # the same undo again: nothing to do
+
+
+def test_undo_is_refused_once_the_submission_moved_on():
+    approved = clerk_action(review_doc(), "approve", "clerk", NOW, "k3")
+    checked = {"action": "checked", "state": "edited", "submission_rev": "2-b"}
+    moved = {**approved, "submission_rev": "2-b", "state": "edited", "history": [*approved["history"], checked]}
+    rejected = clerk_action(approved, "reject", "clerk2", NOW, "k4", "重复录入")
+    # a new revision arrived; an unknown key; another clerk acted after k3
+    for review, key, code in ((moved, "k3", "moved_on"), (approved, "nope", "not_found"), (rejected, "k3", "moved_on")):
+        with pytest.raises(ActionRefused) as refused:
+            undo(review, key, "clerk", NOW, "u3")
+        assert refused.value.code == code

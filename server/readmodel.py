@@ -1,0 +1,161 @@
+"""What the clerk screens list and count, held in memory per web process and followed from ``_changes``.
+
+A township after a disaster has tens of thousands of households and twice as many submissions;
+the queue filters and pages them on every keypress and the dashboard counts them on every visit.
+Mango queries cannot carry that on the embedded server (pouchdb-server builds an index at about
+4 ms a document on the first query after a load), so each web process keeps a small projection
+of every ``review:`` doc (village databases) and every household record (``fp_cases``) and brings
+it up to date from each database's changes feed at most every :data:`FRESH_S` seconds, before it
+answers. A process's own writes are noted at once, so a clerk sees the result of an action on
+the next page. The same code runs on Apache CouchDB and Cloudant: it uses only ``_changes``.
+
+Nothing here carries ID numbers, phones or health data: only what lists and counts need.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sync import names
+from sync.couch import Couch, CouchError
+
+FRESH_S = 1.0
+PAGE = 2000
+
+
+def review_row(doc: Mapping[str, Any]) -> dict:
+    issues = doc.get("issues") or []
+    household = doc.get("household") or {}
+    return {
+        "id": names.doc_id_suffix(doc["_id"]),
+        "village_code": doc.get("village_code"),
+        "form_id": doc.get("form_id"),
+        "form_version": doc.get("form_version"),
+        "household_id": household.get("id") or doc.get("household_id"),
+        "submitted_by": doc.get("submitted_by"),
+        "state": doc.get("state"),
+        "completed_at": doc.get("completed_at"),
+        "received_at": doc.get("received_at"),
+        "updated_at": doc.get("updated_at"),
+        "errors": sum(1 for i in issues if i.get("severity") == "error"),
+        "warnings": sum(1 for i in issues if i.get("severity") != "error"),
+        "conflict": household.get("conflict"),
+        "revision_conflicts": len(doc.get("revision_conflicts") or []),
+    }
+
+
+def household_row(doc: Mapping[str, Any]) -> dict:
+    tier = doc.get("tier") or {}
+    props = doc.get("properties") or {}
+    return {
+        "id": doc["household_id"],
+        "village_code": doc.get("village_code"),
+        "head_name": props.get("head_name"),
+        "category": props.get("category"),
+        "size": len(props["members"]) if isinstance(props.get("members"), list) else None,
+        "version": doc.get("version"),
+        "conflict": doc.get("conflict"),
+        "duplicates": sum(1 for d in doc.get("duplicates") or [] if d.get("status") == "open"),
+        "tier": tier.get("tier"),
+        "rules": [r["id"] for r in tier.get("rules") or []],
+        "deadline": tier.get("deadline"),
+        "flagged_on": tier.get("flagged_on"),
+        "provisional": tier.get("provisional", True),
+        "location": doc.get("location"),
+        "identification": (doc.get("identification") or {}).get("step"),
+    }
+
+
+@dataclass
+class _Feed:
+    since: Any = 0
+    checked: float = -1e9
+
+
+@dataclass
+class ReadModel:
+    """Reviews per village and household rows, kept current from the changes feeds."""
+
+    admin: Couch
+    reviews: dict[str, dict[str, dict]] = field(default_factory=dict)  # village -> uuid -> row
+    households: dict[str, dict] = field(default_factory=dict)  # household id -> row (not merged ones)
+    _feeds: dict[str, _Feed] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- reading -------------------------------------------------------------------------------
+    def review_rows(self, villages: Iterable[str]) -> list[dict]:
+        villages = list(villages)
+        for village in villages:
+            self._follow(names.village_db(village), self._note_review_doc)
+        with self._lock:
+            return [row for v in villages for row in self.reviews.get(v, {}).values()]
+
+    def find_review(self, uuid: str, villages: Iterable[str]) -> dict | None:
+        for row in self.review_rows(villages):
+            if row["id"] == uuid:
+                return row
+        return None
+
+    def household_rows(self, villages: Iterable[str]) -> list[dict]:
+        wanted = set(villages)
+        self._follow(names.CASES, self._note_case_doc)
+        with self._lock:
+            return [row for row in self.households.values() if row["village_code"] in wanted]
+
+    # -- a process's own writes ------------------------------------------------------------------
+    def note_reviews(self, docs: Iterable[Mapping[str, Any]]) -> None:
+        for doc in docs:
+            self._note_review_doc(doc)
+
+    def note_households(self, records: Iterable[Mapping[str, Any]]) -> None:
+        for record in records:
+            self._note_case_doc(record)
+
+    # -- following ----------------------------------------------------------------------------
+    def _follow(self, db: str, note) -> None:
+        feed = self._feeds.setdefault(db, _Feed())
+        if time.monotonic() - feed.checked < FRESH_S:
+            return
+        with self._lock:  # one reader per process catches up; the others wait for it, then read
+            if time.monotonic() - feed.checked < FRESH_S:
+                return
+            since = feed.since
+        while True:
+            try:
+                page = self.admin.changes(db, since, PAGE, include_docs=True)
+            except CouchError as exc:
+                if exc.status == 404:  # a village registered but its database not made yet
+                    break
+                raise
+            for row in page["results"]:
+                if row.get("deleted"):
+                    continue
+                if row.get("doc"):
+                    note(row["doc"])
+            since = page["last_seq"]
+            if len(page["results"]) < PAGE:
+                break
+        with self._lock:
+            feed.since, feed.checked = since, time.monotonic()
+
+    def _note_review_doc(self, doc: Mapping[str, Any]) -> None:
+        if doc.get("type") != "review" or not names.is_village_code(doc.get("village_code") or ""):
+            return
+        row = review_row(doc)
+        with self._lock:
+            current = self.reviews.setdefault(doc["village_code"], {}).get(row["id"])
+            if current is None or (row["updated_at"] or "") >= (current["updated_at"] or ""):
+                self.reviews[doc["village_code"]][row["id"]] = row
+
+    def _note_case_doc(self, doc: Mapping[str, Any]) -> None:
+        if doc.get("type") != "household":
+            return
+        with self._lock:
+            if doc.get("merged_into"):
+                self.households.pop(doc["household_id"], None)
+            else:
+                self.households[doc["household_id"]] = household_row(doc)
