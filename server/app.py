@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, request
+from flask import Flask, redirect, request
 from werkzeug.exceptions import HTTPException
 
 from sync.embedded import Connection, attach
+from sync.form_catalog import FormCatalog
 from sync.settings import Settings
 
-from . import api, gateway, household_api
+from . import api, clerk, gateway, household_api
 from .accounts import Authenticator
 from .auth import Lockout, load_user
 from .errors import ApiError, error_response
 from .policy_store import PolicyCache
+from .readmodel import ReadModel
 
 MAX_BODY = 64 * 1024 * 1024  # a push batch with inline photos; larger bodies get 413
 
@@ -47,15 +49,21 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
     app.extensions["fangpin.seq_watcher"] = gateway.SeqWatcher(conn.gateway)
     app.extensions["fangpin.health"] = {}
     app.extensions["fangpin.policies"] = PolicyCache(conn.admin)
+    app.extensions["fangpin.readmodel"] = ReadModel(conn.admin)
+    app.extensions["fangpin.forms"] = FormCatalog(conn.admin)
 
     app.before_request(load_user)
     app.register_blueprint(gateway.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(household_api.bp)
     app.register_blueprint(household_api.summary_bp)
+    app.register_blueprint(clerk.bp)
+    app.add_url_rule("/", "root", lambda: redirect("/clerk/"))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
+        if exc.response is not None:  # abort() with a ready response (a redirect)
+            return exc.response
         zh, en = HTTP_ERRORS.get(exc.code or 500, ("请求出错", exc.description or "request failed"))
         return error_response(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), zh, en)
 

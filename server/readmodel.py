@@ -65,7 +65,7 @@ def household_row(doc: Mapping[str, Any]) -> dict:
         "deadline": tier.get("deadline"),
         "flagged_on": tier.get("flagged_on"),
         "provisional": tier.get("provisional", True),
-        "location": doc.get("location"),
+        "location": props.get("location"),
         "identification": (doc.get("identification") or {}).get("step"),
     }
 

@@ -18,12 +18,11 @@ import logging
 import os
 import re
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from forms.spec import FormSpec, spec_for
+from forms.spec import FormSpec
 from server.policy_store import PolicyCache
 from server.review import check, contributes, revalidated, review_for
 from server.tiers import retier
@@ -33,6 +32,7 @@ from server.validation.submission import local_today
 from . import household_store, households, matching, names
 from .clock import utc_now
 from .couch import Couch, CouchError
+from .form_catalog import FormCatalog
 
 log = logging.getLogger("fangpin.worker")
 
@@ -63,9 +63,7 @@ class Worker:
     shard: tuple[int, int] = (0, 1)
     forms_ttl_s: float = 30.0
     today: dt.date | None = None  # tests pin the day validation runs on
-    _forms: dict[str, dict[str, FormSpec]] = field(default_factory=dict)
-    _specs: dict[tuple[str, str | None], FormSpec] = field(default_factory=dict)
-    _forms_at: float = 0.0
+    _catalog: FormCatalog | None = None
     _seen_seq: dict[str, Any] = field(default_factory=dict)
     _writes: int = 0
     _live: household_store.LiveIndex | None = None
@@ -90,19 +88,10 @@ class Worker:
         return [c for c in codes if int(c) % count == index]
 
     def forms(self, refresh: bool = False) -> dict[str, dict[str, FormSpec]]:
-        """Published form versions as compiled specs (each XForm is fetched and compiled once)."""
-        if refresh or time.monotonic() - self._forms_at > self.forms_ttl_s:
-            catalog: dict[str, dict[str, FormSpec]] = {}
-            for doc in self.admin.iter_prefix(names.FORMS, "form:"):
-                key = (doc["_id"], doc.get("hash"))
-                if key not in self._specs:
-                    xml = self.admin.get_attachment(names.FORMS, doc["_id"], "xform.xml")
-                    if xml is None:
-                        continue
-                    self._specs[key] = spec_for(xml)
-                catalog.setdefault(doc["form_id"], {})[doc["version"]] = self._specs[key]
-            self._forms, self._forms_at = catalog, time.monotonic()
-        return self._forms
+        """Published form versions as compiled specs."""
+        if self._catalog is None:
+            self._catalog = FormCatalog(self.admin, self.forms_ttl_s)
+        return self._catalog.get(refresh)
 
     # -- processing -----------------------------------------------------------------------
     def sweep(self) -> int:

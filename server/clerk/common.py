@@ -1,0 +1,61 @@
+"""What every clerk page needs: who is asking, which villages they see, the read model, rendering."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import abort, current_app, g, redirect, render_template, request, url_for
+
+from server.accounts import User, Village, list_villages
+from server.readmodel import ReadModel
+from server.review import STATE_NAMES
+from server.validation.submission import local_today
+from sync.couch import Couch
+
+from . import csrf
+from .i18n import gettext, lang, loc
+
+FORM_NAMES = {"damage_survey": "受灾农户摸排", "household_survey": "家庭情况排查"}
+TIER_NAMES = {"high": "高风险", "medium": "中风险", "low": "低风险", None: "未定级"}
+
+
+def couch() -> Couch:
+    return current_app.extensions["fangpin.couch"].admin
+
+
+def model() -> ReadModel:
+    return current_app.extensions["fangpin.readmodel"]
+
+
+def clerk() -> User:
+    """The signed-in clerk or admin; anyone else is sent to the login page (or refused)."""
+    user = g.get("user")
+    if user is None:
+        abort(redirect(url_for("clerk.login", next=request.full_path.rstrip("?"))))
+    if user.role not in ("clerk", "admin"):
+        abort(403, description="网格员账号请使用平板，不能登录审核系统")
+    return user
+
+
+def villages(user: User) -> list[Village]:
+    return sorted((v for v in list_villages(couch()) if user.sees_village(v.code)), key=lambda v: v.code)
+
+
+def today() -> dt.date:
+    return local_today()
+
+
+def render(template: str, **context: Any) -> str:
+    return render_template(
+        f"clerk/{template}",
+        _=gettext,
+        loc=loc,
+        lang=lang(),
+        csrf_token=csrf.token(),
+        user=g.get("user"),
+        form_names=FORM_NAMES,
+        tier_names=TIER_NAMES,
+        state_names={k: v[0] for k, v in STATE_NAMES.items()},
+        **context,
+    )

@@ -1,0 +1,38 @@
+"""The dashboard: what arrived, what is wrong, who is at high risk and what is overdue, per village."""
+
+from __future__ import annotations
+
+from . import bp, stats
+from .common import clerk, model, render, today, villages
+
+CHART_W, CHART_H = 640, 160
+
+
+@bp.get("/dashboard")
+def dashboard():
+    user = clerk()
+    visible = villages(user)
+    codes = [v.code for v in visible]
+    households = model().household_rows(codes)
+    reviews = model().review_rows(codes)
+    day = today()
+    rows, totals = stats.village_table(visible, households, reviews, day)
+    per_day = stats.arrivals(reviews, day)
+    top = max((n for _, n in per_day), default=0) or 1
+    bar_w = CHART_W / len(per_day)
+    bars = [
+        {"x": round(i * bar_w, 1), "w": round(bar_w - 2, 1), "h": round(n / top * (CHART_H - 20), 1), "day": d, "n": n}
+        for i, (d, n) in enumerate(per_day)
+    ]
+    overdue = sorted((h for h in households if stats.overdue(h, day)), key=lambda h: h["deadline"])[:20]
+    return render(
+        "dashboard.html",
+        rows=rows,
+        totals=totals,
+        bars=bars,
+        chart={"w": CHART_W, "h": CHART_H, "top": top},
+        points=stats.scatter(households),
+        overdue=overdue,
+        names={v.code: v.name for v in visible},
+        today=day.isoformat(),
+    )

@@ -1,0 +1,141 @@
+"""The review queue: filter, page, select, and act on many submissions at once, with undo."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import abort, current_app, flash, redirect, request, url_for
+
+from server import review_actions
+from server.review import STATES, ActionRefused
+
+from . import bp
+from .common import clerk, couch, model, render, villages
+from .i18n import gettext, loc
+
+PAGE_SIZE = 50
+TODO = ("received", "has_issues", "edited")  # the default view: what still needs a clerk
+FILTERS = ("village", "form", "state", "surveyor", "date_from", "date_to", "q")
+ACTION_NAMES = {"approve": "通过", "reject": "拒绝", "return": "退回"}
+
+
+def filters() -> dict[str, str]:
+    return {k: request.args.get(k, "").strip() for k in FILTERS}
+
+
+def select(rows: list[dict], f: dict[str, str]) -> list[dict]:
+    """Rows matching the filters; the state filter defaults to what still needs a clerk."""
+    states = TODO if not f["state"] else STATES if f["state"] == "all" else (f["state"],)
+    out = []
+    for r in rows:
+        day = (r.get("completed_at") or "")[:10]
+        if (
+            r.get("state") in states
+            and (not f["village"] or r["village_code"] == f["village"])
+            and (not f["form"] or r.get("form_id") == f["form"])
+            and (not f["surveyor"] or r.get("submitted_by") == f["surveyor"])
+            and (not f["date_from"] or day >= f["date_from"])
+            and (not f["date_to"] or day <= f["date_to"])
+            and (not f["q"] or f["q"] in (r.get("household_id") or "") or f["q"] in r["id"])
+        ):
+            out.append(r)
+    out.sort(key=lambda r: (r.get("received_at") or "", r["id"]))  # first come, first served
+    return out
+
+
+@bp.get("/queue")
+def queue():
+    user = clerk()
+    visible = villages(user)
+    f = filters()
+    rows = model().review_rows(v.code for v in visible)
+    chosen = select(rows, f)
+    pages = max(1, -(-len(chosen) // PAGE_SIZE))
+    page = min(max(_int(request.args.get("page"), 1), 1), pages)
+    shown = chosen[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    query = {k: v for k, v in f.items() if v}
+    return render(
+        "queue.html",
+        rows=shown,
+        total=len(chosen),
+        page=page,
+        pages=pages,
+        f=f,
+        query=query,
+        page_url=lambda n: url_for("clerk.queue", **query, page=n),
+        villages=visible,
+        names={v.code: v.name for v in visible},
+        surveyors=sorted({r["submitted_by"] for r in rows if r.get("submitted_by")}),
+        states=STATES,
+        action_key=secrets.token_hex(12),  # one per rendered form: a resubmitted form is the same action
+        back=request.full_path.rstrip("?"),
+    )
+
+
+@bp.post("/queue/act")
+def act():
+    user = clerk()
+    ids = request.form.getlist("ids")
+    action = request.form.get("action", "")
+    if action not in ACTION_NAMES:
+        abort(400)
+    back = _back()
+    if not ids:
+        flash(gettext("请至少选择一条"), "error")
+        return redirect(back)
+    key = _key(request.form.get("action_key"))
+    try:
+        outcomes = review_actions.act(
+            couch(), model(), _policy(), user, [v.code for v in villages(user)],
+            ids, action, request.form.get("comment"), key,
+        )  # fmt: skip
+    except ActionRefused as exc:
+        flash(loc({"zh": exc.zh, "en": exc.en}), "error")
+        return redirect(back)
+    _report(gettext(ACTION_NAMES[action]), outcomes, key)
+    return redirect(back)
+
+
+@bp.post("/queue/undo")
+def undo():
+    user = clerk()
+    key = _key(request.form.get("key"))
+    try:
+        outcomes = review_actions.undo_action(couch(), model(), _policy(), user, [v.code for v in villages(user)], key)
+    except ActionRefused as exc:
+        flash(loc({"zh": exc.zh, "en": exc.en}), "error")
+    else:
+        _report(gettext("撤销"), outcomes, None)
+    return redirect(_back())
+
+
+def _report(action: str, outcomes: list[review_actions.Outcome], undo_key: str | None) -> None:
+    ok = [o for o in outcomes if o.ok]
+    failed = [o for o in outcomes if not o.ok]
+    text = gettext("{action}：成功 {ok} 条，未处理 {failed} 条", action=action, ok=len(ok), failed=len(failed))
+    reasons = sorted({loc(o.message) for o in failed if o.message})
+    if reasons:
+        text += " — " + "；".join(reasons)
+    flash(text, "done" if not failed else "error")
+    if undo_key and ok:
+        flash(undo_key, "undo")  # the page shows an undo button for it
+
+
+def _policy():
+    return current_app.extensions["fangpin.policies"].get()
+
+
+def _back() -> str:
+    target = request.form.get("back", "")
+    return target if target.startswith("/clerk/") and not target.startswith("//") else url_for("clerk.queue")
+
+
+def _key(value: Any) -> str:
+    if isinstance(value, str) and 8 <= len(value) <= 64 and value.isalnum():
+        return value
+    abort(400)
+
+
+def _int(value: str | None, default: int) -> int:
+    return int(value) if value and value.isdigit() else default

@@ -1,0 +1,129 @@
+"""The dashboard's numbers, from read-model rows (pure: rows in, plain data out)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from server.review import STATES
+
+TIERS = ("high", "medium", "low", "none")
+DONE_STEPS = ("county_approved", "monitored", "eliminated")  # the 15-day clock stops at county approval
+
+
+def overdue(row: Mapping[str, Any], today: dt.date) -> bool:
+    deadline = row.get("deadline")
+    return bool(
+        row.get("tier") in ("high", "medium")
+        and deadline
+        and deadline < today.isoformat()
+        and row.get("identification") not in DONE_STEPS
+    )
+
+
+def village_table(
+    villages: Iterable[Any], households: Iterable[Mapping], reviews: Iterable[Mapping], today: dt.date
+) -> tuple[list[dict], dict]:
+    """One row per village (households by tier, submissions by state, conflicts, duplicates, overdue)."""
+
+    def blank(code: str, name: str | None) -> dict:
+        return {
+            "code": code,
+            "name": name,
+            "households": 0,
+            "tiers": dict.fromkeys(TIERS, 0),
+            "states": dict.fromkeys(STATES, 0),
+            "submissions": 0,
+            "conflicts": 0,
+            "duplicates": 0,
+            "overdue": 0,
+            "provisional": 0,
+        }
+
+    rows = {v.code: blank(v.code, v.name) for v in villages}
+    for h in households:
+        row = rows.get(h["village_code"])
+        if row is None:
+            continue
+        row["households"] += 1
+        row["tiers"][h.get("tier") or "none"] += 1
+        row["conflicts"] += 1 if h.get("conflict") else 0
+        row["duplicates"] += h.get("duplicates") or 0
+        row["overdue"] += 1 if overdue(h, today) else 0
+        row["provisional"] += 1 if h.get("tier") and h.get("provisional") else 0
+    for r in reviews:
+        row = rows.get(r["village_code"])
+        if row is not None and r.get("state") in row["states"]:
+            row["states"][r["state"]] += 1
+            row["submissions"] += 1
+    totals = blank("", None)
+    for row in rows.values():
+        for key in ("households", "submissions", "conflicts", "duplicates", "overdue", "provisional"):
+            totals[key] += row[key]
+        for group in ("tiers", "states"):
+            for key, value in row[group].items():
+                totals[group][key] += value
+    return list(rows.values()), totals
+
+
+def arrivals(reviews: Iterable[Mapping], today: dt.date, days: int = 30) -> list[tuple[str, int]]:
+    """Submissions received per day (Beijing time) over the last ``days`` days, oldest first."""
+    first = today - dt.timedelta(days=days - 1)
+    counts: Counter[str] = Counter()
+    for r in reviews:
+        day = _local_day(r.get("received_at"))
+        if day is not None and day >= first.isoformat():
+            counts[day] += 1
+    return [((first + dt.timedelta(days=i)).isoformat(), counts[(first + dt.timedelta(days=i)).isoformat()])
+            for i in range(days)]  # fmt: skip
+
+
+def scatter(households: Iterable[Mapping], width: int = 640, height: int = 360, pad: int = 16) -> list[dict]:
+    """Households with a location as points of a ``width`` × ``height`` plot (north up), by tier."""
+    points = []
+    for h in households:
+        where = parse_geopoint(h.get("location"))
+        if where is not None:
+            points.append((where, h))
+    if not points:
+        return []
+    lats = [p[0][0] for p in points]
+    lons = [p[0][1] for p in points]
+    span_lat = max(max(lats) - min(lats), 1e-6)
+    span_lon = max(max(lons) - min(lons), 1e-6)
+    return [
+        {
+            "x": round(pad + (lon - min(lons)) / span_lon * (width - 2 * pad), 1),
+            "y": round(pad + (max(lats) - lat) / span_lat * (height - 2 * pad), 1),
+            "tier": h.get("tier") or "none",
+            "id": h["id"],
+        }
+        for (lat, lon), h in points
+    ]
+
+
+def parse_geopoint(value: Any) -> tuple[float, float] | None:
+    """ODK geopoint ``"lat lon [alt [accuracy]]"``."""
+    if not isinstance(value, str):
+        return None
+    parts = value.split()
+    try:
+        lat, lon = float(parts[0]), float(parts[1])
+    except (IndexError, ValueError):
+        return None
+    return (lat, lon) if -90 <= lat <= 90 and -180 <= lon <= 180 else None
+
+
+def _local_day(stamp: Any) -> str | None:
+    """A UTC ISO time as the Beijing day (UTC+8), the day a clerk would say it arrived."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return (moment.astimezone(dt.timezone(dt.timedelta(hours=8)))).date().isoformat()

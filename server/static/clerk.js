@@ -1,0 +1,54 @@
+// Progressive help for the clerk app; every page works without it.
+// Queue: select all, a live count of the selection, and keys (j/k move, x select, a approve,
+// r return with the comment box focused, Enter open).
+(function () {
+  "use strict";
+  var table = document.getElementById("queue");
+  var bulk = document.getElementById("bulk");
+  if (!table || !bulk) return;
+  var rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr"));
+  var picks = function () { return Array.prototype.slice.call(table.querySelectorAll("input.pick")); };
+  var count = document.getElementById("selected-count");
+  var cursor = -1;
+
+  function refresh() {
+    var n = 0;
+    rows.forEach(function (row) {
+      var box = row.querySelector("input.pick");
+      row.classList.toggle("picked", box.checked);
+      if (box.checked) n += 1;
+    });
+    if (count) count.textContent = n ? count.getAttribute("data-template").replace("{n}", n) : "";
+  }
+  function move(to) {
+    if (!rows.length) return;
+    cursor = Math.max(0, Math.min(rows.length - 1, to));
+    rows.forEach(function (row, i) { row.classList.toggle("cursor", i === cursor); });
+    rows[cursor].scrollIntoView({ block: "nearest" });
+  }
+  function press(action) {
+    if (!picks().some(function (b) { return b.checked; }) && cursor >= 0) rows[cursor].querySelector("input.pick").checked = true;
+    var button = bulk.querySelector("button[value=" + action + "]");
+    if (action !== "approve" && !document.getElementById("comment").value.trim()) {
+      document.getElementById("comment").focus();
+      return;
+    }
+    button.click();
+  }
+  table.addEventListener("change", refresh);
+  var all = document.getElementById("select-all");
+  if (all) all.addEventListener("change", function () { picks().forEach(function (b) { b.checked = all.checked; }); refresh(); });
+  document.addEventListener("keydown", function (e) {
+    var tag = (e.target.tagName || "").toLowerCase();
+    if (tag === "input" && e.target.type !== "checkbox" || tag === "select" || tag === "textarea" || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "j") move(cursor + 1);
+    else if (e.key === "k") move(cursor - 1);
+    else if (e.key === "x" && cursor >= 0) { var box = rows[cursor].querySelector("input.pick"); box.checked = !box.checked; refresh(); }
+    else if (e.key === "a") press("approve");
+    else if (e.key === "r") press("return");
+    else if (e.key === "Enter" && cursor >= 0) rows[cursor].querySelector("a.open").click();
+    else return;
+    e.preventDefault();
+  });
+  refresh();
+})();
