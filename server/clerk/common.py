@@ -46,6 +46,22 @@ def today() -> dt.date:
     return local_today()
 
 
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+def local_time(stamp: Any, seconds: bool = False) -> str:
+    """An ISO time as Beijing wall time (``2026-11-20 09:20``); what cannot be read is shown as is."""
+    if not isinstance(stamp, str) or not stamp:
+        return ""
+    try:
+        moment = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(BEIJING)
+    return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
 def render(template: str, **context: Any) -> str:
     return render_template(
         f"clerk/{template}",
@@ -53,6 +69,7 @@ def render(template: str, **context: Any) -> str:
         loc=loc,
         lang=lang(),
         csrf_token=csrf.token(),
+        local_time=local_time,
         user=g.get("user"),
         form_names=FORM_NAMES,
         tier_names=TIER_NAMES,

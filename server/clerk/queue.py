@@ -55,6 +55,7 @@ def queue():
     page = min(max(_int(request.args.get("page"), 1), 1), pages)
     shown = chosen[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     query = {k: v for k, v in f.items() if v}
+    households = {h["id"]: h for h in model().household_rows(v.code for v in visible)}
     return render(
         "queue.html",
         rows=shown,
@@ -66,6 +67,7 @@ def queue():
         page_url=lambda n: url_for("clerk.queue", **query, page=n),
         villages=visible,
         names={v.code: v.name for v in visible},
+        heads={r["id"]: (households.get(r.get("household_id")) or {}).get("head_name") for r in shown},
         surveyors=sorted({r["submitted_by"] for r in rows if r.get("submitted_by")}),
         states=STATES,
         action_key=secrets.token_hex(12),  # one per rendered form: a resubmitted form is the same action

@@ -1,0 +1,68 @@
+"""Headless Debian Chromium driven by Selenium for the clerk app's browser tests.
+
+Chromium and its driver come from Debian (``scripts/install --test``); nothing is downloaded.
+Screenshots of each main page are written to :data:`SCREENSHOTS` (``artifacts/screenshots``,
+kept by CI as artifacts; override with ``FANGPIN_SCREENSHOTS``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from sync.embedded import PROJECT_ROOT
+
+SCREENSHOTS = Path(os.environ.get("FANGPIN_SCREENSHOTS", PROJECT_ROOT / "artifacts" / "screenshots"))
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+def start() -> tuple[WebDriver, str]:
+    profile = tempfile.mkdtemp(prefix="fangpin-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",  # CI runs as root
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",  # this machine's network is closed: no calls home
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--lang=zh-CN",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    return driver, profile
+
+
+def shot(driver: WebDriver, name: str) -> Path:
+    """A full-page screenshot of what the clerk sees now."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, max(1000, min(int(height) + 40, 6000)))
+    path = SCREENSHOTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    driver.set_window_size(1400, 1000)
+    return path
+
+
+def wait(driver: WebDriver, condition, timeout: float = 20.0):
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition)
+
+
+def text_of(driver: WebDriver, css: str) -> str:
+    return driver.find_element(By.CSS_SELECTOR, css).text
