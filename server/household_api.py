@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -162,17 +163,25 @@ def _summary_row(code: str, name: str | None) -> dict:
 @bp.get("/<household_id>")
 def get_household(household_id: str):
     user = require_user()
-    return jsonify(view(_visible(user, household_id), _may_see_numbers(user)))
+    return jsonify(view(visible_record(user, household_id), _may_see_numbers(user)))
 
 
 @bp.post("/<household_id>/resolve")
 def resolve(household_id: str):
     user = _clerk()
     body = _body()
-    record = _visible(user, household_id)
+    record = visible_record(user, household_id)
     values = body.get("values", {})
     if not isinstance(values, dict):
         raise bad_request("values 须为对象 {属性: 值}", "values must be an object {property: value}")
+    expected = body.get("version")
+    if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool)):
+        raise bad_request("version 须为整数", "version must be an integer")
+    return jsonify(view(resolve_record(user, record, values, expected, _key()), True))
+
+
+def resolve_record(user: User, record: dict, values: dict, expected: int | None, key: str) -> dict:
+    """A clerk settles a household's conflicts, choosing ``values``; the API and the clerk app both call this."""
     unknown = sorted(set(values) - known_properties(record))
     if unknown:
         raise bad_request(
@@ -180,10 +189,7 @@ def resolve(household_id: str):
             f"the household has no such properties: {', '.join(unknown)}",
             properties=unknown,
         )
-    expected = body.get("version")
-    if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool)):
-        raise bad_request("version 须为整数", "version must be an integer")
-    event_id = f"resolution:{_key()}"
+    event_id = f"resolution:{key}"
     hid = record["household_id"]
     before = {"conflict": record["conflict"], "conflicting_properties": record["conflicting_properties"]}
 
@@ -206,17 +212,25 @@ def resolve(household_id: str):
     updated = household_store.update(couch(), [hid], change)
     after = {"conflict": updated["conflict"], "version": updated["version"], "values": masked(values)}
     audit.record(couch(), user.name, "household.resolve", hid, before=before, after=after, key=event_id)
-    return jsonify(view(updated, True))
+    _noted([updated])
+    return updated
 
 
 @bp.post("/<household_id>/merge")
 def merge(household_id: str):
     user = _clerk()
     body = _body()
-    record = _visible(user, household_id)
-    other = _other(user, body, record)
+    record = visible_record(user, household_id)
+    other = other_record(user, body.get("other"), record)
     values = body.get("values", {})
-    if not isinstance(values, dict) or set(values) - known_properties(record) - known_properties(other):
+    if not isinstance(values, dict):
+        raise bad_request("values 须为两户已有属性的 {属性: 值}", "values must map properties of the two households")
+    return jsonify(view(merge_records(user, record, other, values, _key()), True))
+
+
+def merge_records(user: User, record: dict, other: dict, values: dict, key: str) -> dict:
+    """Fold ``other`` into ``record`` (one village), keeping both histories; API and clerk app."""
+    if set(values) - known_properties(record) - known_properties(other):
         raise bad_request("values 须为两户已有属性的 {属性: 值}", "values must map properties of the two households")
     if other["village_code"] != record["village_code"]:
         raise ApiError(
@@ -226,7 +240,7 @@ def merge(household_id: str):
             "only households of one village can be merged; check the registration of a cross-village duplicate",
         )
     hid, oid = record["household_id"], other["household_id"]
-    event_id = f"merge:{_key()}"
+    event_id = f"merge:{key}"
 
     def change(records: dict[str, dict]) -> dict:
         survivor, gone = records[hid], records[oid]
@@ -249,15 +263,20 @@ def merge(household_id: str):
         key=event_id,
     )
     audit.record(couch(), user.name, "household.merged_into", oid, after={"into": hid}, key=f"{event_id}:other")
-    return jsonify(view(updated, True))
+    current_app.extensions["fangpin.readmodel"].note_households(household_store.load(couch(), [hid, oid]).values())
+    return updated
 
 
 @bp.post("/<household_id>/dismiss")
 def dismiss(household_id: str):
     """Not a duplicate: the pair stays dismissed on both households (extends the issue's contract)."""
     user = _clerk()
-    record = _visible(user, household_id)
-    other = _other(user, _body(), record)
+    record = visible_record(user, household_id)
+    other = other_record(user, _body().get("other"), record)
+    return jsonify(view(dismiss_pair(user, record, other), True))
+
+
+def dismiss_pair(user: User, record: dict, other: dict) -> dict:
     hid, oid = record["household_id"], other["household_id"]
     at = utc_now()
 
@@ -271,7 +290,9 @@ def dismiss(household_id: str):
             409, "conflict", f"{hid} 与 {oid} 不是待处理的疑似重复户", f"{hid} and {oid} are not an open duplicate pair"
         )
     audit.record(couch(), user.name, "household.dismiss_duplicate", hid, after={"other": oid})
-    return jsonify(view(household_store.load(couch(), [hid])[hid], True))
+    loaded = household_store.load(couch(), [hid, oid])
+    _noted(loaded.values())
+    return loaded[hid]
 
 
 # -- views --------------------------------------------------------------------------------------
@@ -338,7 +359,13 @@ def known_properties(record: dict) -> set[str]:
 
 
 # -- request helpers ----------------------------------------------------------------------------
-def _visible(user: User, household_id: str) -> dict:
+def _noted(records: Iterable[dict]) -> None:
+    """This process's clerk screens see the change at once (others within a second)."""
+    current_app.extensions["fangpin.readmodel"].note_households(records)
+
+
+def visible_record(user: User, household_id: str) -> dict:
+    """The current record of a household (following aliases and merges) the user may see; 404 else."""
     missing = not_found(f"没有找到户 {household_id}", f"household {household_id} not found")
     if not names.is_household_id(household_id):
         raise missing
@@ -349,11 +376,10 @@ def _visible(user: User, household_id: str) -> dict:
     return record
 
 
-def _other(user: User, body: dict, record: dict) -> dict:
-    other_id = body.get("other")
+def other_record(user: User, other_id: Any, record: dict) -> dict:
     if not isinstance(other_id, str):
         raise bad_request('请求体须包含 "other"：另一户的户编号', 'the body must name the other household as "other"')
-    other = _visible(user, other_id)
+    other = visible_record(user, other_id)
     if other["household_id"] == record["household_id"]:
         raise bad_request("不能与自身合并", "a household cannot be merged with itself")
     return other

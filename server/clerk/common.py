@@ -46,6 +46,14 @@ def today() -> dt.date:
     return local_today()
 
 
+def form_key(name: str) -> str:
+    """The idempotency key a rendered form carries (a resubmitted form repeats, never doubles, its action)."""
+    value = request.form.get(name)
+    if isinstance(value, str) and 8 <= len(value) <= 64 and value.isalnum():
+        return value
+    abort(400)
+
+
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from flask import abort, current_app, flash, redirect, request, url_for
 
@@ -11,7 +10,7 @@ from server import review_actions
 from server.review import STATES, ActionRefused
 
 from . import bp
-from .common import clerk, couch, model, render, villages
+from .common import clerk, couch, form_key, model, render, villages
 from .i18n import gettext, loc
 
 PAGE_SIZE = 50
@@ -86,7 +85,7 @@ def act():
     if not ids:
         flash(gettext("请至少选择一条"), "error")
         return redirect(back)
-    key = _key(request.form.get("action_key"))
+    key = form_key("action_key")
     try:
         outcomes = review_actions.act(
             couch(), model(), _policy(), user, [v.code for v in villages(user)],
@@ -102,7 +101,7 @@ def act():
 @bp.post("/queue/undo")
 def undo():
     user = clerk()
-    key = _key(request.form.get("key"))
+    key = form_key("key")
     try:
         outcomes = review_actions.undo_action(couch(), model(), _policy(), user, [v.code for v in villages(user)], key)
     except ActionRefused as exc:
@@ -131,12 +130,6 @@ def _policy():
 def _back() -> str:
     target = request.form.get("back", "")
     return target if target.startswith("/clerk/") and not target.startswith("//") else url_for("clerk.queue")
-
-
-def _key(value: Any) -> str:
-    if isinstance(value, str) and 8 <= len(value) <= 64 and value.isalnum():
-        return value
-    abort(400)
 
 
 def _int(value: str | None, default: int) -> int:

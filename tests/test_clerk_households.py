@@ -1,0 +1,117 @@
+"""Household pages of the clerk app (real CouchDB, Flask test client): list filters, the tier with
+its reasons, the conflict screen (base / server / submitted) and resolving from it, merge and
+dismiss screens, and the township wall."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import records
+from test_clerk_app import KEY, TOKEN, sign_in
+from test_household_api import conflicted
+from test_household_worker import push, record, roster, run, survey
+
+from sync import names
+
+
+def form_fields(page: str) -> dict[str, str]:
+    return {"csrf_token": TOKEN.search(page).group(1), "action_key": KEY.search(page).group(1)}
+
+
+def test_list_filters_by_tier_and_conflict_and_links_each_household(client, conn, township):
+    hid = conflicted(conn, township.a)
+    damage = records.submission("damage_survey", "d1", village_code=township.a, household_id=f"{township.a}-0002")
+    damage.pop("_rev")
+    push(conn, township.a, damage)
+    run(conn)
+    sign_in(client)
+    page = client.get("/clerk/households").get_data(as_text=True)
+    assert "共 3 条" in page and f'href="/clerk/households/{hid}"' in page
+    high = client.get("/clerk/households?tier=high").get_data(as_text=True)
+    assert "共 1 条" in high and f"{township.a}-0002" in high and "H1" in high
+    hard = client.get("/clerk/households?conflict=hard").get_data(as_text=True)
+    assert "共 1 条" in hard and hid in hard
+    assert "共 1 条" in client.get("/clerk/households?q=王秀英").get_data(as_text=True)
+
+
+def test_household_page_shows_tier_reasons_measures_and_timeline(client, conn, township):
+    roster(conn, township.a, 1)
+    hid = f"{township.a}-0001"
+    damage = records.submission("damage_survey", "d1", village_code=township.a, household_id=hid)
+    damage.pop("_rev")
+    push(conn, township.a, damage)
+    run(conn)
+    sign_in(client)
+    page = client.get(f"/clerk/households/{hid}").get_data(as_text=True)
+    assert 'id="tier">高风险' in page and "待定" in page
+    rules = re.search(r'<ul id="rules">(.*?)</ul>', page, re.S).group(1)
+    assert "H1" in rules and "住房安全保障" in re.search(r'<ul id="measures">(.*?)</ul>', page, re.S).group(1)
+    assert "住房受损程度" in page and "严重损坏" in page  # labels and choice labels, not raw values
+    assert "/clerk/submissions/d1" in page
+
+
+def test_resolving_a_hard_conflict_from_the_side_by_side_screen(client, conn, township):
+    hid = conflicted(conn, township.a)
+    sign_in(client)
+    page = client.get(f"/clerk/households/{hid}").get_data(as_text=True)
+    row = re.search(r'<tr data-property="phone">(.*?)</tr>', page, re.S).group(1)
+    assert '<td class="base">13800138000</td>' in row  # what both tablets saw
+    assert "13700137000" in row and "13900139000" in row and "保留当前值" in row
+    resp = client.post(
+        f"/clerk/households/{hid}/resolve",
+        data={**form_fields(page), "version": "3", "choice:phone": '"13900139000"'},
+    )
+    assert resp.status_code == 302
+    rec = record(conn, hid)
+    assert rec["conflict"] is None and rec["properties"]["phone"] == "13900139000" and rec["version"] == 4
+    assert conn.admin.get(names.village_db(township.a), f"household:{hid}")["properties"]["phone"] == "13900139000"
+    after = client.get(f"/clerk/households/{hid}").get_data(as_text=True)
+    assert "已处理：第 4 版" in after and 'id="conflict-table"' not in after and "household.resolve" in after
+    stale = client.post(
+        f"/clerk/households/{hid}/resolve", data={**form_fields(page), "action_key": "b" * 16, "version": "3"}
+    )
+    assert "已更新到第 4 版" in client.get(stale.headers["Location"]).get_data(as_text=True)
+
+
+def test_merge_and_dismiss_from_the_compare_screen(client, conn, township):
+    a = township.a
+    roster(conn, a)
+    provisional = f"new-{uuid.uuid4()}"
+    doc = survey(a, provisional, head_name="王秀英", head_id_number=records.make_id("19600101", 5))
+    push(conn, a, doc)
+    push(conn, a, survey(a, f"{a}-0003", head_name="王秀英", head_id_number=records.HEAD_ID))
+    run(conn)
+    sign_in(client)
+    page = client.get(f"/clerk/households/{a}-0001").get_data(as_text=True)
+    assert f"/clerk/households/{a}-0001/compare/{a}-0003" in page
+    compare = client.get(f"/clerk/households/{a}-0001/compare/{a}-0003").get_data(as_text=True)
+    assert 'data-property="head_name"' in compare
+    client.post(f"/clerk/households/{a}-0001/dismiss", data={"csrf_token": TOKEN.search(compare).group(1),
+                                                             "other": f"{a}-0003"})  # fmt: skip
+    dups = {d["id"]: d["status"] for d in record(conn, f"{a}-0001")["duplicates"]}
+    assert dups[f"{a}-0003"] == "dismissed", dups
+    # merge the provisional household into the roster's, keeping its phone
+    compare = client.get(f"/clerk/households/{a}-0002/compare/{provisional}").get_data(as_text=True)
+    resp = client.post(
+        f"/clerk/households/{a}-0002/merge",
+        data={**form_fields(compare), "other": provisional, "keep:phone": "theirs"},
+    )
+    assert resp.status_code == 302
+    survivor = record(conn, f"{a}-0002")
+    assert survivor["aliases"] == [provisional] and survivor["properties"]["phone"] == doc["data"]["phone"]
+    redirected = client.get(f"/clerk/households/{provisional}")
+    assert redirected.status_code == 302 and redirected.headers["Location"].endswith(f"/{a}-0002")
+
+
+def test_another_townships_clerk_cannot_see_or_change_households(client, conn, township):
+    hid = conflicted(conn, township.a)
+    sign_in(client, "clerk_other")
+    assert hid not in client.get("/clerk/households").get_data(as_text=True)
+    assert client.get(f"/clerk/households/{hid}").status_code == 404
+    page = client.get("/clerk/households").get_data(as_text=True)
+    resp = client.post(
+        f"/clerk/households/{hid}/resolve",
+        data={"csrf_token": TOKEN.search(page).group(1), "action_key": "c" * 16, "version": "3"},
+    )
+    assert resp.status_code == 404 and record(conn, hid)["conflict"] == "hard"
