@@ -23,6 +23,8 @@ from typing import Any
 from sync import names
 from sync.couch import Couch, CouchError
 
+from . import identification
+
 FRESH_S = 1.0
 PAGE = 2000
 
@@ -66,7 +68,18 @@ def household_row(doc: Mapping[str, Any]) -> dict:
         "flagged_on": tier.get("flagged_on"),
         "provisional": tier.get("provisional", True),
         "location": props.get("location"),
-        "identification": (doc.get("identification") or {}).get("step"),
+        **_identification(doc),
+    }
+
+
+def _identification(doc: Mapping[str, Any]) -> dict:
+    ident = identification.current(doc)
+    if ident is None:
+        return {"identification": None, "ident_due": None, "publicity_start": None}
+    return {
+        "identification": ident["step"],
+        "ident_due": identification.due(ident),
+        "publicity_start": ident.get("publicity_start"),
     }
 
 

@@ -12,6 +12,7 @@ from test_clerk_app import KEY, TOKEN, sign_in
 from test_household_api import conflicted
 from test_household_worker import push, record, roster, run, survey
 
+from server.validation.submission import local_today
 from sync import names
 
 
@@ -115,3 +116,50 @@ def test_another_townships_clerk_cannot_see_or_change_households(client, conn, t
         data={"csrf_token": TOKEN.search(page).group(1), "action_key": "c" * 16, "version": "3"},
     )
     assert resp.status_code == 404 and record(conn, hid)["conflict"] == "hard"
+
+
+def test_identification_steps_from_the_household_page_and_a_notice_without_personal_data(client, conn, township):
+    a = township.a
+    roster(conn, a, 1)
+    hid = f"{a}-0001"
+    push(conn, a, survey(a, hid, phone="13912345678"))
+    damage = records.submission("damage_survey", "d1", village_code=a, household_id=hid)
+    damage.pop("_rev")
+    push(conn, a, damage)
+    run(conn)
+    sign_in(client)
+    listed = client.get("/clerk/identification").get_data(as_text=True)
+    assert f'data-id="{hid}"' in listed and "风险预警" in listed
+
+    def step(to: str, **form) -> str:
+        page = client.get(f"/clerk/households/{hid}").get_data(as_text=True)
+        resp = client.post(f"/clerk/households/{hid}/identification", data={**form_fields(page), "to": to, **form})
+        return client.get(resp.headers["Location"].split("#")[0]).get_data(as_text=True)
+
+    assert "须签订承诺授权书" in step("verified")
+    assert record(conn, hid).get("identification") is None  # a refused step changes nothing
+    assert 'id="ident-step">入户核实' in step("verified", consent="1")
+    page = step("village_reviewed", publicity_start=local_today().isoformat())  # the server's own day
+    assert 'id="ident-step">民主评议、公示' in page
+    assert "公示不少于5天" in step("township_reviewed")
+    ident = record(conn, hid)["identification"]
+    assert [h["step"] for h in ident["history"]] == ["verified", "village_reviewed"]
+    steps = [(e["before"], e["after"]) for e in audit_entries(conn, hid) if e["action"] == "household.identification"]
+    assert sorted(steps, key=str) == [({"step": "flagged"}, {"step": "verified"}),
+                                      ({"step": "verified"}, {"step": "village_reviewed"})]  # fmt: skip
+    # green channel: a measure before approval
+    page = client.get(f"/clerk/households/{hid}").get_data(as_text=True)
+    client.post(f"/clerk/households/{hid}/measures", data={"csrf_token": TOKEN.search(page).group(1),
+                "action_key": "m" + KEY.search(page).group(1), "measure": "临时救助", "note": "2000元"})  # fmt: skip
+    assert record(conn, hid)["identification"]["measures"][0]["measure"] == "临时救助"
+    # the public notice lists the household, never its numbers or health
+    notice = client.get("/clerk/notice").get_data(as_text=True)
+    assert hid in notice and "王秀英" in notice
+    for secret in (records.HEAD_ID, "13912345678", records.SPOUSE_ID, "chronic", "慢性病", "serious", "disabled"):
+        assert secret not in notice
+
+
+def audit_entries(conn, target: str) -> list[dict]:
+    from sync import audit
+
+    return audit.entries_for(conn.admin, target)

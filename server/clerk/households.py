@@ -12,6 +12,7 @@ from typing import Any
 from flask import abort, current_app, flash, g, redirect, request, url_for
 
 from forms.spec import Field
+from server import identification
 from server.errors import ApiError
 from server.household_api import dismiss_pair, merge_records, other_record, resolve_record, visible_record
 from sync import audit, households
@@ -74,6 +75,7 @@ def household(household_id: str):
     record = _record(household_id)
     if record["household_id"] != household_id:  # an alias or a merged id: show the household it stands for
         return redirect(url_for("clerk.household", household_id=record["household_id"]))
+    ident = identification.current(record)
     active = {e["id"] for e in households.active_events(record["events"], record.get("rejected"))}
     timeline = [
         {**e, "active": e["id"] in active, "rejected": record.get("rejected", {}).get(e.get("submission_id", "")) ==
@@ -94,6 +96,14 @@ def household(household_id: str):
         audit_entries=audit.entries_for(couch(), record["household_id"]),
         action_key=secrets.token_hex(12),
         show=show,
+        ident=ident,
+        ident_next=identification.next_step(ident) if ident else None,
+        ident_due=identification.due(ident) if ident else None,
+        ident_overdue=identification.overdue(ident, today()),
+        steps=identification.STEP_NAMES,
+        step_index=identification.STEPS.index(ident["step"]) if ident else -1,
+        categories=identification.CATEGORIES,
+        today=today().isoformat(),
     )
 
 

@@ -190,4 +190,24 @@ EN: dict[str, str] = {
     "已标记为不是重复": "Marked as not a duplicate",
     "成员": "Members",
     "别名": "Aliases",
+    # identification
+    "已保存": "Saved",
+    "已签订承诺授权书": "Consent form (承诺授权书) signed",
+    "公示开始日期": "Public notice from",
+    "监测对象类别": "Monitoring category",
+    "收入稳定高于监测标准": "Income stably above the line",
+    "进入下一步": "Next step",
+    "已落实的帮扶措施": "Measures applied",
+    "帮扶措施": "Measure",
+    "说明": "Note",
+    "记录措施": "Record measure",
+    "打印": "Print",
+    "防止返贫监测对象识别公示": "Public notice: identification of households for return-to-poverty monitoring",
+    "以下农户经入户核实、民主评议，拟纳入防止返贫监测对象，现予公示。如有异议请向村委会或乡镇反映。": (
+        "After a home visit and a village review, the households below are proposed for monitoring. "
+        "Objections during the notice period go to the village committee or the township government."
+    ),
+    "序号": "No.",
+    "公示期": "Notice period",
+    "目前没有处于公示期的农户": "No household is under public notice now",
 }

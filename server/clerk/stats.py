@@ -14,6 +14,8 @@ DONE_STEPS = ("county_approved", "monitored", "eliminated")  # the 15-day clock 
 
 
 def overdue(row: Mapping[str, Any], today: dt.date) -> bool:
+    """Past the tier's deadline (identification for high, a follow-up visit for medium) with the
+    identification not yet approved by the county."""
     deadline = row.get("deadline")
     return bool(
         row.get("tier") in ("high", "medium")
