@@ -55,6 +55,7 @@ def household_list():
         page=page,
         pages=pages,
         f=f,
+        query=query,
         page_url=lambda n: url_for("clerk.household_list", **query, page=n),
         villages=visible,
         names={v.code: v.name for v in visible},

@@ -210,4 +210,10 @@ EN: dict[str, str] = {
     "序号": "No.",
     "公示期": "Notice period",
     "目前没有处于公示期的农户": "No household is under public notice now",
+    # exports
+    "没有这个工作表": "No such sheet",
+    "与审核队列相同的筛选条件；XLSX 每个表单和每个重复组各一个工作表。": (
+        "The review queue's filters; in XLSX one sheet per form and per repeat group."
+    ),
+    "含完整证件号和电话（将记入审计）": "With whole ID and phone numbers (audited)",
 }
