@@ -7,21 +7,43 @@ Issue values (which may contain an ID number) are not part of these responses.
 
 from __future__ import annotations
 
+import hmac
+import re
 import time
+import uuid
 
-from flask import Blueprint, current_app, jsonify, request, session
+from flask import Blueprint, current_app, g, jsonify, request, session
 
 from sync import names
 from sync.couch import Couch, CouchError
 from sync.worker import lag
 
+from . import csrf, review_actions
 from .accounts import User, list_villages
 from .auth import login, require_user
-from .errors import bad_request, forbidden, not_found
+from .errors import ApiError, bad_request, forbidden, not_found
 from .gateway import sync_databases
-from .review import STATES
+from .review import STATES, ActionRefused
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def require_csrf_for_cookies() -> None:
+    """A browser session (cookie) changing something must send the session's CSRF token in
+    ``X-CSRF-Token`` (from ``/api/v1/me``); Basic-auth clients (tablets, scripts) need none."""
+    if g.get("auth_via") != "session" or request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.path == "/api/v1/session":
+        return
+    sent, expected = request.headers.get(csrf.HEADER, ""), session.get(csrf.FIELD, "")
+    if not expected or not hmac.compare_digest(sent, expected):
+        raise forbidden(
+            "缺少或错误的 X-CSRF-Token（见 /api/v1/me 的 csrf_token）",
+            "missing or wrong X-CSRF-Token header (csrf_token of /api/v1/me)",
+        )
+
+
+bp.before_request(require_csrf_for_cookies)
 
 
 def couch() -> Couch:
@@ -66,6 +88,7 @@ def create_session():
     session.clear()
     session["user"] = user.name
     session.permanent = True
+    g.auth_via = "session"
     return jsonify(profile(user))
 
 
@@ -81,7 +104,9 @@ def me():
 
 
 def profile(user: User) -> dict:
+    extra = {"csrf_token": csrf.token()} if g.get("auth_via") == "session" or "user" in session else {}
     return {
+        **extra,
         "name": user.name,
         "role": user.role,
         "villages": visible_villages(user),
@@ -148,3 +173,65 @@ def get_submission(uuid: str):
         if review:
             return jsonify(submission_view(review))
     raise not_found(f"没有找到提交记录 {uuid}（或尚未处理）", f"submission {uuid} not found (or not processed yet)")
+
+
+@bp.post("/submissions/review")
+def review_submissions():
+    """A clerk's decision on one or many submissions: ``{"ids": [...], "action": "approve|reject|return",
+    "comment": "..."}``; an ``Idempotency-Key`` header (8–64 letters or digits) makes a retry a no-op
+    and names the action for ``/submissions/undo``. Answers one result per id."""
+    user = require_user()
+    body = request.get_json(silent=True)
+    ids = body.get("ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise bad_request(
+            '请求体须为 {"ids": ["<uuid>", ...], "action": "approve|reject|return", "comment": "..."}',
+            'the body must be {"ids": ["<uuid>", ...], "action": "approve|reject|return", "comment": "..."}',
+        )
+    comment = body.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        raise bad_request("comment 须为文字", "comment must be a string")
+    key = _action_key()
+    outcomes = _decide(
+        lambda model, policy: review_actions.act(
+            couch(), model, policy, user, visible_villages(user), ids, str(body.get("action")), comment, key
+        )
+    )
+    return jsonify({"key": key, "results": [o.json() for o in outcomes]})
+
+
+@bp.post("/submissions/undo")
+def undo_review():
+    """Take back the action ``{"key": "..."}`` (the caller's own) where nothing happened since."""
+    user = require_user()
+    body = request.get_json(silent=True)
+    key = body.get("key") if isinstance(body, dict) else None
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise bad_request('请求体须为 {"key": "<操作的键>"}', 'the body must be {"key": "<the action key>"}')
+    outcomes = _decide(
+        lambda model, policy: review_actions.undo_action(couch(), model, policy, user, visible_villages(user), key)
+    )
+    return jsonify({"key": key, "results": [o.json() for o in outcomes]})
+
+
+_KEY = re.compile(r"[A-Za-z0-9]{8,64}")
+
+
+def _action_key() -> str:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return uuid.uuid4().hex
+    if not _KEY.fullmatch(key):
+        raise bad_request(
+            "Idempotency-Key 须为 8 到 64 个字母或数字", "Idempotency-Key must be 8 to 64 letters or digits"
+        )
+    return key
+
+
+def _decide(run):
+    try:
+        return run(current_app.extensions["fangpin.readmodel"], current_app.extensions["fangpin.policies"].get())
+    except ActionRefused as exc:
+        if exc.code == "forbidden":
+            raise forbidden(exc.zh, exc.en) from None
+        raise ApiError(404 if exc.code == "not_found" else 400, exc.code, exc.zh, exc.en) from None

@@ -70,13 +70,16 @@ def login(name: str, password: str) -> User:
 def load_user() -> None:
     """Before each request: authenticate from Basic credentials or the session cookie."""
     g.user = None
+    g.auth_via = None
     auth = request.authorization
     if auth is not None and auth.type == "basic":
         g.user = login(auth.username or "", auth.password or "")
+        g.auth_via = "basic"
         return
     name = session.get("user")
     if name:
         g.user = authenticator().lookup(name)
+        g.auth_via = "session" if g.user else None
 
 
 def require_user() -> User:

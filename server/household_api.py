@@ -21,7 +21,7 @@ from sync.clock import utc_now
 from sync.couch import Couch
 
 from .accounts import User, list_villages
-from .api import visible_villages
+from .api import require_csrf_for_cookies, visible_villages
 from .auth import require_user
 from .errors import ApiError, bad_request, forbidden, not_found
 from .privacy import masked
@@ -30,6 +30,8 @@ from .validation.submission import local_today
 
 bp = Blueprint("households", __name__, url_prefix="/api/v1/households")
 summary_bp = Blueprint("summary", __name__, url_prefix="/api/v1")
+bp.before_request(require_csrf_for_cookies)
+summary_bp.before_request(require_csrf_for_cookies)
 
 CONFLICT_FILTERS = {"hard": "hard", "soft": "soft", "any": {"$ne": None}, "none": None}
 SUMMARY_FIELDS = [

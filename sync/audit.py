@@ -6,6 +6,7 @@ the log never shows an action twice.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -34,6 +35,7 @@ def record(
         "action": action,
         "target": target,
         "at": at,
+        "ts": time.time(),  # orders entries made within one second
         "before": before,
         "after": after,
         **extra,
@@ -51,8 +53,14 @@ def record_many(admin: Couch, entries: list[dict]) -> None:
     "target", "before", "after", …}``. An entry whose key exists already is left as it is."""
     at = utc_now()
     docs = [
-        {"_id": f"audit:{e['key']}", "type": "audit", "at": at, **{k: v for k, v in e.items() if k != "key"}}
-        for e in entries
+        {
+            "_id": f"audit:{e['key']}",
+            "type": "audit",
+            "at": at,
+            "ts": time.time() + n * 1e-6,
+            **{k: v for k, v in e.items() if k != "key"},
+        }
+        for n, e in enumerate(entries)
     ]
     failed = [r for r in admin.bulk_docs(names.CASES, docs) if r.get("error") and r["error"] != "conflict"]
     if failed:
@@ -60,4 +68,5 @@ def record_many(admin: Couch, entries: list[dict]) -> None:
 
 
 def entries_for(admin: Couch, target: str) -> list[dict]:
-    return sorted(admin.find(names.CASES, {"type": "audit", "target": target}, limit=10_000), key=lambda d: d["at"])
+    found = admin.find(names.CASES, {"type": "audit", "target": target}, limit=10_000)
+    return sorted(found, key=lambda d: (d["at"], d.get("ts", 0)))

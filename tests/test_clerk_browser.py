@@ -142,3 +142,68 @@ def test_clerk_reviews_a_tablets_surveys_and_a_returned_one_comes_back_corrected
     browser.find_element(By.ID, "logout").click()
     wait(browser, lambda d: "/clerk/login" in d.current_url)
     shot(browser, "login")
+
+
+def test_clerk_resolves_a_conflict_exports_xlsx_and_walks_the_identification_pages(browser, conn, township, web,
+                                                                                    tmp_path):  # fmt: skip
+    import records
+    from openpyxl import load_workbook
+    from test_household_api import conflicted
+    from test_household_worker import push, run
+
+    hid = conflicted(conn, township.a)
+    damage = records.submission("damage_survey", "d-browser", village_code=township.a, household_id=hid)
+    damage.pop("_rev")
+    push(conn, township.a, damage)
+    run(conn)
+    sign_in(browser, web.url)
+    wait(browser, lambda d: d.current_url.endswith("/clerk/dashboard"))
+    shot(browser, "dashboard-with-data")
+    assert browser.find_elements(By.CSS_SELECTOR, "#map circle.dot.high")  # the surveyed household, in red
+
+    # households: filter to hard conflicts, open the household, resolve side by side
+    browser.find_element(By.ID, "nav-households").click()
+    browser.find_element(By.CSS_SELECTOR, '#f-conflict option[value="hard"]').click()
+    browser.find_element(By.ID, "filter").click()
+    wait(browser, lambda d: "conflict=hard" in d.current_url)
+    shot(browser, "households")
+    browser.find_element(By.CSS_SELECTOR, f'tr[data-id="{hid}"] a').click()
+    wait(browser, lambda d: d.find_elements(By.ID, "conflict-table"))
+    assert "H1" in text_of(browser, "#rules") and text_of(browser, "#tier") == "高风险"
+    shot(browser, "household-conflict")
+    row = browser.find_element(By.CSS_SELECTOR, '#conflict-table tr[data-property="phone"]')
+    assert "13800138000" in row.find_element(By.CSS_SELECTOR, "td.base").text
+    row.find_element(By.CSS_SELECTOR, 'input[value="\\"13900139000\\""]').click()
+    browser.find_element(By.ID, "resolve-submit").click()
+    wait(browser, lambda d: "已处理：第 5 版" in d.page_source)
+    assert not browser.find_elements(By.ID, "conflict-table")
+    assert conn.admin.get(names.CASES, f"household:{hid}")["properties"]["phone"] == "13900139000"
+
+    # identification: the household is flagged; verify it with the consent form signed
+    assert text_of(browser, "#ident-step") == "风险预警"
+    browser.find_element(By.ID, "consent").click()
+    browser.find_element(By.ID, "advance-submit").click()
+    wait(browser, lambda d: text_of(d, "#ident-step") == "入户核实")
+    shot(browser, "household")
+    browser.find_element(By.ID, "nav-identification").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "identification-list"))
+    assert hid in text_of(browser, "#identification-list")
+    shot(browser, "identification")
+    browser.find_element(By.ID, "nav-notice").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "notice"))
+    shot(browser, "notice")
+
+    # export the households as XLSX through the browser and open the file
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    browser.find_element(By.ID, "nav-export").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "export-households"))
+    shot(browser, "export")
+    browser.find_element(By.ID, "export-households-xlsx").click()
+    [file] = wait_for(lambda: [p for p in downloads.glob("*.xlsx") if p.stat().st_size], message="the XLSX download")
+    book = load_workbook(file, read_only=True)
+    rows = list(book["households"].iter_rows(values_only=True))
+    assert rows[0][0] == "户编号 household_id" and hid in [r[0] for r in rows[1:]]
+    phone = rows[0].index("phone")
+    assert next(r for r in rows[1:] if r[0] == hid)[phone] == "139****9000"  # masked unless asked

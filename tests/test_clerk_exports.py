@@ -60,7 +60,9 @@ def test_households_csv_follows_the_filters_and_never_writes_a_formula(client, c
     assert rows[0]["phone"] == "138****8000" and rows[2]["head_name"] == '\'=HYPERLINK("http://x")'
     members = list(csv.reader(io.StringIO(client.get("/clerk/export/households.csv?sheet=members")
                                           .get_data().decode("utf-8-sig"))))  # fmt: skip
-    assert members[0][:3] == ["户编号 household_id", "序号 position", "name"] and len(members) == 1 + 9  # three households of three
+    assert (
+        members[0][:3] == ["户编号 household_id", "序号 position", "name"] and len(members) == 1 + 9
+    )  # three households of three
     assert client.get("/clerk/export/households.csv?tier=high").get_data().decode("utf-8-sig").count("\n") == 1
     assert client.get("/clerk/export/households.csv?sheet=nope").status_code == 400
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from . import csrf
+from server import csrf
 
 bp = Blueprint("clerk", __name__, url_prefix="/clerk")
 bp.before_request(csrf.protect)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import redirect, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
+from server import csrf
 from server.auth import login as check_login
 from server.errors import ApiError
 
-from . import bp, csrf
+from . import bp
 from .common import clerk, render
 from .i18n import COOKIE, LANGS, both, gettext
 

@@ -7,13 +7,13 @@ from typing import Any
 
 from flask import abort, current_app, g, redirect, render_template, request, url_for
 
+from server import csrf
 from server.accounts import User, Village, list_villages
 from server.readmodel import ReadModel
 from server.review import STATE_NAMES
 from server.validation.submission import local_today
 from sync.couch import Couch
 
-from . import csrf
 from .i18n import gettext, lang, loc
 
 FORM_NAMES = {"damage_survey": "受灾农户摸排", "household_survey": "家庭情况排查"}

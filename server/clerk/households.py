@@ -241,6 +241,8 @@ def show(value: Any, key: str | None = None) -> str:
     """A property value for a page: choice values as their labels, lists as text, nothing as —."""
     if value is None or value == "":
         return "—"
+    if key == "members" and isinstance(value, list):
+        return gettext("{n} 人", n=len(value))
     shown = display(value, property_fields().get(key or ""))
     if isinstance(shown, dict) and set(shown) == {"zh", "en"}:
         return loc(shown)

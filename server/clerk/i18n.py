@@ -190,6 +190,7 @@ EN: dict[str, str] = {
     "已标记为不是重复": "Marked as not a duplicate",
     "成员": "Members",
     "别名": "Aliases",
+    "{n} 人": "{n} people",
     # identification
     "已保存": "Saved",
     "已签订承诺授权书": "Consent form (承诺授权书) signed",
