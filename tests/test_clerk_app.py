@@ -186,3 +186,26 @@ def test_submission_page_shows_labels_issues_beside_fields_and_history(client, c
     row = re.search(r'<tr class="[^"]*has-issue[^"]*" data-path="phone">(.*?)</tr>', page, re.S)
     assert row and "12345" in row.group(1)
     assert "有问题" in page and "checked" in page
+
+
+def test_submission_photos_are_shown_to_the_clerk_only(client, conn, township):
+    import base64
+
+    a = township.a
+    roster(conn, a, 1)
+    doc = records.submission("damage_survey", "withphoto", village_code=a, household_id=f"{a}-0001")
+    doc.pop("_rev")
+    jpeg = b"\xff\xd8\xff\xe0" + b"fangpin-photo" * 10 + b"\xff\xd9"
+    doc["_attachments"] = {"house-1.jpg": {"content_type": "image/jpeg", "data": base64.b64encode(jpeg).decode()}}
+    push(conn, a, doc)
+    run(conn)
+    sign_in(client)
+    page = client.get("/clerk/submissions/withphoto").get_data(as_text=True)
+    assert '<img src="/clerk/submissions/withphoto/files/house-1.jpg"' in page
+    photo = client.get("/clerk/submissions/withphoto/files/house-1.jpg")
+    assert photo.status_code == 200 and photo.data == jpeg and photo.mimetype == "image/jpeg"
+    assert client.get("/clerk/submissions/withphoto/files/other.jpg").status_code == 404
+    client.delete_cookie("fangpin_session")
+    assert client.get("/clerk/submissions/withphoto/files/house-1.jpg").status_code == 302
+    sign_in(client, "clerk_other")
+    assert client.get("/clerk/submissions/withphoto/files/house-1.jpg").status_code == 404

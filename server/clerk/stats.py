@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -82,28 +83,39 @@ def arrivals(reviews: Iterable[Mapping], today: dt.date, days: int = 30) -> list
             for i in range(days)]  # fmt: skip
 
 
-def scatter(households: Iterable[Mapping], width: int = 640, height: int = 360, pad: int = 16) -> list[dict]:
-    """Households with a location as points of a ``width`` × ``height`` plot (north up), by tier."""
+def scatter(
+    households: Iterable[Mapping], width: int = 640, height: int = 360, pad: int = 16, cell: int = 6
+) -> list[dict]:
+    """Households with a location as dots of a ``width`` × ``height`` plot (north up), by tier.
+
+    Households closer than ``cell`` pixels share one dot, coloured by the highest tier among them
+    and sized by how many they are, so a township of 50,000 stays a page of a few thousand dots.
+    """
     points = []
     for h in households:
         where = parse_geopoint(h.get("location"))
         if where is not None:
-            points.append((where, h))
+            points.append((where, h.get("tier") or "none", h["id"]))
     if not points:
         return []
-    lats = [p[0][0] for p in points]
-    lons = [p[0][1] for p in points]
-    span_lat = max(max(lats) - min(lats), 1e-6)
-    span_lon = max(max(lons) - min(lons), 1e-6)
-    return [
-        {
-            "x": round(pad + (lon - min(lons)) / span_lon * (width - 2 * pad), 1),
-            "y": round(pad + (max(lats) - lat) / span_lat * (height - 2 * pad), 1),
-            "tier": h.get("tier") or "none",
-            "id": h["id"],
-        }
-        for (lat, lon), h in points
-    ]
+    lat_lo, lat_hi = min(p[0][0] for p in points), max(p[0][0] for p in points)
+    lon_lo, lon_hi = min(p[0][1] for p in points), max(p[0][1] for p in points)
+    span_lat, span_lon = max(lat_hi - lat_lo, 1e-6), max(lon_hi - lon_lo, 1e-6)
+    cells: dict[tuple[int, int], dict] = {}
+    for (lat, lon), tier, hid in points:
+        x = pad + (lon - lon_lo) / span_lon * (width - 2 * pad)
+        y = pad + (lat_hi - lat) / span_lat * (height - 2 * pad)
+        dot = cells.setdefault((int(x // cell), int(y // cell)), {"x": round(x, 1), "y": round(y, 1), "tier": tier,
+                                                                    "id": hid, "count": 0})  # fmt: skip
+        dot["count"] += 1
+        if RANK[tier] < RANK[dot["tier"]]:
+            dot.update(tier=tier, id=hid)
+    for dot in cells.values():
+        dot["r"] = round(min(3 + math.log2(dot["count"]), 9), 1)
+    return sorted(cells.values(), key=lambda d: -RANK[d["tier"]])  # the highest tiers drawn last, on top
+
+
+RANK = {"high": 0, "medium": 1, "low": 2, "none": 3}
 
 
 def parse_geopoint(value: Any) -> tuple[float, float] | None:

@@ -1,0 +1,58 @@
+"""The dashboard's numbers (pure): per-village table, arrivals per Beijing day, the location plot."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from server.clerk import stats
+
+TODAY = dt.date(2026, 11, 22)
+
+
+@dataclass
+class V:
+    code: str
+    name: str
+
+
+def test_village_table_counts_tiers_states_conflicts_duplicates_and_overdue():
+    villages = [V("500112104201", "石坪村"), V("500112104202", "龙井村")]
+    households = [
+        {"village_code": "500112104201", "tier": "high", "deadline": "2026-11-21", "provisional": True,
+         "conflict": "hard", "duplicates": 2, "identification": None},
+        {"village_code": "500112104201", "tier": "high", "deadline": "2026-11-21", "provisional": False,
+         "conflict": None, "duplicates": 0, "identification": "county_approved"},  # approved: not overdue
+        {"village_code": "500112104202", "tier": None, "deadline": None, "conflict": "soft", "duplicates": 0},
+        {"village_code": "500112105301", "tier": "low"},  # another township's: not counted
+    ]  # fmt: skip
+    reviews = [{"village_code": "500112104201", "state": s} for s in ("received", "approved", "approved")]
+    rows, totals = stats.village_table(villages, households, reviews, TODAY)
+    first, second = rows
+    assert first["households"] == 2 and first["tiers"]["high"] == 2 and first["overdue"] == 1
+    assert first["conflicts"] == 1 and first["duplicates"] == 2 and first["provisional"] == 1
+    assert first["states"]["approved"] == 2 and first["submissions"] == 3
+    assert second["tiers"]["none"] == 1 and second["conflicts"] == 1
+    assert totals["households"] == 3 and totals["tiers"]["high"] == 2 and totals["states"]["received"] == 1
+
+
+def test_arrivals_are_counted_per_beijing_day():
+    reviews = [{"received_at": "2026-11-21T16:30:00Z"}, {"received_at": "2026-11-21T15:59:00Z"}, {"received_at": "x"}]
+    days = dict(stats.arrivals(reviews, TODAY, days=3))
+    assert days == {"2026-11-20": 0, "2026-11-21": 1, "2026-11-22": 1}  # 16:30 UTC is past midnight in Beijing
+
+
+def test_scatter_merges_close_households_and_keeps_the_highest_tier_on_top():
+    households = [
+        {"id": "a", "location": "29.0 106.0 0 5", "tier": "low"},
+        {"id": "b", "location": "29.00001 106.00001", "tier": "high"},  # the same spot as a
+        {"id": "c", "location": "30.0 107.0", "tier": "medium"},
+        {"id": "d", "location": "nowhere", "tier": "high"},
+    ]
+    dots = stats.scatter(households)
+    assert [(d["id"], d["tier"], d["count"]) for d in dots] == [("c", "medium", 1), ("b", "high", 2)]
+    assert dots[1]["r"] > dots[0]["r"]
+    north = min(dots, key=lambda d: d["y"])
+    assert north["id"] == "c" and north["x"] > dots[1]["x"]  # north up, east right
+    many = [{"id": str(i), "location": f"{29 + i / 4000} {106 + (i % 97) / 100}", "tier": "low"} for i in range(20000)]
+    assert len(stats.scatter(many)) <= (640 // 6 + 1) * (360 // 6 + 1)  # one dot per 6-pixel cell at most
