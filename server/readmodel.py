@@ -14,11 +14,13 @@ Nothing here carries ID numbers, phones or health data: only what lists and coun
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sync import names
 from sync.couch import Couch, CouchError
@@ -27,6 +29,8 @@ from . import identification
 
 FRESH_S = 1.0
 PAGE = 2000
+MEMO_SIZE = 64
+T = TypeVar("T")
 
 
 def review_row(doc: Mapping[str, Any]) -> dict:
@@ -42,6 +46,7 @@ def review_row(doc: Mapping[str, Any]) -> dict:
         "state": doc.get("state"),
         "completed_at": doc.get("completed_at"),
         "received_at": doc.get("received_at"),
+        "received_day": local_day(doc.get("received_at")),
         "updated_at": doc.get("updated_at"),
         "errors": sum(1 for i in issues if i.get("severity") == "error"),
         "warnings": sum(1 for i in issues if i.get("severity") != "error"),
@@ -67,7 +72,7 @@ def household_row(doc: Mapping[str, Any]) -> dict:
         "deadline": tier.get("deadline"),
         "flagged_on": tier.get("flagged_on"),
         "provisional": tier.get("provisional", True),
-        "location": props.get("location"),
+        "latlon": parse_geopoint(props.get("location")),
         **_identification(doc),
     }
 
@@ -96,10 +101,33 @@ class ReadModel:
     admin: Couch
     reviews: dict[str, dict[str, dict]] = field(default_factory=dict)  # village -> uuid -> row
     households: dict[str, dict] = field(default_factory=dict)  # household id -> row (not merged ones)
+    version: int = 0  # bumped by every change noted: what :meth:`memo` keys on
     _feeds: dict[str, _Feed] = field(default_factory=dict)
+    _memo: OrderedDict = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- reading -------------------------------------------------------------------------------
+    def refresh(self, villages: Iterable[str]) -> None:
+        """Catch up with the village databases' and the case database's feeds (at most once a second)."""
+        for village in villages:
+            self._follow(names.village_db(village), self._note_review_doc)
+        self._follow(names.CASES, self._note_case_doc)
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()`` once per version of the model: a dashboard or a filtered queue is counted
+        again only when something changed. ``key`` must hold everything else the result depends on."""
+        with self._lock:
+            full = (key, self.version)
+            if full in self._memo:
+                self._memo.move_to_end(full)
+                return self._memo[full]
+        value = compute()
+        with self._lock:
+            self._memo[full] = value
+            while len(self._memo) > MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return value
+
     def review_rows(self, villages: Iterable[str]) -> list[dict]:
         villages = list(villages)
         for village in villages:
@@ -108,16 +136,22 @@ class ReadModel:
             return [row for v in villages for row in self.reviews.get(v, {}).values()]
 
     def find_review(self, uuid: str, villages: Iterable[str]) -> dict | None:
-        for row in self.review_rows(villages):
-            if row["id"] == uuid:
-                return row
-        return None
+        villages = list(villages)
+        for village in villages:
+            self._follow(names.village_db(village), self._note_review_doc)
+        with self._lock:
+            return next((self.reviews[v][uuid] for v in villages if uuid in self.reviews.get(v, {})), None)
 
     def household_rows(self, villages: Iterable[str]) -> list[dict]:
         wanted = set(villages)
         self._follow(names.CASES, self._note_case_doc)
         with self._lock:
             return [row for row in self.households.values() if row["village_code"] in wanted]
+
+    def head_names(self, household_ids: Iterable[str | None]) -> dict[str, str | None]:
+        self._follow(names.CASES, self._note_case_doc)
+        with self._lock:
+            return {h: (self.households.get(h) or {}).get("head_name") for h in household_ids if h}
 
     # -- a process's own writes ------------------------------------------------------------------
     def note_reviews(self, docs: Iterable[Mapping[str, Any]]) -> None:
@@ -163,6 +197,7 @@ class ReadModel:
             current = self.reviews.setdefault(doc["village_code"], {}).get(row["id"])
             if current is None or (row["updated_at"] or "") >= (current["updated_at"] or ""):
                 self.reviews[doc["village_code"]][row["id"]] = row
+                self.version += 1
 
     def _note_case_doc(self, doc: Mapping[str, Any]) -> None:
         if doc.get("type") != "household":
@@ -172,3 +207,29 @@ class ReadModel:
                 self.households.pop(doc["household_id"], None)
             else:
                 self.households[doc["household_id"]] = household_row(doc)
+            self.version += 1
+
+
+def parse_geopoint(value: Any) -> tuple[float, float] | None:
+    """ODK geopoint ``"lat lon [alt [accuracy]]"``."""
+    if not isinstance(value, str):
+        return None
+    parts = value.split()
+    try:
+        lat, lon = float(parts[0]), float(parts[1])
+    except (IndexError, ValueError):
+        return None
+    return (lat, lon) if -90 <= lat <= 90 and -180 <= lon <= 180 else None
+
+
+def local_day(stamp: Any) -> str | None:
+    """A UTC ISO time as the Beijing day (UTC+8), the day a clerk would say it arrived."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return (moment.astimezone(dt.timezone(dt.timedelta(hours=8)))).date().isoformat()

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from server.clerk import stats
+from server.readmodel import local_day, parse_geopoint
 
 TODAY = dt.date(2026, 11, 22)
 
@@ -37,22 +38,26 @@ def test_village_table_counts_tiers_states_conflicts_duplicates_and_overdue():
 
 
 def test_arrivals_are_counted_per_beijing_day():
-    reviews = [{"received_at": "2026-11-21T16:30:00Z"}, {"received_at": "2026-11-21T15:59:00Z"}, {"received_at": "x"}]
+    stamps = ["2026-11-21T16:30:00Z", "2026-11-21T15:59:00Z", "x", "2026-11-01T01:00:00Z"]
+    reviews = [{"received_day": local_day(s)} for s in stamps]
     days = dict(stats.arrivals(reviews, TODAY, days=3))
     assert days == {"2026-11-20": 0, "2026-11-21": 1, "2026-11-22": 1}  # 16:30 UTC is past midnight in Beijing
 
 
 def test_scatter_merges_close_households_and_keeps_the_highest_tier_on_top():
     households = [
-        {"id": "a", "location": "29.0 106.0 0 5", "tier": "low"},
-        {"id": "b", "location": "29.00001 106.00001", "tier": "high"},  # the same spot as a
+        {"id": "a", "location": "29.4 106.4 0 5", "tier": "low"},
+        {"id": "b", "location": "29.40001 106.40001", "tier": "high"},  # the same spot as a
         {"id": "c", "location": "30.0 107.0", "tier": "medium"},
         {"id": "d", "location": "nowhere", "tier": "high"},
+        {"id": "e", "location": "29.0 106.0", "tier": None},
     ]
+    for h in households:
+        h["latlon"] = parse_geopoint(h["location"])
     dots = stats.scatter(households)
-    assert [(d["id"], d["tier"], d["count"]) for d in dots] == [("c", "medium", 1), ("b", "high", 2)]
-    assert dots[1]["r"] > dots[0]["r"]
+    assert [(d["id"], d["tier"], d["count"]) for d in dots] == [("e", "none", 1), ("c", "medium", 1), ("b", "high", 2)]
+    assert dots[2]["r"] > dots[1]["r"]
     north = min(dots, key=lambda d: d["y"])
-    assert north["id"] == "c" and north["x"] > dots[1]["x"]  # north up, east right
-    many = [{"id": str(i), "location": f"{29 + i / 4000} {106 + (i % 97) / 100}", "tier": "low"} for i in range(20000)]
-    assert len(stats.scatter(many)) <= (640 // 6 + 1) * (360 // 6 + 1)  # one dot per 6-pixel cell at most
+    assert north["id"] == "c" and north["x"] > dots[2]["x"] > dots[0]["x"]  # north up, east right
+    many = [{"id": str(i), "latlon": (29 + i / 4000, 106 + (i % 97) / 100), "tier": "low"} for i in range(20000)]
+    assert len(stats.scatter(many)) <= (640 // 10 + 1) * (360 // 10 + 1)  # one dot per 10-pixel cell at most

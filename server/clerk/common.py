@@ -81,6 +81,7 @@ def render(template: str, **context: Any) -> str:
         user=g.get("user"),
         form_names=FORM_NAMES,
         tier_names=TIER_NAMES,
+        tier_label={k or "none": gettext(v) for k, v in TIER_NAMES.items()},
         state_names={k: v[0] for k, v in STATE_NAMES.items()},
         **context,
     )

@@ -12,10 +12,17 @@ CHART_W, CHART_H = 640, 160
 def dashboard():
     user = clerk()
     visible = villages(user)
+    day = today()
+    model().refresh(v.code for v in visible)
+    figures = model().memo(("dashboard", tuple(visible), day), lambda: _figures(visible, day))
+    return render("dashboard.html", **figures, names={v.code: v.name for v in visible}, today=day.isoformat())
+
+
+def _figures(visible: list, day) -> dict:
+    """Everything the dashboard counts, from the read model (memoised per version of it)."""
     codes = [v.code for v in visible]
     households = model().household_rows(codes)
     reviews = model().review_rows(codes)
-    day = today()
     rows, totals = stats.village_table(visible, households, reviews, day)
     per_day = stats.arrivals(reviews, day)
     top = max((n for _, n in per_day), default=0) or 1
@@ -25,14 +32,11 @@ def dashboard():
         for i, (d, n) in enumerate(per_day)
     ]
     overdue = sorted((h for h in households if stats.overdue(h, day)), key=lambda h: h["deadline"])[:20]
-    return render(
-        "dashboard.html",
-        rows=rows,
-        totals=totals,
-        bars=bars,
-        chart={"w": CHART_W, "h": CHART_H, "top": top},
-        points=stats.scatter(households),
-        overdue=overdue,
-        names={v.code: v.name for v in visible},
-        today=day.isoformat(),
-    )
+    return {
+        "rows": rows,
+        "totals": totals,
+        "bars": bars,
+        "chart": {"w": CHART_W, "h": CHART_H, "top": top},
+        "points": stats.scatter(households),
+        "overdue": overdue,
+    }

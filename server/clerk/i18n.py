@@ -10,15 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import request
+from flask import g, request
 
 COOKIE = "fangpin_lang"
 LANGS = ("zh", "en")
 
 
 def lang() -> str:
-    chosen = request.cookies.get(COOKIE)
-    return chosen if chosen in LANGS else "zh"
+    """The reader's language (cookie ``fangpin_lang``), read once per request."""
+    if "lang" not in g:
+        chosen = request.cookies.get(COOKIE)
+        g.lang = chosen if chosen in LANGS else "zh"
+    return g.lang
 
 
 def gettext(text: str, **values: Any) -> str:

@@ -24,22 +24,21 @@ def filters() -> dict[str, str]:
 
 
 def select(rows: list[dict], f: dict[str, str]) -> list[dict]:
-    """Rows matching the filters; the state filter defaults to what still needs a clerk."""
-    states = TODO if not f["state"] else STATES if f["state"] == "all" else (f["state"],)
-    out = []
-    for r in rows:
-        day = (r.get("completed_at") or "")[:10]
-        if (
-            r.get("state") in states
-            and (not f["village"] or r["village_code"] == f["village"])
-            and (not f["form"] or r.get("form_id") == f["form"])
-            and (not f["surveyor"] or r.get("submitted_by") == f["surveyor"])
-            and (not f["date_from"] or day >= f["date_from"])
-            and (not f["date_to"] or day <= f["date_to"])
-            and (not f["q"] or f["q"] in (r.get("household_id") or "") or f["q"] in r["id"])
-        ):
-            out.append(r)
-    out.sort(key=lambda r: (r.get("received_at") or "", r["id"]))  # first come, first served
+    """Rows matching the filters, first come first served; the state filter defaults to what still
+    needs a clerk. Only the filters in use are tested (this runs over every submission of a township)."""
+    states = set(TODO if not f["state"] else STATES if f["state"] == "all" else (f["state"],))
+    tests = []
+    for key, field in (("village", "village_code"), ("form", "form_id"), ("surveyor", "submitted_by")):
+        if f[key]:
+            tests.append(lambda r, field=field, want=f[key]: r.get(field) == want)
+    if f["date_from"]:
+        tests.append(lambda r, low=f["date_from"]: (r.get("completed_at") or "")[:10] >= low)
+    if f["date_to"]:
+        tests.append(lambda r, high=f["date_to"]: (r.get("completed_at") or "")[:10] <= high)
+    if f["q"]:
+        tests.append(lambda r, q=f["q"]: q in (r.get("household_id") or "") or q in r["id"])
+    out = [r for r in rows if r.get("state") in states and all(t(r) for t in tests)]
+    out.sort(key=lambda r: (r.get("received_at") or "", r["id"]))
     return out
 
 
@@ -48,13 +47,14 @@ def queue():
     user = clerk()
     visible = villages(user)
     f = filters()
-    rows = model().review_rows(v.code for v in visible)
-    chosen = select(rows, f)
+    codes = [v.code for v in visible]
+    model().refresh(codes)
+    chosen = model().memo(("queue", tuple(codes), tuple(sorted(f.items()))),
+                          lambda: select(model().review_rows(codes), f))  # fmt: skip
     pages = max(1, -(-len(chosen) // PAGE_SIZE))
     page = min(max(_int(request.args.get("page"), 1), 1), pages)
     shown = chosen[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     query = {k: v for k, v in f.items() if v}
-    households = {h["id"]: h for h in model().household_rows(v.code for v in visible)}
     return render(
         "queue.html",
         rows=shown,
@@ -66,12 +66,16 @@ def queue():
         page_url=lambda n: url_for("clerk.queue", **query, page=n),
         villages=visible,
         names={v.code: v.name for v in visible},
-        heads={r["id"]: (households.get(r.get("household_id")) or {}).get("head_name") for r in shown},
-        surveyors=sorted({r["submitted_by"] for r in rows if r.get("submitted_by")}),
+        heads=model().head_names(r.get("household_id") for r in shown),
+        surveyors=model().memo(("surveyors", tuple(codes)), lambda: _surveyors(codes)),
         states=STATES,
         action_key=secrets.token_hex(12),  # one per rendered form: a resubmitted form is the same action
         back=request.full_path.rstrip("?"),
     )
+
+
+def _surveyors(codes: list[str]) -> list[str]:
+    return sorted({r["submitted_by"] for r in model().review_rows(codes) if r.get("submitted_by")})
 
 
 @bp.post("/queue/act")

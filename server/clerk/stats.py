@@ -14,14 +14,15 @@ TIERS = ("high", "medium", "low", "none")
 DONE_STEPS = ("county_approved", "monitored", "eliminated")  # the 15-day clock stops at county approval
 
 
-def overdue(row: Mapping[str, Any], today: dt.date) -> bool:
+def overdue(row: Mapping[str, Any], today: dt.date | str) -> bool:
     """Past the tier's deadline (identification for high, a follow-up visit for medium) with the
     identification not yet approved by the county."""
     deadline = row.get("deadline")
+    day = today if isinstance(today, str) else today.isoformat()
     return bool(
-        row.get("tier") in ("high", "medium")
-        and deadline
-        and deadline < today.isoformat()
+        deadline
+        and deadline < day
+        and row.get("tier") in ("high", "medium")
         and row.get("identification") not in DONE_STEPS
     )
 
@@ -46,6 +47,7 @@ def village_table(
         }
 
     rows = {v.code: blank(v.code, v.name) for v in villages}
+    day = today.isoformat()
     for h in households:
         row = rows.get(h["village_code"])
         if row is None:
@@ -54,7 +56,7 @@ def village_table(
         row["tiers"][h.get("tier") or "none"] += 1
         row["conflicts"] += 1 if h.get("conflict") else 0
         row["duplicates"] += h.get("duplicates") or 0
-        row["overdue"] += 1 if overdue(h, today) else 0
+        row["overdue"] += 1 if overdue(h, day) else 0
         row["provisional"] += 1 if h.get("tier") and h.get("provisional") else 0
     for r in reviews:
         row = rows.get(r["village_code"])
@@ -74,28 +76,21 @@ def village_table(
 def arrivals(reviews: Iterable[Mapping], today: dt.date, days: int = 30) -> list[tuple[str, int]]:
     """Submissions received per day (Beijing time) over the last ``days`` days, oldest first."""
     first = today - dt.timedelta(days=days - 1)
-    counts: Counter[str] = Counter()
-    for r in reviews:
-        day = _local_day(r.get("received_at"))
-        if day is not None and day >= first.isoformat():
-            counts[day] += 1
+    counts = Counter(r.get("received_day") for r in reviews)
     return [((first + dt.timedelta(days=i)).isoformat(), counts[(first + dt.timedelta(days=i)).isoformat()])
             for i in range(days)]  # fmt: skip
 
 
 def scatter(
-    households: Iterable[Mapping], width: int = 640, height: int = 360, pad: int = 16, cell: int = 6
+    households: Iterable[Mapping], width: int = 640, height: int = 360, pad: int = 16, cell: int = 10
 ) -> list[dict]:
-    """Households with a location as dots of a ``width`` × ``height`` plot (north up), by tier.
+    """Households with a location (``latlon``, parsed once by the read model) as dots of a
+    ``width`` × ``height`` plot (north up), by tier.
 
     Households closer than ``cell`` pixels share one dot, coloured by the highest tier among them
     and sized by how many they are, so a township of 50,000 stays a page of a few thousand dots.
     """
-    points = []
-    for h in households:
-        where = parse_geopoint(h.get("location"))
-        if where is not None:
-            points.append((where, h.get("tier") or "none", h["id"]))
+    points = [(h["latlon"], h.get("tier") or "none", h["id"]) for h in households if h.get("latlon")]
     if not points:
         return []
     lat_lo, lat_hi = min(p[0][0] for p in points), max(p[0][0] for p in points)
@@ -116,28 +111,3 @@ def scatter(
 
 
 RANK = {"high": 0, "medium": 1, "low": 2, "none": 3}
-
-
-def parse_geopoint(value: Any) -> tuple[float, float] | None:
-    """ODK geopoint ``"lat lon [alt [accuracy]]"``."""
-    if not isinstance(value, str):
-        return None
-    parts = value.split()
-    try:
-        lat, lon = float(parts[0]), float(parts[1])
-    except (IndexError, ValueError):
-        return None
-    return (lat, lon) if -90 <= lat <= 90 and -180 <= lon <= 180 else None
-
-
-def _local_day(stamp: Any) -> str | None:
-    """A UTC ISO time as the Beijing day (UTC+8), the day a clerk would say it arrived."""
-    if not isinstance(stamp, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return (moment.astimezone(dt.timezone(dt.timedelta(hours=8)))).date().isoformat()
