@@ -19,6 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -108,10 +109,17 @@ class ReadModel:
 
     # -- reading -------------------------------------------------------------------------------
     def refresh(self, villages: Iterable[str]) -> None:
-        """Catch up with the village databases' and the case database's feeds (at most once a second)."""
-        for village in villages:
-            self._follow(names.village_db(village), self._note_review_doc)
-        self._follow(names.CASES, self._note_case_doc)
+        """Catch up with the village databases' and the case database's feeds (at most once a
+        second), several feeds at a time: a township has dozens of village databases."""
+        feeds = [(names.village_db(v), self._note_review_doc) for v in villages] + [(names.CASES, self._note_case_doc)]
+        stale = [(db, note) for db, note in feeds if time.monotonic() - self._feeds.get(db, _Feed()).checked >= FRESH_S]
+        if len(stale) <= 1:
+            for db, note in stale:
+                self._follow(db, note)
+            return
+        with ThreadPoolExecutor(max_workers=min(8, len(stale)), thread_name_prefix="readmodel") as pool:
+            for done in [pool.submit(self._follow, db, note) for db, note in stale]:
+                done.result()
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()`` once per version of the model: a dashboard or a filtered queue is counted

@@ -46,6 +46,24 @@ def today() -> dt.date:
     return local_today()
 
 
+PAGE_SIZE = 50
+
+
+def paginate(rows: list, endpoint: str, query: dict[str, str]) -> dict[str, Any]:
+    """The page of ``rows`` that ``?page=`` asks for, and what the pager needs."""
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    raw = request.args.get("page", "")
+    page = min(max(int(raw) if raw.isdigit() else 1, 1), pages)
+    return {
+        "rows": rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
+        "total": len(rows),
+        "page": page,
+        "pages": pages,
+        "query": query,
+        "page_url": lambda n: url_for(endpoint, **query, page=n),
+    }
+
+
 def form_key(name: str) -> str:
     """The idempotency key a rendered form carries (a resubmitted form repeats, never doubles, its action)."""
     value = request.form.get(name)

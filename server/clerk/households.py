@@ -19,10 +19,9 @@ from sync import audit, households
 
 from . import bp, stats
 from .answers import display
-from .common import clerk, couch, form_key, model, render, today, villages
+from .common import clerk, couch, form_key, model, paginate, render, today, villages
 from .i18n import gettext, loc
 
-PAGE_SIZE = 50
 FILTERS = ("village", "tier", "conflict", "duplicates", "overdue", "q")
 
 
@@ -45,18 +44,10 @@ def household_list():
             rows.append(h)
     rank = {"high": 0, "medium": 1, "low": 2}
     rows.sort(key=lambda h: (rank.get(h.get("tier") or "", 3), h.get("deadline") or "9999", h["id"]))
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
-    page = min(max(int(request.args.get("page", "1")) if request.args.get("page", "").isdigit() else 1, 1), pages)
-    query = {k: v for k, v in f.items() if v}
     return render(
         "households.html",
-        rows=rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
-        total=len(rows),
-        page=page,
-        pages=pages,
+        **paginate(rows, "clerk.household_list", {k: v for k, v in f.items() if v}),
         f=f,
-        query=query,
-        page_url=lambda n: url_for("clerk.household_list", **query, page=n),
         villages=visible,
         names={v.code: v.name for v in visible},
         today=day.isoformat(),

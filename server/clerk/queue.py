@@ -10,10 +10,9 @@ from server import review_actions
 from server.review import STATES, ActionRefused
 
 from . import bp
-from .common import clerk, couch, form_key, model, render, villages
+from .common import clerk, couch, form_key, model, paginate, render, villages
 from .i18n import gettext, loc
 
-PAGE_SIZE = 50
 TODO = ("received", "has_issues", "edited")  # the default view: what still needs a clerk
 FILTERS = ("village", "form", "state", "surveyor", "date_from", "date_to", "q")
 ACTION_NAMES = {"approve": "通过", "reject": "拒绝", "return": "退回"}
@@ -51,22 +50,14 @@ def queue():
     model().refresh(codes)
     chosen = model().memo(("queue", tuple(codes), tuple(sorted(f.items()))),
                           lambda: select(model().review_rows(codes), f))  # fmt: skip
-    pages = max(1, -(-len(chosen) // PAGE_SIZE))
-    page = min(max(_int(request.args.get("page"), 1), 1), pages)
-    shown = chosen[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    query = {k: v for k, v in f.items() if v}
+    paged = paginate(chosen, "clerk.queue", {k: v for k, v in f.items() if v})
     return render(
         "queue.html",
-        rows=shown,
-        total=len(chosen),
-        page=page,
-        pages=pages,
+        **paged,
         f=f,
-        query=query,
-        page_url=lambda n: url_for("clerk.queue", **query, page=n),
         villages=visible,
         names={v.code: v.name for v in visible},
-        heads=model().head_names(r.get("household_id") for r in shown),
+        heads=model().head_names(r.get("household_id") for r in paged["rows"]),
         surveyors=model().memo(("surveyors", tuple(codes)), lambda: _surveyors(codes)),
         states=STATES,
         action_key=secrets.token_hex(12),  # one per rendered form: a resubmitted form is the same action
@@ -134,7 +125,3 @@ def _policy():
 def _back() -> str:
     target = request.form.get("back", "")
     return target if target.startswith("/clerk/") and not target.startswith("//") else url_for("clerk.queue")
-
-
-def _int(value: str | None, default: int) -> int:
-    return int(value) if value and value.isdigit() else default
