@@ -15,6 +15,7 @@ Nothing here carries ID numbers, phones or health data: only what lists and coun
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +28,8 @@ from sync import names
 from sync.couch import Couch, CouchError
 
 from . import identification
+
+log = logging.getLogger("fangpin.readmodel")
 
 FRESH_S = 1.0
 PAGE = 2000
@@ -93,6 +96,7 @@ def _identification(doc: Mapping[str, Any]) -> dict:
 class _Feed:
     since: Any = 0
     checked: float = -1e9
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -112,7 +116,8 @@ class ReadModel:
         """Catch up with the village databases' and the case database's feeds (at most once a
         second), several feeds at a time: a township has dozens of village databases."""
         feeds = [(names.village_db(v), self._note_review_doc) for v in villages] + [(names.CASES, self._note_case_doc)]
-        stale = [(db, note) for db, note in feeds if time.monotonic() - self._feeds.get(db, _Feed()).checked >= FRESH_S]
+        now = time.monotonic()
+        stale = [(db, note) for db, note in feeds if db not in self._feeds or now - self._feeds[db].checked >= FRESH_S]
         if len(stale) <= 1:
             for db, note in stale:
                 self._follow(db, note)
@@ -120,6 +125,20 @@ class ReadModel:
         with ThreadPoolExecutor(max_workers=min(8, len(stale)), thread_name_prefix="readmodel") as pool:
             for done in [pool.submit(self._follow, db, note) for db, note in stale]:
                 done.result()
+
+    def warm_up(self, villages: Callable[[], Iterable[str]]) -> threading.Thread:
+        """Read everything in on a background thread, so that after a restart the first clerk does
+        not wait for it (measured: ~13 s for 50,000 households and 100,000 submissions)."""
+
+        def run() -> None:
+            try:
+                self.refresh(villages())
+            except Exception:  # the first request will try again; a warm-up must never kill a worker
+                log.exception("read model warm-up failed")
+
+        thread = threading.Thread(target=run, name="readmodel-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()`` once per version of the model: a dashboard or a filtered queue is counted
@@ -172,29 +191,27 @@ class ReadModel:
 
     # -- following ----------------------------------------------------------------------------
     def _follow(self, db: str, note) -> None:
-        feed = self._feeds.setdefault(db, _Feed())
+        with self._lock:
+            feed = self._feeds.setdefault(db, _Feed())
         if time.monotonic() - feed.checked < FRESH_S:
             return
-        with self._lock:  # one reader per process catches up; the others wait for it, then read
+        with feed.lock:  # one reader per feed catches up; the others wait for it and find it fresh
             if time.monotonic() - feed.checked < FRESH_S:
                 return
             since = feed.since
-        while True:
-            try:
-                page = self.admin.changes(db, since, PAGE, include_docs=True)
-            except CouchError as exc:
-                if exc.status == 404:  # a village registered but its database not made yet
+            while True:
+                try:
+                    page = self.admin.changes(db, since, PAGE, include_docs=True)
+                except CouchError as exc:
+                    if exc.status == 404:  # a village registered but its database not made yet
+                        break
+                    raise
+                for row in page["results"]:
+                    if row.get("doc") and not row.get("deleted"):
+                        note(row["doc"])
+                since = page["last_seq"]
+                if len(page["results"]) < PAGE:
                     break
-                raise
-            for row in page["results"]:
-                if row.get("deleted"):
-                    continue
-                if row.get("doc"):
-                    note(row["doc"])
-            since = page["last_seq"]
-            if len(page["results"]) < PAGE:
-                break
-        with self._lock:
             feed.since, feed.checked = since, time.monotonic()
 
     def _note_review_doc(self, doc: Mapping[str, Any]) -> None:

@@ -44,6 +44,17 @@ def sign_in(browser, url: str, name: str = "clerk") -> None:
     browser.find_element(By.ID, "login-submit").click()
 
 
+def shown(browser, check, message: str) -> None:
+    """Reload until ``check()`` holds: lists follow the databases within a second (the read model)."""
+
+    def again():
+        browser.refresh()
+        return check()
+
+    if not check():
+        wait_for(again, timeout=10, interval=0.3, message=message)
+
+
 def states_in_queue(browser) -> dict[str, str]:
     return {
         row.get_attribute("data-id"): row.find_element(By.CSS_SELECTOR, ".badge").text
@@ -70,7 +81,7 @@ def test_clerk_reviews_a_tablets_surveys_and_a_returned_one_comes_back_corrected
 
     sign_in(browser, web.url)
     wait(browser, lambda d: d.current_url.endswith("/clerk/dashboard"))
-    assert text_of(browser, "#total-pending") == "4"
+    shown(browser, lambda: text_of(browser, "#total-pending") == "4", "4 pending on the dashboard")
     row = browser.find_element(By.CSS_SELECTOR, f'#villages tr[data-village="{township.a}"]')
     assert "石坪村" in row.text and "外乡村" not in browser.page_source
     shot(browser, "dashboard")
@@ -124,7 +135,7 @@ def test_clerk_reviews_a_tablets_surveys_and_a_returned_one_comes_back_corrected
         lambda: reviews(conn, township.a)[f"submission:{target}"]["state"] == "edited", timeout=60, message="edited"
     )
     browser.get(web.url + "/clerk/queue")
-    assert states_in_queue(browser)[target] == "已修改待审"
+    shown(browser, lambda: states_in_queue(browser).get(target) == "已修改待审", "the edit in the queue")
 
     # its page: labelled answers, the comment, the history
     browser.find_element(By.CSS_SELECTOR, f'tr[data-id="{target}"] a.open').click()
@@ -158,8 +169,8 @@ def test_clerk_resolves_a_conflict_exports_xlsx_and_walks_the_identification_pag
     run(conn)
     sign_in(browser, web.url)
     wait(browser, lambda d: d.current_url.endswith("/clerk/dashboard"))
+    shown(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#map circle.dot.high"), "the red dot on the map")
     shot(browser, "dashboard-with-data")
-    assert browser.find_elements(By.CSS_SELECTOR, "#map circle.dot.high")  # the surveyed household, in red
 
     # households: filter to hard conflicts, open the household, resolve side by side
     browser.find_element(By.ID, "nav-households").click()
