@@ -49,6 +49,11 @@ class XForm:
         return cls(form_id=form_id, version=version, title=title, xml=xml)
 
 
+def version_key(version: str) -> tuple:
+    """Form versions compare as numbers when they are digits (ODK's yyyymmddnn habit), else as text."""
+    return (0, int(version), "") if version.isdigit() else (1, 0, version)
+
+
 def source_path(form_id: str) -> Path:
     return FORMS_DIR / f"{form_id}.xlsx"
 

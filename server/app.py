@@ -11,7 +11,7 @@ from sync.embedded import Connection, attach
 from sync.form_catalog import FormCatalog
 from sync.settings import Settings
 
-from . import api, clerk, gateway, household_api
+from . import api, clerk, gateway, household_api, openrosa
 from .accounts import Authenticator
 from .auth import Lockout, load_user
 from .errors import ApiError, error_response
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
     app.register_blueprint(household_api.bp)
     app.register_blueprint(household_api.summary_bp)
     app.register_blueprint(clerk.bp)
+    app.register_blueprint(openrosa.bp)
     app.add_url_rule("/", "root", lambda: redirect("/clerk/"))
 
     @app.errorhandler(HTTPException)

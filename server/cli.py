@@ -12,10 +12,11 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import click
 
-from forms import build_all, shipped_forms
+from forms import XForm, build, build_all, shipped_forms
 from sync import bootstrap
 from sync.embedded import connect
 from sync.settings import Settings
@@ -216,11 +217,21 @@ def forms_build(check: bool, validate: bool) -> None:
 
 
 @forms.command("publish")
-def forms_publish() -> None:
-    """Publish the built forms to fp_forms; a published version is never overwritten."""
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+def forms_publish(files: tuple[str, ...]) -> None:
+    """Publish forms to fp_forms: the built forms of this release, or FILES (a built XForm .xml, or an
+    XLSForm .xlsx/.md built here). A new version must come after the published ones; a published
+    version is never overwritten, and older versions stay published."""
+    try:
+        chosen = [
+            XForm.parse(Path(f).read_bytes() if f.endswith(".xml") else build(Path(f), file_type=Path(f).suffix))
+            for f in files
+        ] or shipped_forms()
+    except ValueError as exc:
+        fail(exc)
     with connect(settings()) as conn:
         bootstrap.init(conn, forms=[])
-        for form in shipped_forms():
+        for form in chosen:
             try:
                 new = bootstrap.publish_form(conn.admin, form)
             except ValueError as exc:

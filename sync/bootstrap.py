@@ -14,7 +14,7 @@ import base64
 import json
 from collections.abc import Iterable
 
-from forms import XForm, shipped_forms
+from forms import XForm, shipped_forms, version_key
 
 from . import names
 from .clock import utc_now
@@ -117,7 +117,12 @@ def _remove_design(admin: Couch, db: str, ddoc_id: str) -> None:
 
 
 def publish_form(admin: Couch, form: XForm) -> bool:
-    """Publish one form version; True if new. A version string is never reused for other content."""
+    """Publish one form version beside the older ones; True if new.
+
+    A version string is never reused for other content, and a new version must come after every
+    published one (tablets and ODK Collect take the newest; submissions of older versions are still
+    validated against their own version, which stays published).
+    """
     current = admin.get(names.FORMS, form.doc_id)
     if current:
         if current.get("hash") != form.md5:
@@ -127,6 +132,13 @@ def publish_form(admin: Couch, form: XForm) -> bool:
                 "give it a new version"
             )
         return False
+    published = [d["version"] for d in admin.iter_prefix(names.FORMS, f"form:{form.form_id}:")]
+    newest = max(published, key=version_key, default=None)
+    if newest is not None and version_key(form.version) <= version_key(newest):
+        raise ValueError(
+            f"表单 {form.form_id} 的新版本号 {form.version} 须大于已发布的最新版本 {newest} / "
+            f"form {form.form_id}: the new version {form.version} must come after the newest published {newest}"
+        )
     admin.put(
         names.FORMS,
         {

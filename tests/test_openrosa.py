@@ -1,0 +1,186 @@
+"""OpenRosa 1.0 conformance (real CouchDB, Flask test client): the form list against the
+xformsList schema, forms and manifests, HEAD/POST /submission with a photo, idempotent and
+conflicting resubmissions, split submissions, edits, refusals; and ODK Validate on every XForm."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import uuid
+
+import pytest
+import records
+from conftest import PASSWORD
+from lxml import etree
+from test_household_worker import record, roster, run
+
+from forms import shipped_forms
+from sync import names
+
+HEADERS = {"X-OpenRosa-Version": "1.0"}
+FIELD = ("gw_a", PASSWORD)
+NS = {"x": "http://openrosa.org/xforms/xformsList"}
+
+# The OpenRosa form list (https://docs.getodk.org/openrosa-form-list/) as an XML Schema: the
+# elements ODK Collect reads, in order, with the hash as "md5:" + 32 hex digits.
+FORM_LIST_XSD = b"""<?xml version="1.0"?>
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="http://openrosa.org/xforms/xformsList"
+           xmlns="http://openrosa.org/xforms/xformsList" elementFormDefault="qualified">
+  <xs:element name="xforms"><xs:complexType><xs:sequence>
+    <xs:element name="xform" minOccurs="0" maxOccurs="unbounded"><xs:complexType><xs:sequence>
+      <xs:element name="formID" type="xs:string"/>
+      <xs:element name="name" type="xs:string"/>
+      <xs:element name="version" type="xs:string"/>
+      <xs:element name="hash"><xs:simpleType><xs:restriction base="xs:string">
+        <xs:pattern value="md5:[0-9a-f]{32}"/></xs:restriction></xs:simpleType></xs:element>
+      <xs:element name="descriptionText" type="xs:string" minOccurs="0"/>
+      <xs:element name="downloadUrl" type="xs:anyURI"/>
+      <xs:element name="manifestUrl" type="xs:anyURI" minOccurs="0"/>
+    </xs:sequence></xs:complexType></xs:element>
+  </xs:sequence></xs:complexType></xs:element>
+</xs:schema>"""
+
+
+def instance_xml(form_id: str, data: dict, instance_id: str, version: str = records.VERSION, **meta: str) -> bytes:
+    """The XML ODK Collect would send for ``data`` (the tablet's shape)."""
+    root = etree.Element("data", id=form_id, version=version)
+
+    def fill(parent, values: dict) -> None:
+        for key, value in values.items():
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                el = etree.SubElement(parent, key)
+                if isinstance(item, dict):
+                    fill(el, item)
+                else:
+                    el.text = str(item)
+
+    fill(root, data)
+    fill(etree.SubElement(root, "meta"), {"instanceID": instance_id, **meta})
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def post(client, xml: bytes, *files: tuple[str, bytes], auth=FIELD, headers=HEADERS):
+    data = {"xml_submission_file": (io.BytesIO(xml), "submission.xml", "text/xml")}
+    for n, (name, body) in enumerate(files):
+        data[f"photo{n}"] = (io.BytesIO(body), name, "image/jpeg")
+    return client.post("/submission", data=data, auth=auth, headers=headers, content_type="multipart/form-data")
+
+
+def damage(village: str, **changes) -> dict:
+    data = copy.deepcopy(records.DAMAGE)
+    data.update(village_code=village, household_id=f"{village}-0001", **changes)
+    return data
+
+
+def test_form_list_matches_the_schema_and_every_url_answers(client, conn, township):
+    assert client.get("/formList").status_code == 400  # no X-OpenRosa-Version
+    anonymous = client.get("/formList", headers=HEADERS)
+    assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Basic")
+    resp = client.get("/formList", headers=HEADERS, auth=FIELD)
+    assert resp.status_code == 200 and resp.headers["X-OpenRosa-Version"] == "1.0" and resp.mimetype == "text/xml"
+    doc = etree.fromstring(resp.data)
+    etree.XMLSchema(etree.fromstring(FORM_LIST_XSD)).assertValid(doc)
+    listed = {x.findtext("x:formID", namespaces=NS): x for x in doc.findall("x:xform", NS)}
+    assert set(listed) == {"damage_survey", "household_survey"}
+    for form in shipped_forms():
+        item = listed[form.form_id]
+        assert item.findtext("x:version", namespaces=NS) == form.version
+        xml = client.get(item.findtext("x:downloadUrl", namespaces=NS), headers=HEADERS, auth=FIELD).data
+        assert item.findtext("x:hash", namespaces=NS) == "md5:" + hashlib.md5(xml).hexdigest() == form.md5
+        manifest = client.get(item.findtext("x:manifestUrl", namespaces=NS), headers=HEADERS, auth=FIELD)
+        assert etree.QName(etree.fromstring(manifest.data)).namespace == "http://openrosa.org/xforms/xformsManifest"
+    one = etree.fromstring(client.get("/formList?formID=damage_survey", headers=HEADERS, auth=FIELD).data)
+    assert [x.findtext("x:formID", namespaces=NS) for x in one] == ["damage_survey"]
+    head = client.head("/submission", headers=HEADERS, auth=FIELD)
+    assert head.status_code == 204 and int(head.headers["X-OpenRosa-Accept-Content-Length"]) > 1_000_000
+
+
+def test_a_submission_with_a_photo_becomes_the_tablets_document_and_is_processed(client, conn, township):
+    a = township.a
+    roster(conn, a, 1)
+    iid = f"uuid:{uuid.uuid4()}"
+    photo = b"\xff\xd8\xff\xe0" + b"flooded-house" * 20 + b"\xff\xd9"
+    resp = post(client, instance_xml("damage_survey", damage(a), iid, deviceID="collect:abc"), ("house-1.jpg", photo))
+    assert resp.status_code == 201, resp.data
+    assert b'nature="submit_success"' in resp.data and resp.headers["X-OpenRosa-Version"] == "1.0"
+    doc = conn.admin.get(names.village_db(a), f"submission:{iid[5:]}")
+    assert doc["data"] == damage(a)  # the same shape and types a PouchDB tablet writes
+    assert doc["form_id"] == "damage_survey" and doc["submitted_by"] == "gw_a" and doc["device_id"] == "collect:abc"
+    assert conn.admin.get_attachment(names.village_db(a), doc["_id"], "house-1.jpg") == photo
+    run(conn)
+    review = conn.admin.get(names.village_db(a), f"review:{iid[5:]}")
+    assert review["state"] == "received" and review["household"]["id"] == f"{a}-0001"
+    assert record(conn, f"{a}-0001")["tier"]["tier"] == "high"
+    # the household survey's repeat comes out as an array of typed members
+    hid = f"{a}-0001"
+    household = copy.deepcopy(records.HOUSEHOLD_SURVEY)
+    household.update(village_code=a, household_id=hid)
+    iid2 = f"uuid:{uuid.uuid4()}"
+    assert post(client, instance_xml("household_survey", household, iid2)).status_code == 201
+    answered = {k: v for k, v in household.items() if v != ""}  # an empty element is an unanswered question
+    assert conn.admin.get(names.village_db(a), f"submission:{iid2[5:]}")["data"] == answered
+
+
+def test_resubmissions_are_idempotent_conflicts_are_409_and_split_parts_add_photos(client, conn, township):
+    a = township.a
+    iid = f"uuid:{uuid.uuid4()}"
+    xml = instance_xml("damage_survey", damage(a), iid)
+    assert post(client, xml, ("house-1.jpg", b"one")).status_code == 201
+    db, doc_id = names.village_db(a), f"submission:{iid[5:]}"
+    rev = conn.admin.get(db, doc_id)["_rev"]
+    assert post(client, xml, ("house-1.jpg", b"one")).status_code == 201  # the same again: nothing new
+    assert conn.admin.get(db, doc_id)["_rev"] == rev
+    other = post(client, instance_xml("damage_survey", damage(a, deaths=1), iid))
+    assert other.status_code == 409 and "instanceID" in other.data.decode()
+    assert post(client, xml, ("house-2.jpg", b"two")).status_code == 201  # Collect's next part of a split POST
+    assert set(conn.admin.get(db, doc_id)["_attachments"]) == {"house-1.jpg", "house-2.jpg"}
+    assert post(client, xml, ("house-2.jpg", b"changed")).status_code == 409
+    # an edit in Collect: a new instanceID naming the old one as deprecated → a new revision
+    edited = instance_xml("damage_survey", damage(a, rooms_damaged=1), f"uuid:{uuid.uuid4()}", deprecatedID=iid)
+    assert post(client, edited).status_code == 201
+    after = conn.admin.get(db, doc_id)
+    assert after["data"]["rooms_damaged"] == 1 and after["_rev"].startswith("3-")
+    assert set(after["_attachments"]) == {"house-1.jpg", "house-2.jpg"}  # the photos stay
+
+
+def test_refusals_say_what_is_wrong_in_both_languages(client, conn, township):
+    a = township.a
+    xml = instance_xml("damage_survey", damage(a), f"uuid:{uuid.uuid4()}")
+    cases = [
+        (post(client, xml, headers={}), 400, "X-OpenRosa-Version"),
+        (client.post("/submission", headers=HEADERS, auth=FIELD, data={}), 400, "xml_submission_file"),
+        (post(client, b"<data id='damage_survey'><unclosed></data>"), 400, "XML"),
+        (post(client, instance_xml("damage_survey", damage(a), "not-a-uuid")), 400, "uuid"),
+        (post(client, instance_xml("damage_survey", damage(township.b), f"uuid:{uuid.uuid4()}")), 403, township.b),
+        (post(client, xml, auth=("clerk", PASSWORD)), 403, "field"),
+        (post(client, xml, auth=("gw_a", "wrong-password")), 401, "incorrect"),
+    ]
+    for resp, status, says in cases:
+        text = resp.data.decode()
+        assert resp.status_code == status and says in text and " / " in text, (status, text)
+        assert resp.headers["X-OpenRosa-Version"] == "1.0"
+    assert not list(conn.admin.iter_prefix(names.village_db(a), "submission:"))  # nothing half-stored
+
+
+def test_xml_entities_are_never_resolved(client, conn, township):
+    a = township.a
+    xml = instance_xml("damage_survey", damage(a, event_id="&secret;"), f"uuid:{uuid.uuid4()}").replace(
+        b"&amp;secret;", b"&secret;"
+    )
+    evil = xml.replace(b"?>", b'?><!DOCTYPE data [<!ENTITY secret SYSTEM "file:///etc/passwd">]>', 1)
+    resp = post(client, evil)
+    stored = list(conn.admin.iter_prefix(names.village_db(a), "submission:"))
+    assert resp.status_code in (201, 400)
+    assert all("root:" not in str(d.get("data")) for d in stored)
+
+
+@pytest.mark.slow
+def test_odk_validate_accepts_every_built_xform(tmp_path):
+    from pyxform.validators.odk_validate import check_xform
+
+    for form in shipped_forms():
+        path = tmp_path / f"{form.form_id}.xml"
+        path.write_bytes(form.xml)
+        check_xform(str(path))  # raises ODKValidateError with ODK Validate's own message
