@@ -184,3 +184,43 @@ def test_odk_validate_accepts_every_built_xform(tmp_path):
         path = tmp_path / f"{form.form_id}.xml"
         path.write_bytes(form.xml)
         check_xform(str(path))  # raises ODKValidateError with ODK Validate's own message
+
+
+NEW_VERSION_MD = """
+| survey   |           |               |                 |                |
+|          | type      | name          | label::中文 (zh) | label::English (en) |
+|          | text      | village_code  | 行政村代码        | Village code   |
+|          | text      | household_id  | 户编号           | Household      |
+|          | text      | surveyor      | 调查人           | Surveyor       |
+|          | date      | survey_date   | 调查日期          | Survey date    |
+|          | integer   | deaths        | 死亡人数          | Deaths         |
+| settings |           |               |                 |                |
+|          | form_id   | version       | default_language |               |
+|          | damage_survey | {version} | 中文 (zh)        |                |
+"""
+
+
+def test_a_new_form_version_is_published_beside_the_old_and_an_old_version_string_is_refused(
+    client, conn, township, settings, tmp_path
+):
+    from conftest import fangpin
+
+    newer = tmp_path / "damage_v2.md"
+    newer.write_text(NEW_VERSION_MD.format(version="2026112301"))
+    out = fangpin(settings, "forms", "publish", str(newer))
+    assert "published: form:damage_survey:2026112301" in out.stdout
+    listed = etree.fromstring(client.get("/formList?formID=damage_survey", headers=HEADERS, auth=FIELD).data)
+    assert listed.findtext("x:xform/x:version", namespaces=NS) == "2026112301"
+    assert conn.admin.get(names.FORMS, f"form:damage_survey:{records.VERSION}")  # the old one stays
+    # a survey of the old version still validates against the old version
+    a = township.a
+    iid = f"uuid:{uuid.uuid4()}"
+    assert post(client, instance_xml("damage_survey", damage(a), iid)).status_code == 201
+    run(conn)
+    review = conn.admin.get(names.village_db(a), f"review:{iid[5:]}")
+    assert review["state"] == "received" and review["issues"] == []
+    older = tmp_path / "damage_old.md"
+    older.write_text(NEW_VERSION_MD.format(version="2026112300"))
+    refused = fangpin(settings, "forms", "publish", str(older), check=False)
+    assert refused.returncode != 0 and "须大于已发布的最新版本 2026112301" in refused.stderr
+    assert "must come after the newest published 2026112301" in refused.stderr
