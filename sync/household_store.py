@@ -108,6 +108,72 @@ def add_roster(admin: Couch, village: str, roster: Mapping[str, Mapping[str, Any
     return len(new)
 
 
+def import_roster(
+    admin: Couch,
+    roster: Mapping[str, Mapping[str, Any]],
+    by: str,
+    at: str,
+    key: str,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> dict[str, int]:
+    """Create the roster's new households and update known ones (one ``roster`` version each); all or nothing.
+
+    CouchDB has no transaction over documents, so "nothing" is made by compensation: if any write
+    fails, every record this import wrote is put back as it was (new ones deleted) before the error
+    is raised. ``key`` (the file's digest) makes importing the same file again a no-op.
+    """
+    event_id = f"roster:{key}"
+    ids = sorted(roster)
+    before: dict[str, dict] = {}
+    for start in range(0, len(ids), 500):
+        before.update(load(admin, ids[start : start + 500]))
+    todo: list[dict] = []
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    for hid in ids:
+        village = hid.split("-", 1)[0]
+        if hid not in before:
+            todo.append(households.new_record(hid, village, roster[hid], "roster", at))
+            counts["created"] += 1
+            continue
+        record = json.loads(json.dumps(before[hid]))
+        if households.roster_update(record, roster[hid], by, at, event_id) is None:
+            counts["unchanged"] += 1
+        else:
+            todo.append(record)
+            counts["updated"] += 1
+    written: list[dict] = []
+    try:
+        for start in range(0, len(todo), 500):
+            batch = todo[start : start + 500]
+            results = admin.bulk_docs(names.CASES, batch)
+            for doc, result in zip(batch, results, strict=True):
+                if result.get("ok"):
+                    written.append({**doc, "_rev": result["rev"]})
+            failed = [r for r in results if r.get("error")]
+            if failed:
+                raise CouchError(409 if failed[0]["error"] == "conflict" else 500, failed[0]["error"],
+                                 f"{len(failed)} household writes failed, e.g. {failed[0].get('id')}")  # fmt: skip
+            progress(len(batch), len(todo))
+    except CouchError:
+        _undo_import(admin, written, before)
+        raise
+    publish(admin, written)
+    return counts
+
+
+def _undo_import(admin: Couch, written: list[dict], before: Mapping[str, dict]) -> None:
+    """Put back what an import wrote: the earlier content of updated records, deletion of new ones."""
+    restore = []
+    for doc in written:
+        old = before.get(doc["household_id"])
+        if old is None:
+            restore.append({"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True})
+        else:
+            restore.append({**old, "_rev": doc["_rev"]})
+    for start in range(0, len(restore), 500):
+        admin.bulk_docs(names.CASES, restore[start : start + 500])
+
+
 def alias_doc(alias: str, household_id: str) -> dict:
     """``alias:<id>`` in ``fp_cases``: a provisional id that turned out to be a known household."""
     return {"_id": f"alias:{alias}", "type": "alias", "alias": alias, "household_id": household_id}

@@ -182,6 +182,42 @@ def merge(survivor: dict, other: dict, by: str, at: str, event_id: str, values: 
     return event
 
 
+def roster_update(record: dict, roster: Mapping[str, Any], by: str, at: str, event_id: str) -> dict | None:
+    """A re-imported roster's changes as one more version; None when it changes nothing.
+
+    Members are matched by ID number (then name): the roster updates the fields it has and adds
+    people it lists, but never removes a member or blanks a field the surveys filled.
+    """
+    if has_applied(record, event_id):
+        return None
+    current = record["properties"]
+    values = {k: v for k, v in roster.items() if k != "members" and v not in (None, "") and current.get(k) != v}
+    if isinstance(roster.get("members"), list):
+        merged = _merge_members(current.get("members") if isinstance(current.get("members"), list) else [],
+                                roster["members"])  # fmt: skip
+        if merged != current.get("members"):
+            values["members"] = merged
+    if not values:
+        return None
+    return _clerk_event(record, "roster", values, by, at, event_id)
+
+
+def _merge_members(current: list, listed: list) -> list:
+    out = [dict(m) if isinstance(m, dict) else m for m in current]
+    for person in listed:
+        key = person.get("id_number") or None
+        match = next(
+            (m for m in out if isinstance(m, dict) and ((key and m.get("id_number") == key) or
+             (not key and m.get("name") == person.get("name")))),
+            None,
+        )  # fmt: skip
+        if match is None:
+            out.append(dict(person))
+        else:
+            match.update({k: v for k, v in person.items() if v not in (None, "")})
+    return out
+
+
 def _clerk_event(
     record: dict, kind: str, values: Mapping[str, Any], by: str, at: str, event_id: str, **extra: Any
 ) -> dict:

@@ -82,6 +82,25 @@ CODES: dict[str, tuple[str, str]] = {
         "{path} 身份证号也登记在其他户：{households}",
         "{path}: the same ID number is registered in another household: {households}",
     ),
+    # roster import (the national system's export)
+    "roster.household_id": (
+        "户编号 {value} 无效（应为“12位村代码-4位序号”，或用 --village 补全的序号）",
+        "household number {value} is not valid (<12-digit village code>-<4 digits>, or a number with --village)",
+    ),
+    "roster.other_village": (
+        "户编号 {value} 不属于村 {village}",
+        "household number {value} is not of village {village}",
+    ),
+    "roster.unknown_value": ("{path} 的值“{value}”无法识别", "{path}: the value '{value}' is not understood"),
+    "roster.id_format": (
+        "证件号码 {value} 格式错误（应为18位：17位数字加校验位）",
+        "ID number {value} is malformed (18 characters: 17 digits and a check character)",
+    ),
+    "roster.missing": ("缺少 {column}", "{column} is missing"),
+    "roster.duplicate_id": (
+        "证件号码 {value} 也出现在户 {households}",
+        "ID number {value} also appears in household(s) {households}",
+    ),
     "household.no_head": ("家庭成员中没有户主", "no member is the head of household"),
     "household.several_heads": ("家庭成员中有{count}个户主", "{count} members are marked as head of household"),
     "household.spouse_same_sex": ("{path} 配偶与户主性别相同", "{path}: spouse has the same sex as the head"),

@@ -44,7 +44,7 @@ def id_numbers(data: dict) -> Iterator[tuple[str, str, dict | None]]:
 
 
 def check_id_numbers(data: dict, ctx: Context) -> Iterator[dict]:
-    seen: dict[str, str] = {}
+    claimed: dict[str, str] = {}  # ID number -> the member path that holds it (head_id_number repeats the head's)
     for path, number, member in id_numbers(data):
         if not idcard.well_formed(number):
             continue  # the form's own constraint reports the format
@@ -70,11 +70,9 @@ def check_id_numbers(data: dict, ctx: Context) -> Iterator[dict]:
             sex = member.get("sex")
             if sex in ("male", "female") and (sex == "male") != idcard.is_male(number):
                 yield issue("id.sex_mismatch", f"{base}/sex", sex)
-            if number in seen and seen[number] != "head_id_number":
+            if number in claimed:
                 yield issue("id.duplicate_in_household", path, number)
-            seen.setdefault(number, path)
-        else:
-            seen[number] = path
+            claimed.setdefault(number, path)
         if ctx.id_households is not None and ctx.household_id:
             others = sorted(ctx.id_households(number) - {ctx.household_id})
             if others:
