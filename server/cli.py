@@ -329,7 +329,6 @@ def demo() -> None:
             click.echo(line)
 
 
-
 @main.group()
 def roster() -> None:
     """Import the township's household roster (the national system's Excel or CSV export)."""

@@ -22,6 +22,7 @@ from .accounts import list_villages
 from .roster import Roster, RosterError, parse, read_table, report_rows
 
 BAD = PatternFill("solid", fgColor="FDECEA")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @dataclass

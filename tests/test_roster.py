@@ -168,3 +168,35 @@ def test_a_write_that_fails_midway_is_undone(conn, township):
     left = household_docs(conn)
     assert [d["household_id"] for d in left] == [f"{V}-0650"]  # the 499 created in batch 1 are gone
     assert left[0]["properties"]["phone"] == "13700000000" and left[0]["_rev"] != before["_rev"]
+
+
+def test_clerks_upload_a_roster_into_their_own_township_only(client, conn, township, tmp_path):
+    import io
+    import re
+
+    from test_clerk_app import TOKEN, sign_in
+
+    rows = [*family(1), *family(2)]
+    rows[1][3] = "12345"
+    path = tmp_path / "r.xlsx"
+    write_xlsx(path, rows)
+
+    def upload(body: bytes, **form: str) -> str:
+        token = TOKEN.search(client.get("/clerk/roster").get_data(as_text=True)).group(1)
+        data = {"csrf_token": token, "file": (io.BytesIO(body), "r.xlsx"), **form}
+        return client.post("/clerk/roster", data=data, content_type="multipart/form-data").get_data(as_text=True)
+
+    sign_in(client)
+    page = upload(path.read_bytes())
+    assert 'id="roster-errors">1<' in page and "未导入任何数据" in page and household_docs(conn) == []
+    link = re.search(r'href="(/clerk/roster/report/\w+\.xlsx)"', page).group(1)
+    report = load_workbook(io.BytesIO(client.get(link).data)).active
+    assert "格式错误" in [r[-1] for r in report.iter_rows(values_only=True)][2]
+    rows[1][3] = family(1)[1][3]
+    write_xlsx(path, rows)
+    assert "新建 2 户" in upload(path.read_bytes())
+    assert len(household_docs(conn)) == 2
+    client.delete_cookie("fangpin_session")
+    sign_in(client, "clerk_other")
+    assert "无权导入村 500112104201" in upload(path.read_bytes())
+    assert client.get(link).status_code == 404  # another clerk's report

@@ -15,4 +15,13 @@ from server import csrf
 bp = Blueprint("clerk", __name__, url_prefix="/clerk")
 bp.before_request(csrf.protect)
 
-from . import auth_views, dashboard, export_views, households, identification_views, queue, submissions  # noqa: E402,F401 - they add their routes to bp
+from . import (  # noqa: E402,F401 - they add their routes to bp
+    auth_views,
+    dashboard,
+    export_views,
+    households,
+    identification_views,
+    queue,
+    roster_views,
+    submissions,
+)

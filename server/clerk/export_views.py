@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from flask import Response, abort, current_app, request, stream_with_context
 
 from server import exports, identification
+from server.roster_import import XLSX
 from sync import audit, households, names
 
 from . import bp, queue, stats
@@ -20,7 +21,7 @@ from .i18n import gettext
 BATCH = 500
 MIME = {
     "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "xlsx": XLSX,
 }
 
 

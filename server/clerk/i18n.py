@@ -220,4 +220,15 @@ EN: dict[str, str] = {
         "The review queue's filters; in XLSX one sheet per form and per repeat group."
     ),
     "含完整证件号和电话（将记入审计）": "With whole ID and phone numbers (audited)",
+    # roster
+    "导入花名册": "Import roster",
+    "文件（.xlsx 或 .csv，全国防返贫监测信息系统导出）": "File (.xlsx or .csv exported from the national system)",
+    "村（户编号只有序号时）": "Village (when 户编号 is a short number)",
+    "只检查，不导入": "Check only, import nothing",
+    "导入": "Import",
+    "行": "Rows",
+    "已导入：新建 {c} 户，更新 {u} 户，未变 {n} 户": "Imported: {c} created, {u} updated, {n} unchanged",
+    "有错误，未导入任何数据": "There are errors; nothing was imported",
+    "检查通过，未写入（只检查）": "All rows are right; nothing written (check only)",
+    "下载检查报告（原表加错误列）": "Download the report (the file with an error column)",
 }
