@@ -27,6 +27,8 @@ ROLES = ("field", "clerk", "admin")
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
 TOWNSHIP_CODE = re.compile(r"^[0-9]{9}$")
 MIN_PASSWORD = 8
+DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+DEVICE_PREFIX = "device."  # a tablet's own credential: device.<device id>.<secret> (server.enrolment)
 
 
 class AccountError(ValueError):
@@ -165,6 +167,11 @@ def add_user(
     return User.from_doc(doc), current is None
 
 
+def secret_digest(secret: str) -> str:
+    """Digest of a random secret (enrolment tokens, device secrets): high entropy needs no slow hash."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 def _public(doc: dict | None) -> dict | None:
     """An account doc as it may appear in the audit log: no hashes, no CouchDB metadata."""
     if doc is None:
@@ -183,6 +190,15 @@ class Authenticator:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, name: str, password: str) -> User | None:
+        """The account if ``password`` is its password or a live device credential of it.
+
+        Device credentials are checked on every request (a digest and a read, no slow hash), so a
+        revoked tablet is refused at once; passwords are scrypt, so their successes are cached.
+        """
+        if password.startswith(DEVICE_PREFIX):
+            doc = self.admin.get(names.ACCOUNTS, f"user:{name}") if USER_NAME.match(name or "") else None
+            ok = doc and not doc.get("disabled") and self._device_ok(name, password)
+            return User.from_doc(doc) if ok else None
         key = (name, hmac.new(self._pepper, password.encode(), hashlib.sha256).digest())
         now = time.monotonic()
         with self._lock:
@@ -198,6 +214,18 @@ class Authenticator:
                 self._ok.clear()
             self._ok[key] = (now + self.ttl_s, user)
         return user
+
+    def _device_ok(self, name: str, password: str) -> bool:
+        """Is ``password`` a live (not revoked) device credential of ``name``?"""
+        parts = password.split(".", 2)
+        if len(parts) != 3 or parts[0] + "." != DEVICE_PREFIX or not DEVICE_ID.match(parts[1]):
+            return False
+        doc = self.admin.get(names.ACCOUNTS, f"device:{name}:{parts[1]}")
+        return (
+            bool(doc)
+            and not doc.get("revoked_at")
+            and hmac.compare_digest(doc["secret_sha256"], secret_digest(parts[2]))
+        )
 
     def lookup(self, name: str) -> User | None:
         """The current account behind a session cookie (disabled accounts are refused)."""

@@ -7,6 +7,7 @@ Issue values (which may contain an ID number) are not part of these responses.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import re
 import time
@@ -18,7 +19,7 @@ from sync import names
 from sync.couch import Couch, CouchError
 from sync.worker import lag
 
-from . import csrf, review_actions
+from . import csrf, enrolment, review_actions
 from .accounts import User, list_villages
 from .auth import login, require_user
 from .errors import ApiError, bad_request, forbidden, not_found
@@ -173,6 +174,35 @@ def get_submission(uuid: str):
         if review:
             return jsonify(submission_view(review))
     raise not_found(f"没有找到提交记录 {uuid}（或尚未处理）", f"submission {uuid} not found (or not processed yet)")
+
+
+@bp.post("/enrol")
+def enrol():
+    """A tablet exchanges its enrolment code (from the QR) once for a credential of its own:
+    ``{"token", "device_id", "label"}`` → ``{"user", "device_id", "password", "sync"}``."""
+    body = request.get_json(silent=True)
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("token"), str)
+        or not isinstance(body.get("device_id"), str)
+    ):
+        raise bad_request(
+            '请求体须为 {"token": "...", "device_id": "..."}', 'the body must be {"token": "...", "device_id": "..."}'
+        )
+    try:
+        user, password = enrolment.redeem(
+            couch(), body["token"], body["device_id"], str(body.get("label") or ""), dt.datetime.now(dt.UTC)
+        )
+    except enrolment.EnrolmentError as exc:
+        raise ApiError(exc.status, "enrolment", exc.zh, exc.en) from None
+    return jsonify(
+        {
+            "user": user.name,
+            "device_id": body["device_id"],
+            "password": password,
+            "sync": {"url": request.host_url + "sync/", "databases": sync_databases(user)},
+        }
+    )
 
 
 @bp.post("/submissions/review")

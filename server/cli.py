@@ -384,5 +384,74 @@ def roster_import(file: str, village: str | None, dry_run: bool, report: str | N
         click.echo("试运行，未写入 / dry run: nothing written")
 
 
+@users.command("enrol")
+@click.argument("name")
+@click.option(
+    "--server", "server_url", required=True, help="the address tablets reach, e.g. https://fangpin.example.cn"
+)
+@click.option("--ttl", default=15, show_default=True, help="minutes the code stays valid")
+@click.option("--png", "png_path", type=click.Path(dir_okay=False), help="write the QR code as PNG")
+@click.option("--svg", "svg_path", type=click.Path(dir_okay=False), help="write the QR code as SVG")
+def users_enrol(name: str, server_url: str, ttl: int, png_path: str | None, svg_path: str | None) -> None:
+    """A single-use enrolment QR code for a grid worker's tablet (no password in it)."""
+    import datetime as dt
+
+    from . import enrolment, qr
+    from .gateway import sync_databases
+
+    with connect(settings()) as conn:
+        try:
+            made = enrolment.create(conn.admin, name, "cli", dt.datetime.now(dt.UTC), ttl)
+        except enrolment.EnrolmentError as exc:
+            fail(exc)
+    payload = qr.enrolment(server_url, name, sync_databases(made.user), made.token, made.expires_at)
+    for path, render in ((png_path, qr.png), (svg_path, qr.svg)):
+        if path:
+            Path(path).write_bytes(render(payload))
+            click.echo(f"QR: {path}")
+    click.echo(f"有效至 expires at {made.expires_at}")
+
+
+@users.command("odk-qr")
+@click.argument("name")
+@click.option("--server", "server_url", required=True, help="the address ODK Collect reaches")
+@click.option("--png", "png_path", type=click.Path(dir_okay=False), required=True)
+def users_odk_qr(name: str, server_url: str, png_path: str) -> None:
+    """ODK Collect's settings QR for a grid worker (server, user name; Collect asks the password)."""
+    from . import qr
+
+    Path(png_path).write_bytes(qr.png(qr.odk_settings(server_url, name)))
+    click.echo(f"QR: {png_path}")
+
+
+@users.command("devices")
+@click.argument("name")
+def users_devices(name: str) -> None:
+    """A grid worker's enrolled tablets."""
+    from . import enrolment
+
+    with connect(settings()) as conn:
+        for d in enrolment.devices(conn.admin, name):
+            state = f"revoked {d['revoked_at']}" if d["revoked_at"] else "active"
+            click.echo(f"{d['device_id']}\t{d['label'] or ''}\tenrolled {d['enrolled_at']}\t{state}")
+
+
+@users.command("revoke")
+@click.argument("name")
+@click.argument("device_id")
+def users_revoke(name: str, device_id: str) -> None:
+    """Revoke one tablet's credential (the account and its other tablets keep working)."""
+    import datetime as dt
+
+    from . import enrolment
+
+    with connect(settings()) as conn:
+        try:
+            changed = enrolment.revoke(conn.admin, name, device_id, "cli", dt.datetime.now(dt.UTC))
+        except enrolment.EnrolmentError as exc:
+            fail(exc)
+    click.echo("revoked" if changed else "already revoked")
+
+
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ from . import (  # noqa: E402,F401 - they add their routes to bp
     auth_views,
     dashboard,
     export_views,
+    field_views,
     households,
     identification_views,
     queue,

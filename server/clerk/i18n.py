@@ -231,4 +231,16 @@ EN: dict[str, str] = {
     "有错误，未导入任何数据": "There are errors; nothing was imported",
     "检查通过，未写入（只检查）": "All rows are right; nothing written (check only)",
     "下载检查报告（原表加错误列）": "Download the report (the file with an error column)",
+    # field setup
+    "平板": "Tablets",
+    "网格员": "Grid worker",
+    "已吊销": "revoked",
+    "吊销": "Revoke",
+    "入网二维码": "Enrolment QR",
+    "ODK Collect 配置二维码": "ODK Collect settings QR",
+    "用平板扫描，一次有效；不含密码。有效至": "Scan with the tablet; works once; holds no password. Valid until",
+    "返回": "Back",
+    "已吊销设备 {d}": "Device {d} revoked",
+    "户卡": "Door cards",
+    "户号": "Household no.",
 }
