@@ -6,6 +6,9 @@
 // Every call prints one JSON object on stdout.
 //
 //   node scripts/tablet.js login  --dir D --server http://127.0.0.1:8080 --user gw_wang --password P [--device tab-1]
+//   node scripts/tablet.js enrol  --dir D --payload JSON --device tab-1
+//                                                          the scanned enrolment QR: exchange its code once for
+//                                                          this tablet's own credential, then log in with it
 //   node scripts/tablet.js pull   --dir D [--db NAME]     replicate fp_forms and village dbs down
 //   node scripts/tablet.js create --dir D --village V --count N [--form damage_survey] [--household H]
 //                                 [--values JSON]         offline: writes local docs only, no network; a survey of
@@ -88,6 +91,21 @@ async function login(args) {
   if (fs.existsSync(statePath(args.dir))) state.device_seq = loadState(args.dir).device_seq || 0;
   saveState(args.dir, state);
   return { ok: true, user: state.user, villages: state.villages, databases: state.sync.databases };
+}
+
+async function enrol(args) {
+  for (const k of ['dir', 'payload', 'device']) if (!args[k]) fail(`--${k} is required`);
+  let payload;
+  try { payload = JSON.parse(args.payload); } catch (err) { fail(`--payload is not the QR's JSON: ${err.message}`); }
+  const server = payload.server.replace(/\/$/, '');
+  const res = await fetch(server + '/api/v1/enrol', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ token: payload.token, device_id: args.device, label: args.label || args.device }),
+  });
+  const body = await res.json();
+  if (!res.ok) fail(`enrolment refused (${res.status}): ${body.reason}`);
+  const result = await login({ ...args, server, user: body.user, password: body.password });
+  return { ...result, enrolled: true };
 }
 
 async function replicate(from, to) {
@@ -320,7 +338,7 @@ async function status(args) {
   return out;
 }
 
-const COMMANDS = { login, pull, push, create, edit, get, 'wait-reviews': waitReviews, status };
+const COMMANDS = { login, enrol, pull, push, create, edit, get, 'wait-reviews': waitReviews, status };
 
 (async () => {
   const args = parseArgs(process.argv.slice(2));

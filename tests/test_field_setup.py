@@ -120,3 +120,24 @@ def test_clerks_make_enrolment_codes_and_revoke_devices_of_their_township_only(c
         == 404
     )
     assert client.get("/clerk/devices/gw_a/odk.png").mimetype == "image/png"
+
+
+@pytest.mark.slow
+def test_a_tablet_enrolled_from_the_scanned_qr_syncs_with_its_own_credential(conn, township, settings, web, tablet,
+                                                                            spawn, tmp_path):  # fmt: skip
+    png = tmp_path / "enrol.png"
+    fangpin(settings, "users", "enrol", "gw_a", "--server", web.url, "--png", str(png))
+    [scanned] = decode(png)
+    pad = tablet("enrolled")
+    result = pad.run("enrol", "--payload", scanned, "--device", "tab-qr")
+    assert result["enrolled"] is True and result["user"] == "gw_a"
+    state = json.loads((pad.dir / "tablet.json").read_text())
+    assert state["password"].startswith("device.tab-qr.") and PASSWORD not in json.dumps(state)
+    pad.run("pull")
+    pad.run("create", "--count", "2")
+    pushed = pad.run("push")
+    assert pushed["ok"]
+    assert len(list(conn.admin.iter_prefix(f"fp_v_{township.a}", "submission:"))) == 2
+    fangpin(settings, "users", "revoke", "gw_a", "tab-qr")
+    assert pad.run("pull", check=False)["ok"] is False  # refused at once
+    assert not pad.run("enrol", "--payload", scanned, "--device", "tab-qr2", check=False)["ok"]  # used once
