@@ -23,6 +23,8 @@ from sync.audit import record
 from sync.clock import utc_now
 from sync.couch import Couch
 
+from .errors import BilingualError
+
 ROLES = ("field", "clerk", "admin")
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
 TOWNSHIP_CODE = re.compile(r"^[0-9]{9}$")
@@ -31,13 +33,8 @@ DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 DEVICE_PREFIX = "device."  # a tablet's own credential: device.<device id>.<secret> (server.enrolment)
 
 
-class AccountError(ValueError):
-    """A bad account request; the message is bilingual."""
-
-    def __init__(self, zh: str, en: str) -> None:
-        super().__init__(f"{zh} / {en}")
-        self.zh = zh
-        self.en = en
+class AccountError(BilingualError):
+    """A bad account request."""
 
 
 @dataclass(frozen=True)

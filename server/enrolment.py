@@ -19,14 +19,15 @@ from sync.couch import Couch, CouchError
 
 from .accounts import DEVICE_ID, DEVICE_PREFIX, User, get_user
 from .accounts import secret_digest as digest
+from .errors import BilingualError
 
 DEFAULT_TTL_MIN = 15
 
 
-class EnrolmentError(ValueError):
+class EnrolmentError(BilingualError):
     def __init__(self, status: int, zh: str, en: str) -> None:
-        super().__init__(f"{zh} / {en}")
-        self.status, self.zh, self.en = status, zh, en
+        super().__init__(zh, en)
+        self.status = status
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,14 @@ def error_response(status: int, error: str, zh: str, en: str, **extra: object) -
     return resp
 
 
+class BilingualError(ValueError):
+    """A refusal from domain code, said in Chinese and English (``str()`` gives both)."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(f"{zh} / {en}")
+        self.zh, self.en = zh, en
+
+
 class ApiError(Exception):
     """Raised anywhere in a request; turned into :func:`error_response` by the app."""
 

@@ -16,6 +16,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from .errors import BilingualError
+
 STEPS = ("flagged", "verified", "village_reviewed", "township_reviewed", "county_approved", "monitored", "eliminated")
 STEP_NAMES = {
     "flagged": ("风险预警", "flagged"),
@@ -37,10 +39,8 @@ MONITORED_MONTHS = 6
 LABOUR = ("normal", "skilled", "weak")
 
 
-class GuardRefused(ValueError):
-    def __init__(self, zh: str, en: str) -> None:
-        super().__init__(f"{zh} / {en}")
-        self.zh, self.en = zh, en
+class GuardRefused(BilingualError):
+    """A step its guard does not allow (yet)."""
 
 
 def current(record: Mapping[str, Any]) -> dict | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sync import names
 
+from .errors import BilingualError
 from .validation import has_errors
 from .validation.rules import Context
 from .validation.submission import Catalog, local_today, validate_submission
@@ -170,12 +171,12 @@ STATE_NAMES = {
 MAX_COMMENT = 2000
 
 
-class ActionRefused(ValueError):
-    """A clerk action that cannot apply to this review; the message is bilingual."""
+class ActionRefused(BilingualError):
+    """A clerk action that cannot apply to this review."""
 
     def __init__(self, code: str, zh: str, en: str) -> None:
-        super().__init__(f"{zh} / {en}")
-        self.code, self.zh, self.en = code, zh, en
+        super().__init__(zh, en)
+        self.code = code
 
 
 def has_action(review: Mapping[str, Any], key: str) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 
 from openpyxl import load_workbook
 
+from .errors import BilingualError
 from .validation import ERROR, WARNING, idcard, issue
 from .validation.rules import Context, check_head, check_id_numbers, check_members
 
@@ -80,12 +81,8 @@ HOUSEHOLD_ID = re.compile(r"^(\d{12})-?(\d{4})$")
 SEQUENCE = re.compile(r"^\d{1,4}$")
 
 
-class RosterError(ValueError):
-    """The file cannot be read as a roster at all; bilingual."""
-
-    def __init__(self, zh: str, en: str) -> None:
-        super().__init__(f"{zh} / {en}")
-        self.zh, self.en = zh, en
+class RosterError(BilingualError):
+    """The file cannot be read as a roster at all."""
 
 
 @dataclass

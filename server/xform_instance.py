@@ -20,16 +20,14 @@ from lxml import etree
 
 from forms.spec import FormSpec
 
+from .errors import BilingualError
+
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True, huge_tree=False)
 UUID = re.compile(r"^(?:uuid:)?([0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})$")
 
 
-class InstanceError(ValueError):
-    """The XML is not a form instance we can file; the message is bilingual."""
-
-    def __init__(self, zh: str, en: str) -> None:
-        super().__init__(f"{zh} / {en}")
-        self.zh, self.en = zh, en
+class InstanceError(BilingualError):
+    """The XML is not a form instance we can file."""
 
 
 @dataclass
