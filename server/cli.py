@@ -40,8 +40,10 @@ def main(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Never the HTTP bodies, even with -v: the Cloudant SDK's debug logging prints every request and
+    # response (ID numbers, phones, health) through its "ibm-cloud-sdk-core" logger.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
-    logging.getLogger("ibm_cloud_sdk_core").setLevel(logging.WARNING)
+    logging.getLogger("ibm-cloud-sdk-core").setLevel(logging.WARNING)
 
 
 @main.command("init")
@@ -125,6 +127,11 @@ def web(host: str, port: int, web_workers: int, threads: int) -> None:
         "10",
         "--access-logfile",
         "-",
+        # the path without its query string: a clerk's search may hold a name or a number (PIPL)
+        "--access-logformat",
+        '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss',
+        "--logger-class",
+        "server.access_log.MaskingLogger",
         "server.wsgi:app",
     ]
     with connect(settings()):

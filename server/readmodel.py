@@ -163,11 +163,16 @@ class ReadModel:
             return [row for v in villages for row in self.reviews.get(v, {}).values()]
 
     def find_review(self, uuid: str, villages: Iterable[str]) -> dict | None:
+        """One review row; a miss catches up with the feeds at once (a link to what arrived a moment ago)."""
         villages = list(villages)
-        for village in villages:
-            self._follow(names.village_db(village), self._note_review_doc)
-        with self._lock:
-            return next((self.reviews[v][uuid] for v in villages if uuid in self.reviews.get(v, {})), None)
+        for fresh in (False, True):
+            for village in villages:
+                self._follow(names.village_db(village), self._note_review_doc, force=fresh)
+            with self._lock:
+                found = next((self.reviews[v][uuid] for v in villages if uuid in self.reviews.get(v, {})), None)
+            if found is not None:
+                return found
+        return None
 
     def household_rows(self, villages: Iterable[str]) -> list[dict]:
         wanted = set(villages)
@@ -190,13 +195,14 @@ class ReadModel:
             self._note_case_doc(record)
 
     # -- following ----------------------------------------------------------------------------
-    def _follow(self, db: str, note) -> None:
+    def _follow(self, db: str, note, force: bool = False) -> None:
         with self._lock:
             feed = self._feeds.setdefault(db, _Feed())
-        if time.monotonic() - feed.checked < FRESH_S:
+        started = time.monotonic()
+        if not force and started - feed.checked < FRESH_S:
             return
         with feed.lock:  # one reader per feed catches up; the others wait for it and find it fresh
-            if time.monotonic() - feed.checked < FRESH_S:
+            if feed.checked >= started or (not force and time.monotonic() - feed.checked < FRESH_S):
                 return
             since = feed.since
             while True:
