@@ -10,7 +10,7 @@
 //                                                          the scanned enrolment QR: exchange its code once for
 //                                                          this tablet's own credential, then log in with it
 //   node scripts/tablet.js pull   --dir D [--db NAME]     replicate fp_forms and village dbs down
-//   node scripts/tablet.js create --dir D --village V --count N [--form damage_survey] [--household H]
+//   node scripts/tablet.js create --dir D --village V --count N [--form damage_survey] [--household H] [--spread 12]
 //                                 [--values JSON]         offline: writes local docs only, no network; a survey of
 //                                                          a household on the tablet starts from its current version
 //   node scripts/tablet.js edit   --dir D --id submission:U --values JSON
@@ -248,7 +248,8 @@ async function create(args) {
     state.device_seq += 1;
     const uuid = crypto.randomUUID();
     const r = rng(uuid);
-    const household = args.household || `${village}-${String(1 + Math.floor(r() * 12)).padStart(4, '0')}`;
+    const spread = parseInt(args.spread || '12', 10);  // how many roster households the surveys fall on
+    const household = args.household || `${village}-${String(1 + Math.floor(r() * spread)).padStart(4, '0')}`;
     const now = new Date().toISOString();
     const envelope = { village_code: village, household_id: household, surveyor: state.user, survey_date: today(), consent: 'yes' };
     const data = formId === 'household_survey' ? householdData(r, envelope) : damageData(r, envelope);
