@@ -85,26 +85,35 @@ function survey(village, household, user, device, seq, version) {
     tab.pushedAt = Date.now();
   }));
   const pushMs = Date.now() - started;
-  // Each tablet pulls until the review of every survey is there and its household doc carries a tier.
+  // Each tablet keeps a live pull (long-poll through the gateway, as a real tablet syncs) and watches
+  // its own database until the review of every survey is there and its household doc carries a tier.
   const lags = [];
   const deadline = Date.now() + 1000 * parseFloat(a.timeout || '900');
-  await Promise.all(fleet.map(async (tab) => {
+  await Promise.all(fleet.map((tab) => new Promise((resolve) => {
     const waiting = new Map(tab.docs.map((d) => [d._id.slice('submission:'.length), d.household_id]));
-    while (waiting.size && Date.now() < deadline) {
-      try { await tab.db.replicate.from(tab.remote, { batch_size: 500 }); } catch (err) { /* retried */ }
-      const ids = [...waiting.keys()];
-      const reviews = await tab.db.allDocs({ keys: ids.map((u) => 'review:' + u), include_docs: true });
-      const homes = await tab.db.allDocs({ keys: ids.map((u) => 'household:' + waiting.get(u)), include_docs: true });
+    const reviewed = new Set();
+    const tiered = new Set();
+    const pull = tab.db.replicate.from(tab.remote, { live: true, retry: true, batch_size: 500 });
+    const feed = tab.db.changes({ live: true, since: 'now', include_docs: true });
+    const finish = () => { pull.cancel(); feed.cancel(); clearTimeout(timer); resolve(); };
+    const settle = () => {
       const now = Date.now();
-      ids.forEach((u, i) => {
-        const review = reviews.rows[i].doc;
-        const home = homes.rows[i].doc;
-        if (review && home && home.tier) { lags.push(now - tab.pushedAt); waiting.delete(u); }
-      });
-      if (waiting.size) await new Promise((r) => setTimeout(r, 500));
-    }
-    if (waiting.size) failures.push(`${tab.t}: ${waiting.size} surveys without a tier on the tablet`);
-  }));
+      for (const [u, household] of waiting) {
+        if (reviewed.has(u) && tiered.has(household)) { lags.push(now - tab.pushedAt); waiting.delete(u); }
+      }
+      if (!waiting.size) finish();
+    };
+    feed.on('change', (change) => {
+      const doc = change.doc || {};
+      if (doc._id.startsWith('review:') && waiting.has(doc._id.slice(7))) reviewed.add(doc._id.slice(7));
+      if (doc._id.startsWith('household:') && doc.tier) tiered.add(doc.household_id);
+      settle();
+    });
+    const timer = setTimeout(() => {
+      failures.push(`${tab.t}: ${waiting.size} surveys without a tier on the tablet`);
+      finish();
+    }, Math.max(0, deadline - Date.now()));
+  })));
   lags.sort((x, y) => x - y);
   const pick = (q) => lags.length ? lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] : null;
   process.stdout.write(JSON.stringify({
