@@ -179,6 +179,36 @@ def web(conn: Connection, settings: Settings, spawn) -> Web:
     return Web(url, proc)
 
 
+@dataclass
+class Serve:
+    url: str
+    proc: Proc
+    env: dict[str, str]
+    data_dir: Path
+
+
+@pytest.fixture
+def serve(spawn, tmp_path: Path) -> Serve:
+    """``fangpin serve`` as an operator runs it: its own embedded CouchDB on disk (no test prefix)."""
+    from sync.embedded import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FANGPIN_")}
+    env["FANGPIN_DATA_DIR"] = str(tmp_path / "var")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = spawn("serve", "--port", str(port), "--workers", "1", "--threads", "8", env=env, name="serve")
+
+    def up() -> bool:
+        try:
+            return requests.get(url + "/api/v1/health", timeout=2).status_code == 200
+        except requests.RequestException:
+            return proc.proc.poll() is not None
+
+    wait_for(up, timeout=90, message="serve to come up")
+    assert proc.proc.poll() is None, proc.output()
+    return Serve(url, proc, env, tmp_path / "var")
+
+
 class Tablet:
     """A grid worker's tablet: ``scripts/tablet.js`` on the real PouchDB client, state in ``dir``."""
 

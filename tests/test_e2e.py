@@ -11,7 +11,6 @@ import requests
 from conftest import PROJECT_ROOT, env_for, wait_for
 
 from sync import names
-from sync.embedded import free_port
 
 
 def reviews(conn, village):
@@ -72,14 +71,8 @@ def test_offline_submissions_from_two_tablets_each_get_exactly_one_review(conn, 
 
 
 @pytest.mark.slow
-def test_serve_runs_everything_on_the_embedded_default_and_stops_cleanly(tmp_path, spawn, tablet):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FANGPIN_")}
-    env["FANGPIN_DATA_DIR"] = str(tmp_path / "var")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    serve = spawn("serve", "--port", str(port), "--workers", "1", "--threads", "8", env=env, name="serve")
-    wait_for(lambda: health_ok(url) or serve.proc.poll() is not None, timeout=90, message="serve to come up")
-    assert serve.proc.poll() is None, serve.output()
+def test_serve_runs_everything_on_the_embedded_default_and_stops_cleanly(serve, tablet):
+    env, url, tmp_path = serve.env, serve.url, serve.data_dir.parent
     assert requests.get(url + "/api/v1/health", timeout=5).json()["couchdb"] == "ok"
 
     # Operators' commands attach to the running embedded server instead of starting another.
@@ -121,7 +114,7 @@ def test_serve_runs_everything_on_the_embedded_default_and_stops_cleanly(tmp_pat
 
     # Ctrl-C stops the whole tree.
     restarted = json.loads(run_file.read_text())["server_pid"]
-    assert serve.stop(signal.SIGINT, timeout=60) == 0, serve.output()
+    assert serve.proc.stop(signal.SIGINT, timeout=60) == 0, serve.proc.output()
     assert not run_file.exists()
     with pytest.raises(OSError):
         os.kill(restarted, 0)

@@ -25,7 +25,7 @@ from conftest import PASSWORD, PROJECT_ROOT, TABLET_JS, wait_for
 from test_household_worker import push, roster, survey
 
 from sync import names
-from sync.embedded import ADMIN_NAME, free_port
+from sync.embedded import ADMIN_NAME
 
 INVARIANTS: dict[str, int] = {}
 
@@ -163,20 +163,8 @@ def test_a_push_cut_mid_request_stores_nothing_and_the_retry_stores_all(conn, to
 
 
 @pytest.mark.slow
-def test_couchdb_killed_during_a_tablet_push_resumes_and_loses_nothing(tmp_path, spawn, tablet):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FANGPIN_")}
-    env["FANGPIN_DATA_DIR"] = str(tmp_path / "var")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    serve = spawn("serve", "--port", str(port), "--workers", "1", "--threads", "8", env=env, name="serve")
-
-    def up() -> bool:
-        try:
-            return requests.get(url + "/api/v1/health", timeout=2).ok
-        except requests.RequestException:
-            return serve.proc.poll() is not None
-
-    wait_for(up, timeout=90, message="serve")
+def test_couchdb_killed_during_a_tablet_push_resumes_and_loses_nothing(serve, tablet):
+    env, url, tmp_path = serve.env, serve.url, serve.data_dir.parent
     subprocess.run([sys.executable, "-m", "server.cli", "demo"], env=env, check=True, capture_output=True,
                    cwd=PROJECT_ROOT, timeout=120)  # fmt: skip
     device = tablet("big")
@@ -207,4 +195,4 @@ def test_couchdb_killed_during_a_tablet_push_resumes_and_loses_nothing(tmp_path,
     done = device.run("wait-reviews", "--timeout", "180")
     holds("every survey reached the server after the crash", done["submissions"] == len(created) == 600)
     holds("every survey was reviewed exactly once", done["reviewed"] == 600 and done["missing"] == [])
-    assert serve.stop(signal.SIGINT, timeout=60) == 0
+    assert serve.proc.stop(signal.SIGINT, timeout=60) == 0
