@@ -224,6 +224,11 @@ class Authenticator:
             and hmac.compare_digest(doc["secret_sha256"], secret_digest(parts[2]))
         )
 
+    def device_live(self, name: str, device_id: str) -> bool:
+        """A session opened with a device credential lasts only while that device is not revoked."""
+        doc = self.admin.get(names.ACCOUNTS, f"device:{name}:{device_id}") if DEVICE_ID.match(device_id) else None
+        return bool(doc) and not doc.get("revoked_at")
+
     def lookup(self, name: str) -> User | None:
         """The current account behind a session cookie (disabled accounts are refused)."""
         user = get_user(self.admin, name) if USER_NAME.match(name or "") else None

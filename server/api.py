@@ -20,7 +20,7 @@ from sync.couch import Couch, CouchError
 from sync.worker import lag
 
 from . import csrf, enrolment, review_actions
-from .accounts import User, list_villages
+from .accounts import DEVICE_PREFIX, User, list_villages
 from .auth import login, require_user
 from .errors import ApiError, bad_request, forbidden, not_found
 from .gateway import sync_databases
@@ -88,6 +88,8 @@ def create_session():
     user = login(body["name"], body["password"])
     session.clear()
     session["user"] = user.name
+    if body["password"].startswith(DEVICE_PREFIX):  # a tablet's own credential: the session ends with it
+        session["device"] = body["password"].split(".", 2)[1]
     session.permanent = True
     g.auth_via = "session"
     return jsonify(profile(user))

@@ -79,6 +79,9 @@ def load_user() -> None:
     name = session.get("user")
     if name:
         g.user = authenticator().lookup(name)
+        device = session.get("device")
+        if g.user is not None and device and not authenticator().device_live(name, device):
+            g.user = None  # the tablet this session was opened with has been revoked
         g.auth_via = "session" if g.user else None
 
 

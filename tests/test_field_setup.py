@@ -63,8 +63,12 @@ def test_a_token_is_exchanged_once_for_a_device_credential_that_can_be_revoked(c
     assert client.get(f"/sync/fp_v_{township.a}", auth=("gw_b", body["password"])).status_code == 401
     listed = fangpin(settings, "users", "devices", "gw_a").stdout
     assert "tab-17" in listed and "active" in listed
+    cookie = client.application.test_client()
+    assert cookie.post("/api/v1/session", json={"name": "gw_a", "password": body["password"]}).status_code == 200
+    assert cookie.get("/api/v1/me").status_code == 200  # a session opened with the device credential
     fangpin(settings, "users", "revoke", "gw_a", "tab-17")
     assert client.get(f"/sync/fp_v_{township.a}", auth=device).status_code == 401  # at once
+    assert cookie.get("/api/v1/me").status_code == 401  # and the session opened with it ends too
     assert client.get(f"/sync/fp_v_{township.a}", auth=("gw_a", PASSWORD)).status_code == 200  # the account lives on
 
 
