@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from forms import version_key
 from forms.spec import FormSpec, spec_for
 
 from . import names
@@ -41,6 +42,11 @@ class FormCatalog:
                     catalog.setdefault(doc["form_id"], {})[doc["version"]] = self._specs[key]
                 self._forms, self._at = catalog, time.monotonic()
             return self._forms
+
+    def newest(self, form_id: str) -> FormSpec | None:
+        """The newest published version of a form (versions ordered as publishing orders them)."""
+        versions = self.get().get(form_id) or {}
+        return versions[max(versions, key=version_key)] if versions else None
 
     def spec(self, form_id: str | None, version: str | None) -> FormSpec | None:
         versions = self.get().get(form_id or "", {})

@@ -61,16 +61,16 @@ def export_submissions(fmt: str):
     codes = [v.code for v in villages(user)]
     f = queue.filters()
     rows = queue.select(model().review_rows(codes), f)
-    catalog = current_app.extensions["fangpin.forms"].get()
-    wanted = [f["form"]] if f["form"] else sorted(catalog)
+    catalog = current_app.extensions["fangpin.forms"]
+    wanted = [f["form"]] if f["form"] else sorted(catalog.get())
     whole = request.args.get("numbers") == "whole"
     sheets: list[exports.Sheet] = []
     for form_id in wanted:
-        versions = catalog.get(form_id)
-        if not versions:
+        spec = catalog.newest(form_id)
+        if spec is None:
             continue
         chosen = [r for r in rows if r.get("form_id") == form_id]
-        sheets += exports.submission_sheets(versions[max(versions)], lambda c=chosen: _with_docs(c), whole)
+        sheets += exports.submission_sheets(spec, lambda c=chosen: _with_docs(c), whole)
     if not sheets:
         abort(404)
     return _send("submissions", fmt, sheets, len(rows))
@@ -119,12 +119,12 @@ def export_households(fmt: str):
 
 def _property_columns() -> list[str]:
     """Household properties in form order: the household survey's, then the damage survey's."""
-    catalog = current_app.extensions["fangpin.forms"].get()
+    catalog = current_app.extensions["fangpin.forms"]
     out: list[str] = []
     for form_id in ("household_survey", "damage_survey"):
-        versions = catalog.get(form_id) or {}
-        if versions:
-            for path, _ in exports.spec_columns(versions[max(versions)]):
+        spec = catalog.newest(form_id)
+        if spec is not None:
+            for path, _ in exports.spec_columns(spec):
                 if "/" not in path and path not in households.NOT_PROPERTIES and path not in out:
                     out.append(path)
     return out

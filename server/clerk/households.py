@@ -220,11 +220,12 @@ def property_fields() -> dict[str, Field]:
         return g.property_fields
     out: dict[str, Field] = {}
     g.property_fields = out
-    for versions in current_app.extensions["fangpin.forms"].get().values():
-        if versions:
-            for path, f in versions[max(versions)].fields.items():
-                if f.kind != "group":
-                    out.setdefault(path, f)
+    catalog = current_app.extensions["fangpin.forms"]
+    for form_id in catalog.get():
+        spec = catalog.newest(form_id)
+        for path, f in spec.fields.items() if spec else ():
+            if f.kind != "group":
+                out.setdefault(path, f)
     return out
 
 
