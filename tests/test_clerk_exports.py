@@ -64,6 +64,8 @@ def test_households_csv_follows_the_filters_and_never_writes_a_formula(client, c
         members[0][:3] == ["户编号 household_id", "序号 position", "name"] and len(members) == 1 + 9
     )  # three households of three
     assert client.get("/clerk/export/households.csv?tier=high").get_data().decode("utf-8-sig").count("\n") == 1
+    one = client.get(f"/clerk/export/households.csv?q={a}-0002").get_data().decode("utf-8-sig")
+    assert one.count("\n") == 2 and f"{a}-0002" in one  # the list's search narrows the export too
     assert client.get("/clerk/export/households.csv?sheet=nope").status_code == 400
 
 

@@ -14,7 +14,8 @@ from server import exports, identification
 from server.roster_import import XLSX
 from sync import audit, households, names
 
-from . import bp, queue, stats
+from . import bp, queue
+from . import households as households_page
 from .common import clerk, couch, model, render, today, villages
 from .i18n import gettext
 
@@ -94,16 +95,8 @@ def export_households(fmt: str):
         abort(404)
     user = clerk()
     codes = [v.code for v in villages(user)]
-    tier, village, overdue = request.args.get("tier"), request.args.get("village"), request.args.get("overdue")
-    day = today()
-    ids = [
-        h["id"]
-        for h in model().household_rows(codes)
-        if (not tier or (h.get("tier") or "none") == tier)
-        and (not village or h["village_code"] == village)
-        and (not overdue or stats.overdue(h, day))
-    ]
-    ids.sort()
+    chosen = households_page.select(model().household_rows(codes), households_page.filters(), today())
+    ids = sorted(h["id"] for h in chosen)
 
     def records() -> Iterator[dict]:
         for start in range(0, len(ids), BATCH):

@@ -5,6 +5,7 @@ JSON API (:mod:`server.household_api`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 from typing import Any
@@ -25,23 +26,31 @@ from .i18n import gettext, loc
 FILTERS = ("village", "tier", "conflict", "duplicates", "overdue", "q")
 
 
+def filters() -> dict[str, str]:
+    return {k: request.args.get(k, "").strip() for k in FILTERS}
+
+
+def select(rows: list[dict], f: dict[str, str], day: dt.date) -> list[dict]:
+    """Household rows matching the list's filters (the page and its exports use the same)."""
+    return [
+        h
+        for h in rows
+        if (not f["village"] or h["village_code"] == f["village"])
+        and (not f["tier"] or (h.get("tier") or "none") == f["tier"])
+        and (not f["conflict"] or (h.get("conflict") and f["conflict"] in ("any", h["conflict"])))
+        and (not f["duplicates"] or h.get("duplicates"))
+        and (not f["overdue"] or stats.overdue(h, day))
+        and (not f["q"] or f["q"] in h["id"] or f["q"] in (h.get("head_name") or ""))
+    ]
+
+
 @bp.get("/households")
 def household_list():
     user = clerk()
     visible = villages(user)
-    f = {k: request.args.get(k, "").strip() for k in FILTERS}
+    f = filters()
     day = today()
-    rows = []
-    for h in model().household_rows(v.code for v in visible):
-        if (
-            (not f["village"] or h["village_code"] == f["village"])
-            and (not f["tier"] or (h.get("tier") or "none") == f["tier"])
-            and (not f["conflict"] or (h.get("conflict") and f["conflict"] in ("any", h["conflict"])))
-            and (not f["duplicates"] or h.get("duplicates"))
-            and (not f["overdue"] or stats.overdue(h, day))
-            and (not f["q"] or f["q"] in h["id"] or f["q"] in (h.get("head_name") or ""))
-        ):
-            rows.append(h)
+    rows = select(model().household_rows(v.code for v in visible), f, day)
     rank = {"high": 0, "medium": 1, "low": 2}
     rows.sort(key=lambda h: (rank.get(h.get("tier") or "", 3), h.get("deadline") or "9999", h["id"]))
     return render(
