@@ -72,7 +72,8 @@ def serve(host: str, port: int, web_workers: int, threads: int) -> None:
 @click.option("--shard", default="0/1", show_default=True, help="follow villages i of n (code mod n)")
 @click.option("--batch-size", default=500, show_default=True)
 @click.option("--once", is_flag=True, help="one sweep over all villages, then exit")
-def worker(shard: str, batch_size: int, once: bool) -> None:
+@click.option("--threads", default=3, show_default=True, help="villages processed side by side")
+def worker(shard: str, batch_size: int, once: bool, threads: int) -> None:
     """Follow every village database: review, merge into households, settle revision conflicts."""
     try:
         shard_spec = parse_shard(shard)
@@ -82,7 +83,7 @@ def worker(shard: str, batch_size: int, once: bool) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with connect(settings()) as conn:
-        w = Worker(conn.admin, batch_size=batch_size, shard=shard_spec)
+        w = Worker(conn.admin, batch_size=batch_size, shard=shard_spec, threads=max(1, threads))
         if once:
             click.echo(f"reviews written: {w.sweep()}")
             return

@@ -9,6 +9,7 @@ way a merged survey does.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -30,21 +31,31 @@ class LiveIndex:
     by anyone else (a clerk's merge, another worker shard) are read back when the feed shows them.
     Why not a CouchDB view: pouchdb-server indexes views at about 4 ms a document on every query,
     which made the view the largest single cost of a page (measured with scripts/bench_merge).
+
+    The feed is read at most every ``follow_s`` seconds unless ``fresh`` is asked for: a stale
+    index costs no correctness (every record is saved against its revision, so a record someone
+    else changed makes the save collide and the page is redone with ``fresh``), while reading
+    the feed after every page, mostly to skip this process's own writes, cost a tenth of the
+    worker's time under a backlog.
     """
 
-    def __init__(self, admin: Couch) -> None:
+    def __init__(self, admin: Couch, follow_s: float = 5.0) -> None:
         self.admin = admin
+        self.follow_s = follow_s
         self.index: matching.Index | None = None
         self.since: Any = 0
+        self.followed_at = float("-inf")
         self.ours: dict[str, str] = {}  # doc id -> the revision this process wrote last
 
-    def current(self) -> matching.Index:
+    def current(self, fresh: bool = False) -> matching.Index:
         if self.index is None:
             self.since = (self.admin.db_info(names.CASES) or {}).get("update_seq", 0)
             docs = self.admin.find(names.CASES, {"type": "household"}, limit=10_000_000, fields=INDEX_FIELDS)
             self.index = matching.build(docs)
-        else:
+            self.followed_at = time.monotonic()
+        elif fresh or time.monotonic() - self.followed_at >= self.follow_s:
             self._follow()
+            self.followed_at = time.monotonic()
         return self.index
 
     def _follow(self) -> None:

@@ -18,7 +18,9 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +40,7 @@ log = logging.getLogger("fangpin.worker")
 
 CHECKPOINT = "fangpin-worker"
 CASES_CHECKPOINT = "fangpin-conflicts"
+CASES_EVERY_S = 10.0
 Catalog = Mapping[str, Mapping[str, FormSpec]]
 
 
@@ -57,17 +60,38 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 @dataclass
+class PageInput:
+    """What merging a page needs, read before the lock is taken."""
+
+    village: str
+    submissions: list[dict]
+    forms: Catalog
+    claims: dict[str, tuple[str | None, dict]]
+    index: matching.Index
+    reviews: dict[str, dict]
+    archived: dict[str, list[dict]]
+    records: dict[str, dict]
+    now: str
+
+
+@dataclass
 class Worker:
     admin: Couch
     batch_size: int = 500
     shard: tuple[int, int] = (0, 1)
     forms_ttl_s: float = 30.0
     today: dt.date | None = None  # tests pin the day validation runs on
+    threads: int = 3  # villages processed side by side (see sweep)
     _catalog: FormCatalog | None = None
     _seen_seq: dict[str, Any] = field(default_factory=dict)
+    # (db, checkpoint name) -> (seq, rev) as this process wrote it last
+    _checkpoints: dict[tuple[str, str], tuple[Any, str | None]] = field(default_factory=dict)
+    _cases_settled_at: float = float("-inf")
     _writes: int = 0
     _live: household_store.LiveIndex | None = None
     _policies: PolicyCache | None = None
+    _lock: threading.RLock = field(default_factory=threading.RLock)  # the in-memory index and caches
+    _pool: ThreadPoolExecutor | None = None
 
     @property
     def policies(self) -> PolicyCache:
@@ -95,10 +119,29 @@ class Worker:
 
     # -- processing -----------------------------------------------------------------------
     def sweep(self) -> int:
-        """One pass over every followed village (and the case database's conflicts)."""
-        written = sum(self.process_village(code) for code in self.villages())
-        if self.shard[0] == 0:
+        """One pass over every followed village (and the case database's conflicts).
+
+        Villages go side by side on ``threads`` threads: a page's validation and merging (Python,
+        under one lock) then overlap another village's reads and writes (CouchDB's time), which
+        measured as the two halves of a page. Villages share no household record except through
+        duplicates, and a record changed under a page makes its save collide and the page redone.
+        """
+        codes = self.villages()
+        if self.threads <= 1 or len(codes) <= 1:
+            written = sum(self.process_village(code) for code in codes)
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="fangpin-village")
+            futures = [self._pool.submit(self.process_village, code) for code in codes]
+            wait(futures)  # all of them, even when one fails: no village may be left in flight
+            written = sum(f.result() for f in futures)
+        # Only replication makes conflicts in fp_cases, so while surveys keep arriving they are
+        # looked for every CASES_EVERY_S rather than after every page (reading that busy feed
+        # was a tenth of the worker's time); an idle pass always looks.
+        due = not written or time.monotonic() - self._cases_settled_at >= CASES_EVERY_S
+        if self.shard[0] == 0 and due:
             written += self.settle_case_conflicts()
+            self._cases_settled_at = time.monotonic()
         return written
 
     def process_village(self, code: str) -> int:
@@ -109,35 +152,50 @@ class Worker:
         update_seq = info["update_seq"]
         if self._seen_seq.get(code) == update_seq:
             return 0
-        since = (self.admin.get_local(db, CHECKPOINT) or {}).get("seq", 0)
+        since = self._checkpoint(db, CHECKPOINT)
         written = 0
         while True:
             page = self.admin.changes(db, since, self.batch_size, include_docs=False)
             results = page["results"]
-            written += self.handle_page(db, code, self._page_docs(db, results))
+            written += self.handle_page(db, code, *self._page_docs(db, results))
             since = page["last_seq"]
             if results:
-                self.admin.put_local(db, CHECKPOINT, {"seq": since, "at": utc_now()})
+                self._advance(db, CHECKPOINT, since)
             if len(results) < self.batch_size:
                 break
         self._seen_seq[code] = update_seq
         return written
 
-    def _page_docs(self, db: str, results: list[dict]) -> list[dict]:
-        """The docs of a changes page worth reading: submissions, and anything with several leaves.
+    def _checkpoint(self, db: str, name: str) -> Any:
+        """Where this process left the feed (read from CouchDB once; this process is its only writer)."""
+        if (db, name) not in self._checkpoints:
+            doc = self.admin.get_local(db, name) or {}
+            self._checkpoints[db, name] = (doc.get("seq", 0), doc.get("_rev"))
+        return self._checkpoints[db, name][0]
+
+    def _advance(self, db: str, name: str, seq: Any) -> None:
+        last_rev = self._checkpoints.get((db, name), (0, None))[1]
+        rev = self.admin.put_local(db, name, {"seq": seq, "at": utc_now()}, last_rev)
+        self._checkpoints[db, name] = (seq, rev)
+
+    def _page_docs(self, db: str, results: list[dict]) -> tuple[list[dict], set[str]]:
+        """The docs of a changes page worth reading (submissions, anything with several leaves),
+        and the ids of those with several leaves.
 
         The feed is read without bodies because most of a village's changes are the worker's own
-        reviews and household docs; a doc with more than one leaf may be in conflict and is read
-        with its ``_conflicts``.
+        reviews and household docs; a doc with more than one leaf (``style=all_docs`` lists deleted
+        ones too) may be in conflict, or had one settled, and is read with its ``_conflicts``.
         """
         live = [r for r in results if not r.get("deleted")]
         several = [r["id"] for r in live if len(r.get("changes", [])) > 1]
         docs = [d for d in (self.admin.get(db, i, conflicts="true") for i in several) if d]
         single = [r["id"] for r in live if r["id"].startswith("submission:") and r["id"] not in several]
         fetched = self.admin.get_many(db, single)
-        return docs + [fetched[i] for i in single if i in fetched]
+        return docs + [fetched[i] for i in single if i in fetched], set(several)
 
-    def handle_page(self, db: str, village: str, docs: list[dict], attempts: int = 5) -> int:
+    def handle_page(
+        self, db: str, village: str, docs: list[dict], several: set[str] = frozenset(), attempts: int = 5
+    ) -> int:
         """Settle revision conflicts, then merge and review the page's submissions; returns writes."""
         winners = {doc["_id"]: self.settle_conflict(db, doc)[0] for doc in docs if doc.get("_conflicts")}
         submissions = [
@@ -145,33 +203,49 @@ class Worker:
         ]
         if not submissions:
             return 0
-        for _ in range(attempts):
+        for attempt in range(attempts):
             try:
-                return self._apply(db, village, submissions)
+                return self._apply(db, village, submissions, several, fresh=attempt > 0)
             except household_store.Conflict as exc:
                 log.info("page of %s collided with another writer (%s); doing it again", db, exc)
         raise CouchError(409, "conflict", f"household records kept conflicting in {db}")
 
-    def _apply(self, db: str, village: str, submissions: list[dict]) -> int:
+    def _apply(self, db: str, village: str, submissions: list[dict], several: set[str], fresh: bool) -> int:
         forms = self.forms()
         if any(not self._knows(forms, s) for s in submissions):
             forms = self.forms(refresh=True)  # a form published a moment ago is known at once
         now = utc_now()
         reviews = self.admin.get_many(db, [names.review_id(s["_id"]) for s in submissions])
-        archived = self._archived(db, {s["_id"] for s in submissions})
-        index = self.live.current()
+        # Only a doc with several leaves can have had a losing revision archived.
+        archived = self._archived(db, {s["_id"] for s in submissions} & several)
         claims = {s["_id"]: _claim(s, village) for s in submissions}
-        # One read for every record the page may touch: what each claimed id matches now.
-        wanted = {matching.match(c, village, raw, index)[0] for c, raw in claims.values() if c}
-        records = household_store.load(self.admin, {index.canonical(h) or h for h in wanted})
+        with self._lock:
+            index = self.live.current(fresh)
+            # One read for every record the page may touch: what each claimed id matches now.
+            wanted = {matching.match(c, village, raw, index)[0] for c, raw in claims.values() if c}
+            wanted = {index.canonical(h) or h for h in wanted}
+        records = self._load(wanted)
+        with self._lock:
+            page = PageInput(village, submissions, forms, claims, index, reviews, archived, records, now)
+            links, touched, dirty, docs = self._merge_page(page)
+        household_store.save_aliases(self.admin, links)
+        household_store.save(self.admin, dirty.values())
+        self.live.wrote(dirty.values())
+        household_store.publish(self.admin, touched.values(), {db: docs})
+        self._after_write()
+        return len(docs)
+
+    def _merge_page(self, page: PageInput) -> tuple[dict[str, str], dict[str, dict], dict[str, dict], list[dict]]:
+        """Validate, match and merge a page in memory: (aliases, touched records, changed records, reviews)."""
+        village, index, records, now = page.village, page.index, page.records, page.now
         links: dict[str, str] = {}
         touched: dict[str, dict] = {}  # households this page is about: their village docs are checked
         dirty: dict[str, dict] = {}  # households whose record changed: saved
         suspects: list[tuple[str, str, str]] = []  # (household, possible duplicate, reason)
         docs = []
-        for sub in submissions:
-            existing = reviews.get(names.review_id(sub["_id"]))
-            claimed_id, raw = claims[sub["_id"]]
+        for sub in page.submissions:
+            existing = page.reviews.get(names.review_id(sub["_id"]))
+            claimed_id, raw = page.claims[sub["_id"]]
             target, how = matching.match(claimed_id, village, raw, index) if claimed_id else (None, None)
             record = self._record(records, target, index) if target else None
             context = Context(
@@ -180,7 +254,7 @@ class Worker:
                 household_size=_size(record),
                 id_households=index.households_with_id,
             )
-            issues = check(sub, village, forms, context)
+            issues = check(sub, village, page.forms, context)
             link = None
             if target and claimed_id and contributes(sub, issues, existing):
                 record, changed, reindexed = self._merge(
@@ -194,7 +268,7 @@ class Worker:
                 if reindexed:  # who it may be a duplicate of depends only on its head, name and members
                     suspects += [(target, o, r) for o, r in matching.possible_duplicates(target, index)]
                 link = {"id": target, "matched_by": how, "version": record["version"], "conflict": record["conflict"]}
-            review = review_for(sub, existing, village, issues, now, link, archived.get(sub["_id"]))
+            review = review_for(sub, existing, village, issues, now, link, page.archived.get(sub["_id"]))
             if review is not None:
                 docs.append(review)
         for changed in self._note_duplicates(suspects, records):
@@ -203,19 +277,26 @@ class Worker:
         for hid, record in touched.items():  # every changed household gets its tier now
             if not record.get("merged_into") and retier(record, policy, today, now, _cause(record)):
                 dirty[hid] = record
-        household_store.save_aliases(self.admin, links)
-        household_store.save(self.admin, dirty.values())
-        self.live.wrote(dirty.values())
-        household_store.publish(self.admin, touched.values(), {db: docs})
-        self._after_write()
-        return len(docs)
+        return links, touched, dirty, docs
 
     def _record(self, records: dict[str, dict], household_id: str, index: matching.Index) -> dict | None:
         """The record, if it exists. The index knows every record, so one it does not know is new
         (if another process created it a moment ago, saving collides and the page is redone)."""
         if household_id not in records and household_id in index.entries:
-            records.update(household_store.load(self.admin, [household_id]))
+            records.update(self._load([household_id]))
         return records.get(household_id)
+
+    def _load(self, household_ids: Iterable[str]) -> dict[str, dict]:
+        """Records as they are now. One merged away since the index last read the feed means this
+        page was matched on a stale index: the index learns of it and the page is redone."""
+        found = household_store.load(self.admin, household_ids)
+        retired = [r for r in found.values() if r.get("merged_into")]
+        with self._lock:
+            for record in retired:
+                self.live.note(record)
+        if retired:
+            raise household_store.Conflict(", ".join(r["household_id"] for r in retired))
+        return found
 
     def _merge(
         self,
@@ -296,11 +377,12 @@ class Worker:
         Read from the archive (not passed along in memory) so that a crash after a conflict was
         settled still ends with the submission's review listing what was archived.
         """
-        prefix = f"archive:{db}:"
-        rows = self.admin.all_docs(names.CASES, prefix, prefix + "\ufff0", include_docs=False)
-        wanted = [r["id"] for r in rows if r["id"][len(prefix) :].rsplit(":", 1)[0] in doc_ids]
+        archives = []
+        for doc_id in sorted(doc_ids):
+            prefix = f"archive:{db}:{doc_id}:"
+            archives += [r["doc"] for r in self.admin.all_docs(names.CASES, prefix, prefix + "\ufff0") if r.get("doc")]
         found: dict[str, list[dict]] = {}
-        for archive in sorted(self.admin.get_many(names.CASES, wanted).values(), key=lambda a: a["rev"]):
+        for archive in sorted(archives, key=lambda a: a["rev"]):
             loser = archive["doc"]
             found.setdefault(archive["doc_id"], []).append(
                 {
@@ -318,7 +400,7 @@ class Worker:
         info = self.admin.db_info(names.CASES)
         if info is None or self._seen_seq.get(names.CASES) == info["update_seq"]:
             return 0
-        since = (self.admin.get_local(names.CASES, CASES_CHECKPOINT) or {}).get("seq", 0)
+        since = self._checkpoint(names.CASES, CASES_CHECKPOINT)
         settled = 0
         while True:
             page = self.admin.changes(names.CASES, since, self.batch_size, include_docs=False)
@@ -329,7 +411,7 @@ class Worker:
                     settled += len(self.settle_conflict(names.CASES, doc)[1])
             since = page["last_seq"]
             if page["results"]:
-                self.admin.put_local(names.CASES, CASES_CHECKPOINT, {"seq": since, "at": utc_now()})
+                self._advance(names.CASES, CASES_CHECKPOINT, since)
             if len(page["results"]) < self.batch_size:
                 break
         self._seen_seq[names.CASES] = info["update_seq"]

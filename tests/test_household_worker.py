@@ -8,7 +8,7 @@ import uuid
 
 import records
 
-from sync import household_store, names
+from sync import household_store, households, names
 from sync.worker import CHECKPOINT, Worker
 
 HEAD = records.HEAD_ID
@@ -184,3 +184,27 @@ def test_a_revision_conflict_in_the_case_database_is_archived_too(conn, township
     assert not conn.admin.get(names.CASES, rec["_id"], conflicts="true").get("_conflicts")
     archived = list(conn.admin.iter_prefix(names.CASES, "archive:"))
     assert len(archived) == 1 and archived[0]["doc_id"] == rec["_id"]
+
+
+def test_a_household_merged_by_someone_else_a_moment_ago_gets_the_next_survey_on_its_survivor(conn, township):
+    """The worker reads other writers' changes to its index only every few seconds; a page matched
+    on the stale index finds the record merged away when it loads it and is redone."""
+    a = township.a
+    roster(conn, a)
+    survivor, gone = f"{a}-0001", f"{a}-0002"
+    worker = Worker(conn.admin, today=records.TODAY)
+    push(conn, a, survey(a, gone, device="tab-2"))
+    worker.sweep()
+    assert worker.live.index.canonical(gone) == gone
+
+    def merge(recs: dict) -> None:
+        households.merge(recs[survivor], recs[gone], "clerk_a", "2026-11-22T01:00:00Z", "merge:test")
+
+    household_store.update(conn.admin, [survivor, gone], merge)  # as the clerk app does, in another process
+    gone_before = record(conn, gone)
+    later = survey(a, gone, device="tab-3", seq=2, base=1, phone="13900139000")
+    push(conn, a, later)
+    worker.sweep()  # the same worker, well within its index's follow interval
+    assert record(conn, gone)["_rev"] == gone_before["_rev"]  # nothing applied to the retired record
+    assert record(conn, survivor)["properties"]["phone"] == "13900139000"
+    assert conn.admin.get(names.village_db(a), names.review_id(later["_id"]))["household"]["id"] == survivor
