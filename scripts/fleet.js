@@ -6,8 +6,12 @@
 //   node scripts/fleet.js --server URL --dir D --password P --tablets 200 --per-tablet 50
 //        --users gw_0,gw_1,…  (one per tablet, in order; each user's first village is used)
 //
-// Prints one JSON object: push window, per-survey lag from the end of its tablet's push to the tier
-// on the tablet (ms), failures.
+// With --paced N --pace-s S, afterwards each tablet also records N surveys one every S seconds and
+// pushes each at once (a working day's rhythm rather than everyone at the same moment).
+//
+// Prints one JSON object: push window, per-survey lag from the end of its push to its review and
+// tier on the tablet (ms; split into processing — until the worker wrote the review — and delivery),
+// failures.
 'use strict';
 
 const fs = require('fs');
@@ -74,51 +78,99 @@ function survey(village, household, user, device, seq, version) {
       docs.push(survey(village, household, user, `fleet-${t}`, i + 1, version));
     }
     await db.bulkDocs(docs);
-    fleet.push({ t, user, village, db, docs, remote: remote(server, `fp_v_${village}`, user, a.password) });
+    fleet.push({ t, user, village, db, docs, done: false, settle: () => {}, remote: remote(server, `fp_v_${village}`, user, a.password) });
   }
-  const started = Date.now();
   const failures = [];
-  await Promise.all(fleet.map(async (tab) => {
-    try {
-      await tab.db.replicate.to(tab.remote, { filter: (d) => d._id.startsWith('submission:'), batch_size: 100 });
-    } catch (err) { failures.push(`${tab.t}: ${err.message || err}`); }
-    tab.pushedAt = Date.now();
-  }));
-  const pushMs = Date.now() - started;
-  // Each tablet keeps a live pull (long-poll through the gateway, as a real tablet syncs) and watches
-  // its own database until the review of every survey is there and its household doc carries a tier.
-  const lags = [];
-  const deadline = Date.now() + 1000 * parseFloat(a.timeout || '900');
-  await Promise.all(fleet.map((tab) => new Promise((resolve) => {
-    const waiting = new Map(tab.docs.map((d) => [d._id.slice('submission:'.length), d.household_id]));
-    const reviewed = new Set();
+  const deadline = () => Date.now() + 1000 * parseFloat(a.timeout || '900');
+
+  // A tablet's live pull (long-poll through the gateway, as a real tablet syncs), watching its own
+  // database until every waited-for survey has its review and its household doc carries a tier.
+  // `waiting`: survey uuid -> {household, pushedAt}; each survey's lag is split at the moment the
+  // worker wrote its review (review.updated_at, same machine clock) into processing and delivery.
+  const watch = (tab, waiting, out) => new Promise((resolve) => {
+    const reviewedAt = new Map();
     const tiered = new Set();
     const pull = tab.db.replicate.from(tab.remote, { live: true, retry: true, batch_size: 500 });
     const feed = tab.db.changes({ live: true, since: 'now', include_docs: true });
     const finish = () => { pull.cancel(); feed.cancel(); clearTimeout(timer); resolve(); };
     const settle = () => {
       const now = Date.now();
-      for (const [u, household] of waiting) {
-        if (reviewed.has(u) && tiered.has(household)) { lags.push(now - tab.pushedAt); waiting.delete(u); }
+      for (const [u, w] of waiting) {
+        if (w.pushedAt !== undefined && reviewedAt.has(u) && tiered.has(w.household)) {
+          out.push({ total: now - w.pushedAt, processing: reviewedAt.get(u) - w.pushedAt, delivery: now - reviewedAt.get(u) });
+          waiting.delete(u);
+        }
       }
-      if (!waiting.size) finish();
+      if (!waiting.size && tab.done) finish();
     };
+    tab.settle = settle;
     feed.on('change', (change) => {
       const doc = change.doc || {};
-      if (doc._id.startsWith('review:') && waiting.has(doc._id.slice(7))) reviewed.add(doc._id.slice(7));
+      if (doc._id.startsWith('review:') && waiting.has(doc._id.slice(7))) reviewedAt.set(doc._id.slice(7), Date.parse(doc.updated_at));
       if (doc._id.startsWith('household:') && doc.tier) tiered.add(doc.household_id);
       settle();
     });
     const timer = setTimeout(() => {
       failures.push(`${tab.t}: ${waiting.size} surveys without a tier on the tablet`);
       finish();
-    }, Math.max(0, deadline - Date.now()));
-  })));
-  lags.sort((x, y) => x - y);
-  const pick = (q) => lags.length ? lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] : null;
+    }, Math.max(0, deadline() - Date.now()));
+  });
+  const push = (tab) => tab.db.replicate.to(tab.remote, { filter: (d) => d._id.startsWith('submission:'), batch_size: 100 });
+
+  // Burst: every tablet pushes its surveys at the same moment, then pulls (as it would after a push).
+  const started = Date.now();
+  const burst = [];
+  const watching = [];
+  await Promise.all(fleet.map(async (tab) => {
+    try { await push(tab); } catch (err) { failures.push(`${tab.t}: ${err.message || err}`); }
+    const pushedAt = Date.now();
+    const waiting = new Map(tab.docs.map((d) => [d._id.slice('submission:'.length), { household: d.household_id, pushedAt }]));
+    tab.done = true;
+    watching.push(watch(tab, waiting, burst));
+  }));
+  const pushMs = Date.now() - started;
+  await Promise.all(watching);
+  const totalMs = Date.now() - started;
+
+  // Paced: afterwards each tablet records --paced surveys one every --pace-s seconds (random start)
+  // and pushes each at once, as tablets do through a working day; lag per survey from its push.
+  const paced = [];
+  const perPaced = parseInt(a.paced || '0', 10);
+  const paceMs = 1000 * parseFloat(a['pace-s'] || '30');
+  if (perPaced > 0) {
+    const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+    await Promise.all(fleet.map(async (tab) => {
+      const waiting = new Map();
+      tab.done = false;
+      const watched = watch(tab, waiting, paced);
+      await sleep(Math.random() * paceMs);
+      for (let i = 0; i < perPaced; i++) {
+        const household = tab.docs[i % tab.docs.length].household_id;
+        const doc = survey(tab.village, household, tab.user, `fleet-${tab.t}`, perTablet + i + 1, version);
+        const entry = { household };
+        waiting.set(doc._id.slice('submission:'.length), entry);
+        await tab.db.put(doc);
+        try { await push(tab); } catch (err) { failures.push(`${tab.t}: ${err.message || err}`); }
+        entry.pushedAt = Date.now();
+        tab.settle();
+        if (i + 1 < perPaced) await sleep(paceMs);
+      }
+      tab.done = true;
+      tab.settle();
+      await watched;
+    }));
+  }
+
+  const summary = (rows, key) => {
+    const xs = rows.map((r) => r[key]).sort((x, y) => x - y);
+    const pick = (q) => xs.length ? xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] : null;
+    return { p50: pick(0.5), p95: pick(0.95), max: xs.length ? xs[xs.length - 1] : null };
+  };
+  const lagOf = (rows) => ({ ...summary(rows, 'total'), processing: summary(rows, 'processing'), delivery: summary(rows, 'delivery') });
   process.stdout.write(JSON.stringify({
     ok: failures.length === 0, tablets, per_tablet: perTablet, submissions: tablets * perTablet,
-    push_ms: pushMs, lag_ms: { p50: pick(0.5), p95: pick(0.95), max: lags[lags.length - 1] || null },
-    total_ms: Date.now() - started, failures: failures.slice(0, 10),
+    push_ms: pushMs, lag_ms: lagOf(burst), total_ms: totalMs,
+    paced: perPaced > 0 ? { per_tablet: perPaced, pace_s: paceMs / 1000, submissions: paced.length, lag_ms: lagOf(paced) } : null,
+    failures: failures.slice(0, 10),
   }) + '\n');
 })().catch((err) => { process.stdout.write(JSON.stringify({ ok: false, error: String(err.stack || err) }) + '\n'); });
