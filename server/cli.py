@@ -60,7 +60,7 @@ def init_cmd() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", "web_workers", default=2, show_default=True, help="gunicorn worker processes")
-@click.option("--threads", default=128, show_default=True, help="threads per web worker (each live tablet holds one)")
+@click.option("--threads", default=256, show_default=True, help="threads per web worker (each live tablet holds one)")
 def serve(host: str, port: int, web_workers: int, threads: int) -> None:
     """Run everything: CouchDB (embedded unless configured), init, worker and web."""
     from .supervisor import serve as run
@@ -108,7 +108,7 @@ def revalidate(village_codes: tuple[str, ...]) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", "web_workers", default=2, show_default=True)
-@click.option("--threads", default=128, show_default=True, help="threads per web worker (each live tablet holds one)")
+@click.option("--threads", default=256, show_default=True, help="threads per web worker (each live tablet holds one)")
 def web(host: str, port: int, web_workers: int, threads: int) -> None:
     """Run the web service (API, sync gateway) under gunicorn."""
     args = [

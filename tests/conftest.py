@@ -190,10 +190,14 @@ class Serve:
 @pytest.fixture
 def serve(spawn, tmp_path: Path) -> Serve:
     """``fangpin serve`` as an operator runs it: its own embedded CouchDB on disk (no test prefix)."""
+    return start_serve(spawn, tmp_path / "var")
+
+
+def start_serve(spawn, data_dir: Path) -> Serve:
     from sync.embedded import free_port
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("FANGPIN_")}
-    env["FANGPIN_DATA_DIR"] = str(tmp_path / "var")
+    env["FANGPIN_DATA_DIR"] = str(data_dir)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = spawn("serve", "--port", str(port), "--workers", "1", "--threads", "8", env=env, name="serve")
@@ -206,7 +210,7 @@ def serve(spawn, tmp_path: Path) -> Serve:
 
     wait_for(up, timeout=90, message="serve to come up")
     assert proc.proc.poll() is None, proc.output()
-    return Serve(url, proc, env, tmp_path / "var")
+    return Serve(url, proc, env, data_dir)
 
 
 class Tablet:

@@ -21,7 +21,7 @@ import uuid
 import pytest
 import records
 import requests
-from conftest import PASSWORD, PROJECT_ROOT, TABLET_JS, wait_for
+from conftest import PASSWORD, PROJECT_ROOT, TABLET_JS, start_serve, wait_for
 from test_household_worker import push, roster, survey
 
 from sync import names
@@ -196,3 +196,38 @@ def test_couchdb_killed_during_a_tablet_push_resumes_and_loses_nothing(serve, ta
     holds("every survey reached the server after the crash", done["submissions"] == len(created) == 600)
     holds("every survey was reviewed exactly once", done["reviewed"] == 600 and done["missing"] == [])
     assert serve.proc.stop(signal.SIGINT, timeout=60) == 0
+
+
+@pytest.mark.slow
+def test_a_full_disk_refuses_the_push_loses_nothing_and_it_completes_once_space_is_back(spawn, tmp_path, tablet):
+    """CouchDB's disk fills up in the middle of a tablet's push (a small tmpfs, as root)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"a full disk is simulated on a small tmpfs, which needs mount (root): {mounted.stderr!r}")
+    filler = disk / "filler"
+    try:
+        serve = start_serve(spawn, disk / "var")
+        subprocess.run([sys.executable, "-m", "server.cli", "demo"], env=serve.env, check=True, capture_output=True,
+                       cwd=PROJECT_ROOT, timeout=120)  # fmt: skip
+        device = tablet("full")
+        device.login(serve.url, "gw_wang", "fangpin-demo")
+        device.run("pull")
+        created = device.run("create", "--count", "400")["created"]
+        free = os.statvfs(disk)
+        with open(filler, "wb") as fh:  # leave about 256 KB: the push's first batches fit, the rest do not
+            fh.write(b"\0" * max(0, free.f_bavail * free.f_frsize - 256 * 1024))
+        first = device.run("push", check=False)
+        holds("a push onto a full disk is reported as failed", not first.get("ok"), first)
+        local = device.run("status")["submissions"]
+        holds("the tablet keeps every survey while the server cannot", local == len(created) == 400, local)
+        holds("the server stays up on a full disk", serve.proc.proc.poll() is None)
+        filler.unlink()  # the operator frees space
+        wait_for(lambda: device.run("push", check=False).get("ok"), timeout=180, message="the push once space is back")
+        done = device.run("wait-reviews", "--timeout", "180")
+        holds("every survey reached the server after the disk was freed", done["submissions"] == 400)
+        holds("every survey was reviewed exactly once", done["reviewed"] == 400 and done["missing"] == [])
+        assert serve.proc.stop(signal.SIGINT, timeout=60) == 0
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)  # lazily: a failed run may still hold it
