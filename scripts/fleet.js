@@ -78,7 +78,7 @@ function survey(village, household, user, device, seq, version) {
       docs.push(survey(village, household, user, `fleet-${t}`, i + 1, version));
     }
     await db.bulkDocs(docs);
-    fleet.push({ t, user, village, db, docs, done: false, settle: () => {}, remote: remote(server, `fp_v_${village}`, user, a.password) });
+    fleet.push({ t, user, village, db, docs, done: false, settle: () => {}, tiered: new Map(), remote: remote(server, `fp_v_${village}`, user, a.password) });
   }
   const failures = [];
   const deadline = () => Date.now() + 1000 * parseFloat(a.timeout || '900');
@@ -88,16 +88,20 @@ function survey(village, household, user, device, seq, version) {
   // `waiting`: survey uuid -> {household, pushedAt}; each survey's lag is split at the moment the
   // worker wrote its review (review.updated_at, same machine clock) into processing and delivery.
   const watch = (tab, waiting, out) => new Promise((resolve) => {
-    const reviewedAt = new Map();
-    const tiered = new Set();
+    const reviewed = new Map(); // survey uuid -> its review
+    const tiered = tab.tiered; // household id -> the newest version seen with a tier (kept across phases)
     const pull = tab.db.replicate.from(tab.remote, { live: true, retry: true, batch_size: 500 });
     const feed = tab.db.changes({ live: true, since: 'now', include_docs: true });
     const finish = () => { pull.cancel(); feed.cancel(); clearTimeout(timer); resolve(); };
     const settle = () => {
       const now = Date.now();
       for (const [u, w] of waiting) {
-        if (w.pushedAt !== undefined && reviewedAt.has(u) && tiered.has(w.household)) {
-          out.push({ total: now - w.pushedAt, processing: reviewedAt.get(u) - w.pushedAt, delivery: now - reviewedAt.get(u) });
+        const review = reviewed.get(u);
+        // the household doc must be at least at the version this survey made (the review says which)
+        const need = review && review.household ? review.household.version : 0;
+        if (w.pushedAt !== undefined && review && tiered.has(w.household) && tiered.get(w.household) >= need) {
+          const at = Date.parse(review.updated_at);
+          out.push({ total: now - w.pushedAt, processing: at - w.pushedAt, delivery: now - at });
           waiting.delete(u);
         }
       }
@@ -106,8 +110,10 @@ function survey(village, household, user, device, seq, version) {
     tab.settle = settle;
     feed.on('change', (change) => {
       const doc = change.doc || {};
-      if (doc._id.startsWith('review:') && waiting.has(doc._id.slice(7))) reviewedAt.set(doc._id.slice(7), Date.parse(doc.updated_at));
-      if (doc._id.startsWith('household:') && doc.tier) tiered.add(doc.household_id);
+      if (doc._id.startsWith('review:') && waiting.has(doc._id.slice(7))) reviewed.set(doc._id.slice(7), doc);
+      if (doc._id.startsWith('household:') && doc.tier) {
+        tiered.set(doc.household_id, Math.max(doc.version || 0, tiered.get(doc.household_id) || 0));
+      }
       settle();
     });
     const timer = setTimeout(() => {
