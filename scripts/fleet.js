@@ -81,6 +81,7 @@ function survey(village, household, user, device, seq, version) {
     fleet.push({ t, user, village, db, docs, done: false, settle: () => {}, tiered: new Map(), remote: remote(server, `fp_v_${village}`, user, a.password) });
   }
   const failures = [];
+  let pulledDocs = 0; // docs the tablets' live pulls wrote locally, all phases
   const deadline = () => Date.now() + 1000 * parseFloat(a.timeout || '900');
 
   // A tablet's live pull (long-poll through the gateway, as a real tablet syncs), watching its own
@@ -91,6 +92,7 @@ function survey(village, household, user, device, seq, version) {
     const reviewed = new Map(); // survey uuid -> its review
     const tiered = tab.tiered; // household id -> the newest version seen with a tier (kept across phases)
     const pull = tab.db.replicate.from(tab.remote, { live: true, retry: true, batch_size: 500 });
+    pull.on('change', (info) => { pulledDocs += info.docs_written || 0; });
     const feed = tab.db.changes({ live: true, since: 'now', include_docs: true });
     const finish = () => { pull.cancel(); feed.cancel(); clearTimeout(timer); resolve(); };
     const settle = () => {
@@ -175,7 +177,7 @@ function survey(village, household, user, device, seq, version) {
   const lagOf = (rows) => ({ ...summary(rows, 'total'), processing: summary(rows, 'processing'), delivery: summary(rows, 'delivery') });
   process.stdout.write(JSON.stringify({
     ok: failures.length === 0, tablets, per_tablet: perTablet, submissions: tablets * perTablet,
-    push_ms: pushMs, lag_ms: lagOf(burst), total_ms: totalMs,
+    push_ms: pushMs, lag_ms: lagOf(burst), total_ms: totalMs, pulled_docs: pulledDocs,
     paced: perPaced > 0 ? { per_tablet: perPaced, pace_s: paceMs / 1000, submissions: paced.length, lag_ms: lagOf(paced) } : null,
     failures: failures.slice(0, 10),
   }) + '\n');
