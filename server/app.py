@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
     app.extensions["fangpin.auth"] = Authenticator(conn.admin)
     app.extensions["fangpin.lockout"] = Lockout()
     app.extensions["fangpin.seq_watcher"] = gateway.SeqWatcher(conn.gateway)
+    app.extensions["fangpin.shared_pages"] = gateway.SharedPages()
     app.extensions["fangpin.health"] = {}
     app.extensions["fangpin.policies"] = PolicyCache(conn.admin)
     app.extensions["fangpin.readmodel"] = ReadModel(conn.admin)

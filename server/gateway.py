@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -88,6 +89,10 @@ def upstream() -> Couch:
 
 def watcher() -> SeqWatcher:
     return current_app.extensions["fangpin.seq_watcher"]
+
+
+def shared_pages() -> SharedPages:
+    return current_app.extensions["fangpin.shared_pages"]
 
 
 # -- authorization ----------------------------------------------------------------------------
@@ -404,14 +409,14 @@ def changes(physical: str, db: str) -> Response:
         return forward("GET", physical + "/_changes", params=params)
     wait_s = min(MAX_LONGPOLL_S, (timeout_ms or 60_000) / 1000.0)
     heartbeat_s = max(1.0, heartbeat_ms / 1000.0) if heartbeat_ms else None
-    couch, seq_watch = upstream(), watcher()
+    couch, seq_watch, pages = upstream(), watcher(), shared_pages()
     baseline = seq_watch.current(db)  # taken before the first read: no change can slip between
 
     def body() -> Iterator[bytes]:
         seen = baseline
         deadline = time.monotonic() + wait_s
         while True:
-            page = couch.call("GET", physical + "/_changes", params=params)
+            page = pages.get(couch, physical + "/_changes", params, seen)
             remaining = deadline - time.monotonic()
             if page["results"] or remaining <= 0:
                 yield json.dumps(page).encode()
@@ -424,6 +429,55 @@ def changes(physical: str, db: str) -> Response:
                 seen = changed
 
     return Response(stream_with_context(body()), mimetype="application/json")
+
+
+class SharedPages:
+    """Identical long-poll ``_changes`` reads of one database at one update_seq go upstream once.
+
+    The tablets of a village wake together when its update_seq moves (:class:`SeqWatcher`) and
+    then ask for the same page: same ``since``, same parameters. Measured under 200 live tablets,
+    pouchdb-server spent its time reading the same changes rows once per tablet (~140 µs a row).
+    A page read when the database was at seq S holds every change up to S, so it answers any
+    request that knows S as the current seq; a later seq is a new key, so nothing is served stale.
+    """
+
+    def __init__(self, max_pages: int = 128, wait_s: float = 60.0) -> None:
+        self.max_pages = max_pages
+        self.wait_s = wait_s
+        self._pages: OrderedDict[tuple[str, str, str], _Page] = OrderedDict()
+        self._lock = threading.Lock()
+        self.upstream_reads = 0  # for tests: how many reads actually went upstream
+
+    def get(self, couch: Couch, path: str, params: dict[str, str], at_seq: Any) -> dict:
+        key = (path, json.dumps(params, sort_keys=True), json.dumps(at_seq))
+        with self._lock:
+            page = self._pages.get(key)
+            reader = page is None
+            if reader:
+                page = self._pages[key] = _Page()
+                self.upstream_reads += 1
+                while len(self._pages) > self.max_pages:
+                    self._pages.popitem(last=False)
+        if not reader and page.done.wait(self.wait_s) and page.result is not None:
+            return page.result
+        if not reader:  # the first reader failed or is stuck: read for ourselves
+            return couch.call("GET", path, params=params)
+        try:
+            page.result = couch.call("GET", path, params=params)
+            return page.result
+        except Exception:
+            with self._lock:
+                if self._pages.get(key) is page:
+                    del self._pages[key]
+            raise
+        finally:
+            page.done.set()
+
+
+@dataclass
+class _Page:
+    done: threading.Event = field(default_factory=threading.Event)
+    result: dict | None = None
 
 
 class SeqWatcher:

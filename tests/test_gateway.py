@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import PASSWORD
+from conftest import PASSWORD, wait_for
 
 from sync import names
 
@@ -227,6 +227,36 @@ def test_longpoll_answers_when_a_change_arrives_and_times_out_otherwise(client, 
     resp = client.get(f"{path}?feed=longpoll&since={now}&timeout=20000&heartbeat=10000", auth=A)
     writer.join()
     assert [r["id"] for r in json.loads(resp.get_data())["results"]] == ["review:late"]
+
+
+def test_tablets_waiting_on_one_village_share_each_changes_read(app, conn, township):
+    """Eight tablets long-polling the same village wake together and are answered from one read."""
+    path = f"/sync/fp_v_{township.a}/_changes"
+    now = app.test_client().get(path + "?since=0", auth=A).get_json()["last_seq"]
+    pages = app.extensions["fangpin.shared_pages"]
+    reads_before = pages.upstream_reads
+    answers: list[list[str]] = []
+    start = threading.Barrier(9)
+
+    def tablet() -> None:
+        client = app.test_client()
+        start.wait()
+        resp = client.get(f"{path}?feed=longpoll&since={now}&timeout=20000&style=all_docs", auth=A)
+        answers.append([r["id"] for r in json.loads(resp.get_data())["results"]])
+
+    threads = [threading.Thread(target=tablet) for _ in range(8)]
+    for t in threads:
+        t.start()
+    start.wait()
+    watcher = app.extensions["fangpin.seq_watcher"]
+    wait_for(lambda: sum(watcher._waiting.values()) == 8, message="all eight tablets waiting")
+    conn.admin.put(names.village_db(township.a), {"_id": "review:shared", "type": "review"})
+    for t in threads:
+        t.join(30)
+    assert answers == [["review:shared"]] * 8
+    # one read while they were all at the same seq, one after the change woke them (a tablet that
+    # came in late may have read at either seq on its own)
+    assert 2 <= pages.upstream_reads - reads_before <= 4
 
 
 def test_invalid_answers_are_accepted_but_non_submissions_are_refused(client, conn, township):
