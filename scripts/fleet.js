@@ -9,9 +9,10 @@
 // With --paced N --pace-s S, afterwards each tablet also records N surveys one every S seconds and
 // pushes each at once (a working day's rhythm rather than everyone at the same moment).
 //
-// Prints one JSON object: push window, per-survey lag from the end of its push to its review and
-// tier on the tablet (ms; split into processing — until the worker wrote the review — and delivery),
-// failures.
+// Prints one JSON object: push window, per-survey lag to its review and tier on the tablet (ms; in
+// the burst from the end of the tablet's push, in the paced phase from the start of the survey's
+// push; split at the review's updated_at — when the worker took up its page — into processing and
+// delivery), the docs the live pulls wrote, failures.
 'use strict';
 
 const fs = require('fs');
@@ -81,6 +82,7 @@ function survey(village, household, user, device, seq, version) {
     fleet.push({ t, user, village, db, docs, done: false, settle: () => {}, tiered: new Map(), remote: remote(server, `fp_v_${village}`, user, a.password) });
   }
   const failures = [];
+  const describe = (err) => (err && (err.message || err.reason || err.error)) || JSON.stringify(err);
   let pulledDocs = 0; // docs the tablets' live pulls wrote locally, all phases
   const deadline = () => Date.now() + 1000 * parseFloat(a.timeout || '900');
 
@@ -130,7 +132,7 @@ function survey(village, household, user, device, seq, version) {
   const burst = [];
   const watching = [];
   await Promise.all(fleet.map(async (tab) => {
-    try { await push(tab); } catch (err) { failures.push(`${tab.t}: ${err.message || err}`); }
+    try { await push(tab); } catch (err) { failures.push(`${tab.t}: ${describe(err)}`); }
     const pushedAt = Date.now();
     const waiting = new Map(tab.docs.map((d) => [d._id.slice('submission:'.length), { household: d.household_id, pushedAt }]));
     tab.done = true;
@@ -158,8 +160,9 @@ function survey(village, household, user, device, seq, version) {
         const entry = { household };
         waiting.set(doc._id.slice('submission:'.length), entry);
         await tab.db.put(doc);
-        try { await push(tab); } catch (err) { failures.push(`${tab.t}: ${err.message || err}`); }
-        entry.pushedAt = Date.now();
+        const sentAt = Date.now(); // the grid worker presses "send": lag counts the push too
+        try { await push(tab); } catch (err) { failures.push(`${tab.t}: ${describe(err)}`); }
+        entry.pushedAt = sentAt;
         tab.settle();
         if (i + 1 < perPaced) await sleep(paceMs);
       }
