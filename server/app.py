@@ -7,6 +7,7 @@ from datetime import timedelta
 from flask import Flask, redirect, request
 from werkzeug.exceptions import HTTPException
 
+from sync.couch import CouchError
 from sync.embedded import Connection, attach
 from sync.form_catalog import FormCatalog
 from sync.settings import Settings
@@ -14,7 +15,7 @@ from sync.settings import Settings
 from . import api, clerk, gateway, household_api, openrosa
 from .accounts import Authenticator
 from .auth import Lockout, load_user
-from .errors import ApiError, error_response
+from .errors import ApiError, error_response, storage_failure
 from .policy_store import PolicyCache
 from .readmodel import ReadModel
 
@@ -73,6 +74,9 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
     def _unexpected(exc: Exception):
         if isinstance(exc, ApiError):
             return exc.response()
+        if isinstance(exc, CouchError) and exc.status >= 500:  # e.g. CouchDB's disk is full
+            app.logger.warning("CouchDB failed %s %s: %s %.200s", request.method, request.path, exc.status, exc.reason)
+            return storage_failure(exc.disk_full).response()
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "服务器内部错误，已记录", "internal server error (logged)")
 

@@ -52,3 +52,23 @@ def bad_request(zh: str, en: str, **extra: object) -> ApiError:
 
 def not_found(zh: str, en: str) -> ApiError:
     return ApiError(404, "not_found", zh, en)
+
+
+def storage_failure(disk_full: bool) -> ApiError:
+    """What a client is told when CouchDB itself failed a request (5xx): never its raw reason, which
+    names server paths. A full disk is said as such (507): the client keeps its data and resends
+    later, which replication makes safe."""
+    if disk_full:
+        return ApiError(
+            507,
+            "insufficient_storage",
+            "服务器存储空间已满，本次数据未保存完整；设备上的数据仍在，稍后重新同步即可",
+            "the server's storage is full: this request was not stored in full; the data stays on the device, "
+            "sync again later",
+        )
+    return ApiError(
+        502,
+        "upstream_error",
+        "数据库暂时无法完成请求，本次数据可能未保存完整；稍后重新同步即可",
+        "the database could not complete the request: it may not have been stored in full; sync again later",
+    )

@@ -15,6 +15,7 @@ Requests go upstream with the gateway's own non-admin CouchDB account, whose
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -30,10 +31,11 @@ from sync.couch import Couch, CouchError, doc_path
 
 from .accounts import User
 from .auth import require_user
-from .errors import ApiError, bad_request, forbidden
+from .errors import ApiError, bad_request, forbidden, storage_failure
 from .validation.envelope import check_envelope
 
 bp = Blueprint("gateway", __name__, url_prefix="/sync")
+log = logging.getLogger("fangpin.gateway")
 
 CHANGES_PARAMS = {
     "since",
@@ -216,7 +218,14 @@ def json_body() -> Any:
 
 
 def relay(resp: Any) -> Response:
-    """Stream an upstream response back as it arrives."""
+    """Stream an upstream response back as it arrives (a CouchDB failure is said in our words)."""
+    if resp.status_code >= 500:
+        try:
+            reason = resp.text
+        finally:
+            resp.close()
+        log.warning("CouchDB failed %s %s: %s %s", request.method, request.path, resp.status_code, reason[:300])
+        raise storage_failure(CouchError(resp.status_code, "", reason).disk_full)
     headers = {h: resp.headers[h] for h in PASS_HEADERS if h in resp.headers}
 
     def body() -> Iterator[bytes]:
@@ -353,6 +362,9 @@ def bulk_docs(physical: str, user: User, village: str) -> Response:
         try:
             results = upstream().call("POST", physical + "/_bulk_docs", body=payload)
         except CouchError as exc:
+            if exc.status >= 500:
+                log.warning("CouchDB failed a tablet's write to %s: %s %s", physical, exc.status, exc.reason[:300])
+                raise storage_failure(exc.disk_full) from exc
             raise ApiError(exc.status, exc.error, "写入失败", f"write failed: {exc.reason}") from exc
     return Response(json.dumps(results + denied, ensure_ascii=False), status=201, mimetype="application/json")
 

@@ -35,6 +35,13 @@ class CouchError(Exception):
         self.error = error
         self.reason = reason
 
+    @property
+    def disk_full(self) -> bool:
+        """CouchDB could not write because its disk is full (pouchdb-server: LevelDB's IO error;
+        CouchDB 3: ``enospc``)."""
+        text = f"{self.error} {self.reason}".lower()
+        return self.status >= 500 and any(m in text for m in ("no space left", "enospc", "insufficient_storage"))
+
 
 class CouchUnavailable(CouchError):
     """CouchDB could not be reached (not started yet, restarting, network)."""

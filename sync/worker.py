@@ -483,7 +483,8 @@ class Worker:
                 if busy:
                     continue
             except CouchError as exc:
-                log.warning("worker sweep failed (%s); retrying in %.1f s", exc.error, backoff)
+                why = "CouchDB's disk is full" if exc.disk_full else f"{exc.status} {exc.error}"
+                log.warning("worker sweep failed (%s); retrying in %.1f s", why, backoff)
                 backoff = min(max_backoff_s, backoff * 2)
             stop.wait(backoff)
 

@@ -25,7 +25,8 @@ from conftest import PASSWORD, PROJECT_ROOT, TABLET_JS, start_serve, wait_for
 from test_household_worker import push, roster, survey
 
 from sync import names
-from sync.embedded import ADMIN_NAME
+from sync.embedded import ADMIN_NAME, connect
+from sync.settings import Settings
 
 INVARIANTS: dict[str, int] = {}
 
@@ -199,35 +200,65 @@ def test_couchdb_killed_during_a_tablet_push_resumes_and_loses_nothing(serve, ta
 
 
 @pytest.mark.slow
-def test_a_full_disk_refuses_the_push_loses_nothing_and_it_completes_once_space_is_back(spawn, tmp_path, tablet):
-    """CouchDB's disk fills up in the middle of a tablet's push (a small tmpfs, as root)."""
+def test_a_full_disk_refuses_writes_clearly_loses_nothing_and_everything_completes_once_space_is_back(
+    spawn, tmp_path, tablet
+):
+    """CouchDB's disk (a small tmpfs, as root) fills up first under a tablet's push, then under the
+    worker's writes; each time the operator frees space and everything completes exactly once."""
     disk = tmp_path / "disk"
     disk.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(disk)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"a full disk is simulated on a small tmpfs, which needs mount (root): {mounted.stderr!r}")
     filler = disk / "filler"
+
+    def fill(leave_kb: int) -> None:
+        free = os.statvfs(disk)
+        with open(filler, "wb") as fh:
+            fh.write(b"\0" * max(0, free.f_bavail * free.f_frsize - leave_kb * 1024))
+
     try:
         serve = start_serve(spawn, disk / "var")
         subprocess.run([sys.executable, "-m", "server.cli", "demo"], env=serve.env, check=True, capture_output=True,
                        cwd=PROJECT_ROOT, timeout=120)  # fmt: skip
+        village = "500112104201"
         device = tablet("full")
         device.login(serve.url, "gw_wang", "fangpin-demo")
         device.run("pull")
         created = device.run("create", "--count", "400")["created"]
-        free = os.statvfs(disk)
-        with open(filler, "wb") as fh:  # leave about 256 KB: the push's first batches fit, the rest do not
-            fh.write(b"\0" * max(0, free.f_bavail * free.f_frsize - 256 * 1024))
+        worker = int(subprocess.run(["pgrep", "-P", str(serve.proc.proc.pid), "-f", "server.cli worker"],
+                                    capture_output=True, text=True).stdout.split()[0])  # fmt: skip
+        os.kill(worker, signal.SIGSTOP)  # the worker waits until the second part
+
+        # 1. the disk fills under a tablet's push
+        fill(leave_kb=256)
         first = device.run("push", check=False)
         holds("a push onto a full disk is reported as failed", not first.get("ok"), first)
-        local = device.run("status")["submissions"]
-        holds("the tablet keeps every survey while the server cannot", local == len(created) == 400, local)
+        one = {"docs": [survey(village, f"{village}-0001", user="gw_wang")]}
+        demo_login = ("gw_wang", "fangpin-demo")
+        direct = requests.post(f"{serve.url}/sync/fp_v_{village}/_bulk_docs", json=one, auth=demo_login, timeout=30)
+        holds("a write onto a full disk is refused as such (507)", direct.status_code == 507, direct.text)
+        holds(
+            "the refusal is bilingual and names no server path",
+            "存储空间已满" in direct.text and "storage is full" in direct.text and str(disk) not in direct.text,
+            direct.text,
+        )
+        holds("the tablet keeps every survey", device.run("status")["submissions"] == len(created) == 400)
         holds("the server stays up on a full disk", serve.proc.proc.poll() is None)
         filler.unlink()  # the operator frees space
         wait_for(lambda: device.run("push", check=False).get("ok"), timeout=180, message="the push once space is back")
+
+        # 2. the disk fills under the worker's writes
+        fill(leave_kb=64)
+        os.kill(worker, signal.SIGCONT)
+        wait_for(lambda: "sweep failed (CouchDB's disk is full)" in serve.proc.output(), timeout=120, message="failing")
+        holds("the worker keeps running while its writes fail", serve.proc.proc.poll() is None)
+        filler.unlink()
         done = device.run("wait-reviews", "--timeout", "180")
-        holds("every survey reached the server after the disk was freed", done["submissions"] == 400)
-        holds("every survey was reviewed exactly once", done["reviewed"] == 400 and done["missing"] == [])
+        holds("every survey reached the server", done["submissions"] == 400)
+        holds("every survey was reviewed once space was back", done["reviewed"] == 400 and done["missing"] == [])
+        with connect(Settings.from_env(serve.env)) as conn:
+            exactly_once(conn, village)
         assert serve.proc.stop(signal.SIGINT, timeout=60) == 0
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)  # lazily: a failed run may still hold it
