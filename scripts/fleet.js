@@ -82,7 +82,11 @@ function survey(village, household, user, device, seq, version) {
     fleet.push({ t, user, village, db, docs, done: false, settle: () => {}, tiered: new Map(), remote: remote(server, `fp_v_${village}`, user, a.password) });
   }
   const failures = [];
-  const describe = (err) => (err && (err.message || err.reason || err.error)) || JSON.stringify(err);
+  const describe = (err) => {
+    const text = err && (err.message || err.reason || err.error);
+    return typeof text === 'string' && text ? `${err.status || ''} ${text}` : JSON.stringify(err);
+  };
+  const pacedPushes = []; // ms each paced push took
   let pulledDocs = 0; // docs the tablets' live pulls wrote locally, all phases
   const deadline = () => Date.now() + 1000 * parseFloat(a.timeout || '900');
 
@@ -125,7 +129,17 @@ function survey(village, household, user, device, seq, version) {
       finish();
     }, Math.max(0, deadline() - Date.now()));
   });
-  const push = (tab) => tab.db.replicate.to(tab.remote, { filter: (d) => d._id.startsWith('submission:'), batch_size: 100 });
+  // A push, tried again (as a tablet's sync does) before it counts as failed.
+  const push = async (tab) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await tab.db.replicate.to(tab.remote, { filter: (d) => d._id.startsWith('submission:'), batch_size: 100 });
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  };
 
   // Burst: every tablet pushes its surveys at the same moment, then pulls (as it would after a push).
   const started = Date.now();
@@ -162,6 +176,7 @@ function survey(village, household, user, device, seq, version) {
         await tab.db.put(doc);
         const sentAt = Date.now(); // the grid worker presses "send": lag counts the push too
         try { await push(tab); } catch (err) { failures.push(`${tab.t}: ${describe(err)}`); }
+        pacedPushes.push(Date.now() - sentAt);
         entry.pushedAt = sentAt;
         tab.settle();
         if (i + 1 < perPaced) await sleep(paceMs);
@@ -181,7 +196,10 @@ function survey(village, household, user, device, seq, version) {
   process.stdout.write(JSON.stringify({
     ok: failures.length === 0, tablets, per_tablet: perTablet, submissions: tablets * perTablet,
     push_ms: pushMs, lag_ms: lagOf(burst), total_ms: totalMs, pulled_docs: pulledDocs,
-    paced: perPaced > 0 ? { per_tablet: perPaced, pace_s: paceMs / 1000, submissions: paced.length, lag_ms: lagOf(paced) } : null,
+    paced: perPaced > 0 ? {
+      per_tablet: perPaced, pace_s: paceMs / 1000, submissions: paced.length, lag_ms: lagOf(paced),
+      push_ms: summary(pacedPushes.map((ms) => ({ ms })), 'ms'),
+    } : null,
     failures: failures.slice(0, 10),
   }) + '\n');
 })().catch((err) => { process.stdout.write(JSON.stringify({ ok: false, error: String(err.stack || err) }) + '\n'); });

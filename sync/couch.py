@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import urllib.request
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -70,6 +71,10 @@ class Couch:
         self.service.set_service_url(self.url)
         self.service.set_enable_gzip_compression(False)
         session = self.service.get_http_client()
+        # requests reads ~/.netrc and the proxy variables again on every request (py-spy found the
+        # gateway doing it under load); read the proxies once, and credentials come from settings.
+        session.trust_env = False
+        session.proxies = urllib.request.getproxies()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
