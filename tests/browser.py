@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -61,7 +62,10 @@ def shot(driver: WebDriver, name: str) -> Path:
 
 
 def wait(driver: WebDriver, condition, timeout: float = 20.0):
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition)
+    """Poll ``condition``; an element replaced by the page loading meanwhile is polled again."""
+    return WebDriverWait(
+        driver, timeout, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition)
 
 
 def text_of(driver: WebDriver, css: str) -> str:
