@@ -17,12 +17,12 @@ PHONE_1, PHONE_2 = "13900139000", "13700137000"
 def settled(conn, village: str, submissions: int) -> bool:
     """Every submission has a review for its current revision and nothing is left in conflict."""
     db = names.village_db(village)
-    subs = list(conn.admin.iter_prefix(db, "submission:"))
+    # Reviews first, then each submission once (with its conflicts): read the other way round, a
+    # conflict settled between the two reads of a submission looked settled before its review was.
     reviews = {r["submission_id"]: r for r in conn.admin.iter_prefix(db, "review:")}
+    subs = [conn.admin.get(db, s["_id"], conflicts="true") for s in conn.admin.iter_prefix(db, "submission:")]
     return len(subs) == submissions and all(
-        reviews.get(s["_id"], {}).get("submission_rev") == s["_rev"]
-        and not conn.admin.get(db, s["_id"], conflicts="true").get("_conflicts")
-        for s in subs
+        reviews.get(s["_id"], {}).get("submission_rev") == s["_rev"] and not s.get("_conflicts") for s in subs
     )
 
 
