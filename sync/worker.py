@@ -20,6 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -194,7 +195,7 @@ class Worker:
         return docs + [fetched[i] for i in single if i in fetched], set(several)
 
     def handle_page(
-        self, db: str, village: str, docs: list[dict], several: set[str] = frozenset(), attempts: int = 5
+        self, db: str, village: str, docs: list[dict], several: AbstractSet[str] = frozenset(), attempts: int = 5
     ) -> int:
         """Settle revision conflicts, then merge and review the page's submissions; returns writes."""
         winners = {doc["_id"]: self.settle_conflict(db, doc)[0] for doc in docs if doc.get("_conflicts")}
@@ -210,7 +211,7 @@ class Worker:
                 log.info("page of %s collided with another writer (%s); doing it again", db, exc)
         raise CouchError(409, "conflict", f"household records kept conflicting in {db}")
 
-    def _apply(self, db: str, village: str, submissions: list[dict], several: set[str], fresh: bool) -> int:
+    def _apply(self, db: str, village: str, submissions: list[dict], several: AbstractSet[str], fresh: bool) -> int:
         forms = self.forms()
         if any(not self._knows(forms, s) for s in submissions):
             forms = self.forms(refresh=True)  # a form published a moment ago is known at once
