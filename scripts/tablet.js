@@ -21,7 +21,8 @@
 //   node scripts/tablet.js get    --dir D --db NAME --id ID  one local doc (with _conflicts)
 //   node scripts/tablet.js status --dir D
 //
-// push and pull take --target BASE_URL --target-auth USER:PASS to bypass the gateway (benchmarks).
+// push and pull take --target BASE_URL --target-auth USER:PASS [--target-prefix P] to bypass the gateway
+// (benchmarks; the prefix is the deployment's database prefix, FANGPIN_DB_PREFIX).
 'use strict';
 
 const fs = require('fs');
@@ -119,7 +120,8 @@ async function replicate(from, to) {
 // The remote side: the gateway (as a tablet does) or, for benchmarks, --target BASE_URL --target-auth U:P.
 function remoteFor(args, state, name) {
   if (!args.target) return remoteDb(state, name);
-  return new PouchDB(args.target.replace(/\/$/, '') + '/' + name, { auth: parseAuth(args['target-auth']), skip_setup: true });
+  const physical = (args['target-prefix'] || '') + name;
+  return new PouchDB(args.target.replace(/\/$/, '') + '/' + physical, { auth: parseAuth(args['target-auth']), skip_setup: true });
 }
 
 async function pull(args) {
