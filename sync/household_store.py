@@ -61,10 +61,14 @@ class LiveIndex:
     def _follow(self) -> None:
         while True:
             page = self.admin.changes(names.CASES, self.since, 1000, include_docs=False)
+            rows = [r for r in page["results"] if r["id"].startswith("household:")]
+            for row in rows:
+                if row.get("deleted"):  # a roster import that failed took back what it created
+                    self.index.remove(row["id"].removeprefix("household:"))
             others = [
                 r["id"]
-                for r in page["results"]
-                if r["id"].startswith("household:") and [c["rev"] for c in r["changes"]] != [self.ours.get(r["id"])]
+                for r in rows
+                if not r.get("deleted") and [c["rev"] for c in r["changes"]] != [self.ours.get(r["id"])]
             ]
             for record in self.admin.get_many(names.CASES, others).values():
                 self.note(record)

@@ -208,3 +208,25 @@ def test_a_household_merged_by_someone_else_a_moment_ago_gets_the_next_survey_on
     assert record(conn, gone)["_rev"] == gone_before["_rev"]  # nothing applied to the retired record
     assert record(conn, survivor)["properties"]["phone"] == "13900139000"
     assert conn.admin.get(names.village_db(a), names.review_id(later["_id"]))["household"]["id"] == survivor
+
+
+def test_a_household_taken_back_by_a_failed_roster_import_leaves_the_matching_index(conn, township):
+    """A failed import deletes the records it created; a running worker must stop matching them."""
+    a = township.a
+    roster(conn, a)
+    worker = Worker(conn.admin, today=records.TODAY)
+    push(conn, a, survey(a, f"{a}-0002", device="tab-2"))
+    worker.sweep()
+    taken_back = f"{a}-0003"
+    head = record(conn, taken_back)["properties"]["head_id_number"]
+    assert worker.live.index.by_head[head] == {taken_back}
+    doc = record(conn, taken_back)
+    conn.admin.bulk_docs(names.CASES, [{"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True}])
+    worker.live.current(fresh=True)
+    assert taken_back not in worker.live.index.entries and not worker.live.index.by_head.get(head)
+    newcomer = survey(a, f"new-{uuid.uuid4()}", head_id_number=head, head_name="户主3")
+    push(conn, a, newcomer)
+    worker.sweep()
+    assert record(conn, taken_back) is None  # not brought back by a survey that only shares its head
+    review = conn.admin.get(names.village_db(a), names.review_id(newcomer["_id"]))
+    assert review["household"]["id"] == newcomer["household_id"] and review["household"]["matched_by"] == "new"
