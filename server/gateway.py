@@ -15,7 +15,6 @@ Requests go upstream with the gateway's own non-admin CouchDB account, whose
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from collections import OrderedDict
@@ -31,11 +30,10 @@ from sync.couch import Couch, CouchError, doc_path
 
 from .accounts import User
 from .auth import require_user
-from .errors import ApiError, bad_request, forbidden, storage_failure
+from .errors import ApiError, bad_request, forbidden
 from .validation.envelope import check_envelope
 
 bp = Blueprint("gateway", __name__, url_prefix="/sync")
-log = logging.getLogger("fangpin.gateway")
 
 CHANGES_PARAMS = {
     "since",
@@ -218,14 +216,13 @@ def json_body() -> Any:
 
 
 def relay(resp: Any) -> Response:
-    """Stream an upstream response back as it arrives (a CouchDB failure is said in our words)."""
+    """Stream an upstream response back as it arrives. A CouchDB failure is raised instead, for the
+    app's error handler to say in our words (its raw reason names server paths)."""
     if resp.status_code >= 500:
         try:
-            reason = resp.text
+            raise CouchError(resp.status_code, "upstream_error", resp.text)
         finally:
             resp.close()
-        log.warning("CouchDB failed %s %s: %s %s", request.method, request.path, resp.status_code, reason[:300])
-        raise storage_failure(CouchError(resp.status_code, "", reason).disk_full)
     headers = {h: resp.headers[h] for h in PASS_HEADERS if h in resp.headers}
 
     def body() -> Iterator[bytes]:
@@ -363,8 +360,7 @@ def bulk_docs(physical: str, user: User, village: str) -> Response:
             results = upstream().call("POST", physical + "/_bulk_docs", body=payload)
         except CouchError as exc:
             if exc.status >= 500:
-                log.warning("CouchDB failed a tablet's write to %s: %s %s", physical, exc.status, exc.reason[:300])
-                raise storage_failure(exc.disk_full) from exc
+                raise  # the app's error handler logs it and answers 507 or 502
             raise ApiError(exc.status, exc.error, "写入失败", f"write failed: {exc.reason}") from exc
     return Response(json.dumps(results + denied, ensure_ascii=False), status=201, mimetype="application/json")
 
