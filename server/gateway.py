@@ -15,6 +15,7 @@ Requests go upstream with the gateway's own non-admin CouchDB account, whose
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -26,7 +27,7 @@ from urllib.parse import quote, unquote
 from flask import Blueprint, Response, current_app, g, request, stream_with_context
 
 from sync import names
-from sync.couch import Couch, CouchError, doc_path
+from sync.couch import Couch, CouchError, CouchUnavailable, doc_path
 
 from .accounts import User
 from .auth import require_user
@@ -78,6 +79,10 @@ DOC_PARAMS = {
     "atts_since",
 }
 BULK_GET_PARAMS = {"revs", "attachments", "latest"}
+# The ``_local`` ids PouchDB's replicator uses for its checkpoints: base64 of an md5 with ``/`` as
+# ``.`` and ``+`` as ``_``. Nothing else of ``_local`` is a tablet's business.
+REPLICATION_ID = re.compile(r"^[A-Za-z0-9._]{22}==$")
+MAX_LOCAL_BYTES = 16 * 1024  # a checkpoint holds five history entries of two seqs each
 PASS_HEADERS = ("Content-Type", "ETag", "Cache-Control")
 READ_POSTS = (["_revs_diff"], ["_bulk_get"], ["_all_docs"])  # POSTs that only read
 MAX_LONGPOLL_S = 55.0
@@ -187,12 +192,26 @@ def not_a_submission(doc: dict, village: str) -> Refusal | None:
 
 # -- request plumbing -------------------------------------------------------------------------
 def raw_segments() -> list[str]:
-    """Path segments after ``/sync`` as sent (still percent-encoded), so ``%2F`` stays inside one."""
+    """Path segments after ``/sync`` as sent (still percent-encoded), so ``%2F`` stays inside one.
+
+    A ``.`` or ``..`` segment (raw, as ``curl --path-as-is`` sends it, or encoded as ``%2e``) and
+    an empty one are refused: forwarded upstream, the HTTP client would resolve them and the
+    request would leave the database it was authorized for (``/sync/<own db>/../_all_dbs``).
+    """
     raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path
     path = raw.split("?", 1)[0]
     prefix = request.script_root + "/sync"
     rest = path[len(prefix) :] if path.startswith(prefix) else path
-    return [unquote(s) for s in rest.strip("/").split("/")] if rest.strip("/") else []
+    segments = [unquote(s) for s in rest.strip("/").split("/")] if rest.strip("/") else []
+    if any(s in ("", ".", "..") for s in segments):
+        raise bad_request("路径中不能有空段或 . / .. 段", "the path must not contain empty, '.' or '..' segments")
+    return segments
+
+
+def hidden(doc_id: Any) -> bool:
+    """Docs a tablet never sees, on any read endpoint: design docs (indexes, the server's
+    ``validate_doc_update``) are the server's business, and ``_local`` ones are not replicated."""
+    return not isinstance(doc_id, str) or doc_id.startswith(("_design/", "_local/"))
 
 
 def filtered_params(allowed: set[str]) -> dict[str, str]:
@@ -277,38 +296,16 @@ def dispatch(_ignored: str) -> Response:
     if head == "_changes" and method == "GET":
         return changes(physical, db)
     if head == "_revs_diff" and method == "POST" and len(rest) == 1:
-        return forward(
-            "POST", physical + "/_revs_diff", body=json.dumps(json_body()).encode(), content_type="application/json"
-        )
+        return revs_diff(physical)
     if head == "_bulk_get" and method == "POST" and len(rest) == 1:
-        return forward(
-            "POST",
-            physical + "/_bulk_get",
-            params=filtered_params(BULK_GET_PARAMS),
-            body=json.dumps(json_body()).encode(),
-            content_type="application/json",
-        )
+        return bulk_get(physical)
     if head == "_all_docs" and method in ("GET", "POST") and len(rest) == 1:
-        params = filtered_params(ALL_DOCS_PARAMS)
-        if method == "GET":
-            return forward("GET", physical + "/_all_docs", params=params)
-        return forward(
-            "POST",
-            physical + "/_all_docs",
-            params=params,
-            body=json.dumps(json_body()).encode(),
-            content_type="application/json",
-        )
+        return all_docs(physical, method)
     if head == "_bulk_docs" and method == "POST" and len(rest) == 1:
         assert village is not None
         return bulk_docs(physical, user, village)
     if head == "_local" and len(rest) == 2 and method in ("GET", "PUT"):
-        path = physical + "/" + doc_path("_local/" + rest[1])
-        if method == "GET":
-            return forward("GET", path)
-        return forward("PUT", path, body=json.dumps(json_body()).encode(), content_type="application/json")
-    if head == "_design" and len(rest) == 2 and method == "GET":
-        return forward("GET", physical + "/" + doc_path("_design/" + rest[1]), params=filtered_params(DOC_PARAMS))
+        return local_doc(physical, user, rest[1], method)
     if not head.startswith("_"):
         if len(rest) == 1 and method == "GET":
             return forward("GET", physical + "/" + doc_path(head), params=filtered_params(DOC_PARAMS))
@@ -324,6 +321,94 @@ def dispatch(_ignored: str) -> Response:
         f"同步网关不支持 {method} {'/'.join(rest)}",
         f"{method} {'/'.join(rest)} is not a replication endpoint the gateway allows",
     )
+
+
+def read_json(method: str, path: str, params: dict | None = None, body: Any = None) -> Any:
+    """A read whose answer the gateway filters before the tablet sees it."""
+    try:
+        return upstream().call(method, path, params=params, body=body)
+    except CouchError as exc:
+        if exc.status >= 500 or isinstance(exc, CouchUnavailable):
+            raise
+        raise ApiError(exc.status, exc.error, "读取失败", f"read failed: {exc.reason}") from exc
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(json.dumps(payload, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def visible_changes(page: dict) -> dict:
+    return {**page, "results": [r for r in page.get("results", []) if not hidden(r.get("id"))]}
+
+
+def all_docs(physical: str, method: str) -> Response:
+    params = filtered_params(ALL_DOCS_PARAMS)
+    body = json_body() if method == "POST" else None
+    page = read_json(method, physical + "/_all_docs", params=params, body=body)
+    rows = [r for r in page.get("rows", []) if not hidden(r.get("id") or r.get("key"))]
+    return json_response({**page, "rows": rows})
+
+
+def bulk_get(physical: str) -> Response:
+    """Design and ``_local`` docs are answered as not found, the rest goes upstream."""
+    params = filtered_params(BULK_GET_PARAMS)
+    body = json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("docs"), list):
+        raise bad_request('请求体须为 {"docs": [...]}', 'the body must be {"docs": [...]}')
+    wanted = [d for d in body["docs"] if isinstance(d, dict) and not hidden(d.get("id"))]
+    refused = [_missing(d) for d in body["docs"] if not isinstance(d, dict) or hidden(d.get("id"))]
+    if wanted and not refused:
+        return forward(
+            "POST", physical + "/_bulk_get", params=params, body=json.dumps(body).encode(),
+            content_type="application/json",
+        )  # fmt: skip
+    # (pouchdb-server never answers a _bulk_get of no docs)
+    results = read_json("POST", physical + "/_bulk_get", params=params, body={**body, "docs": wanted}) if wanted else {}
+    return json_response({"results": results.get("results", []) + refused})
+
+
+def _missing(item: Any) -> dict:
+    doc_id, rev = (item.get("id"), item.get("rev")) if isinstance(item, dict) else (None, None)
+    return {"id": doc_id, "docs": [{"error": {"id": doc_id, "rev": rev, "error": "not_found", "reason": "missing"}}]}
+
+
+def revs_diff(physical: str) -> Response:
+    """Only submissions are a tablet's to push: for anything else it is told nothing is missing."""
+    body = json_body()
+    if not isinstance(body, dict):
+        raise bad_request("请求体须为对象", "the body must be an object")
+    wanted = {k: v for k, v in body.items() if not hidden(k)}
+    if not wanted:
+        return json_response({})
+    return forward("POST", physical + "/_revs_diff", body=json.dumps(wanted).encode(), content_type="application/json")
+
+
+def local_doc(physical: str, user: User, local_id: str, method: str) -> Response:
+    """A replication checkpoint, kept per user: ``_local/<id>`` is stored as
+    ``_local/tablet.<user>.<id>``, so one tablet can neither read nor overwrite another's, and no
+    tablet can reach a ``_local`` doc of the server's. The tablet sees only its own id."""
+    if not REPLICATION_ID.match(local_id):
+        raise forbidden(
+            "只能读写同步检查点（PouchDB 复制 ID）",
+            "only replication checkpoints (PouchDB replication ids) are allowed",
+        )
+    public, stored = f"_local/{local_id}", f"_local/tablet.{user.name}.{local_id}"
+    path = physical + "/" + doc_path(stored)
+    if method == "GET":
+        return json_response({**read_json("GET", path), "_id": public})
+    too_large = ApiError(413, "too_large", f"检查点过大（上限 {MAX_LOCAL_BYTES} 字节）",
+                         f"checkpoint too large (the limit is {MAX_LOCAL_BYTES} bytes)")  # fmt: skip
+    if request.content_length is not None and request.content_length > MAX_LOCAL_BYTES:
+        raise too_large
+    doc = json_body()
+    if not isinstance(doc, dict):
+        raise bad_request("检查点须为 JSON 对象", "a checkpoint must be a JSON object")
+    if doc.get("_id", public) != public:
+        raise bad_request("文档 _id 与路径不一致", "the document's _id does not match the URL")
+    doc["_id"] = stored
+    if len(json.dumps(doc).encode()) > MAX_LOCAL_BYTES:
+        raise too_large
+    return json_response({**read_json("PUT", path, body=doc), "id": public}, status=201)
 
 
 def db_info(physical: str, db: str) -> Response:
@@ -411,10 +496,10 @@ def changes(physical: str, db: str) -> Response:
     feed = params.pop("feed", "normal")
     if feed not in ("normal", "longpoll"):
         raise bad_request("只支持 feed=normal 或 longpoll", "only feed=normal or feed=longpoll is supported")
-    heartbeat_ms = int(params.pop("heartbeat", 0) or 0)
-    timeout_ms = int(params.pop("timeout", 0) or 0)
+    heartbeat_ms = milliseconds(params.pop("heartbeat", None), "heartbeat")
+    timeout_ms = milliseconds(params.pop("timeout", None), "timeout")
     if feed == "normal":
-        return forward("GET", physical + "/_changes", params=params)
+        return json_response(visible_changes(read_json("GET", physical + "/_changes", params=params)))
     wait_s = min(MAX_LONGPOLL_S, (timeout_ms or 60_000) / 1000.0)
     heartbeat_s = max(1.0, heartbeat_ms / 1000.0) if heartbeat_ms else None
     couch, seq_watch, pages = upstream(), watcher(), shared_pages()
@@ -427,7 +512,7 @@ def changes(physical: str, db: str) -> Response:
             page = pages.get(couch, physical + "/_changes", params, seen)
             remaining = deadline - time.monotonic()
             if page["results"] or remaining <= 0:
-                yield json.dumps(page).encode()
+                yield json.dumps(visible_changes(page), ensure_ascii=False).encode()
                 return
             step = min(remaining, heartbeat_s or remaining)
             changed = seq_watch.wait_change(db, seen, step)
@@ -437,6 +522,16 @@ def changes(physical: str, db: str) -> Response:
                 seen = changed
 
     return Response(stream_with_context(body()), mimetype="application/json")
+
+
+def milliseconds(value: str | None, name: str) -> int:
+    if value in (None, ""):
+        return 0
+    if not value.isdigit() or len(value) > 9:
+        raise bad_request(
+            f"参数 {name} 须为毫秒数（非负整数）", f"parameter {name} must be milliseconds (a whole number)"
+        )
+    return int(value)
 
 
 class SharedPages:

@@ -1,7 +1,8 @@
 """The changes-feed worker: follows every village database and writes the server's derived docs.
 
 For each village database it reads ``_changes`` (plain ``feed=normal`` pages; pouchdb-server has
-no ``pending`` and no ``_db_updates``) from a checkpoint kept in ``_local/fangpin-worker``. Each
+no ``pending`` and no ``_db_updates``) from a checkpoint kept in ``fp_cases`` (see
+:func:`checkpoint_name`). Each
 page goes through one pipeline: settle CouchDB revision conflicts (archive every losing
 revision) → find the household of each new submission revision → validate it with that
 household's context → apply it to the household record in ``fp_cases`` → write the reviews and
@@ -39,7 +40,6 @@ from .form_catalog import FormCatalog
 
 log = logging.getLogger("fangpin.worker")
 
-CHECKPOINT = "fangpin-worker"
 CASES_CHECKPOINT = "fangpin-conflicts"
 CASES_EVERY_S = 10.0
 Catalog = Mapping[str, Mapping[str, FormSpec]]
@@ -51,6 +51,15 @@ def seq_number(seq: Any) -> int:
         return seq
     match = re.match(r"^(\d+)", str(seq or "0"))
     return int(match.group(1)) if match else 0
+
+
+def checkpoint_name(db: str) -> str:
+    """The ``_local`` doc in ``fp_cases`` that holds where the worker is in a village's feed.
+
+    Server state never lives where a tablet can write: in the village database (where it was
+    once) a grid worker could set it past the end and silence the village's processing.
+    """
+    return f"fangpin-worker.{db}"
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -85,8 +94,8 @@ class Worker:
     threads: int = 3  # villages processed side by side (see sweep)
     _catalog: FormCatalog | None = None
     _seen_seq: dict[str, Any] = field(default_factory=dict)
-    # (db, checkpoint name) -> (seq, rev) as this process wrote it last
-    _checkpoints: dict[tuple[str, str], tuple[Any, str | None]] = field(default_factory=dict)
+    # checkpoint name -> (seq, rev) as this process wrote it last
+    _checkpoints: dict[str, tuple[Any, str | None]] = field(default_factory=dict)
     _cases_settled_at: float = float("-inf")
     _writes: int = 0
     _live: household_store.LiveIndex | None = None
@@ -153,7 +162,7 @@ class Worker:
         update_seq = info["update_seq"]
         if self._seen_seq.get(code) == update_seq:
             return 0
-        since = self._checkpoint(db, CHECKPOINT)
+        since = self._checkpoint(checkpoint_name(db))
         written = 0
         while True:
             page = self.admin.changes(db, since, self.batch_size, include_docs=False)
@@ -161,23 +170,23 @@ class Worker:
             written += self.handle_page(db, code, *self._page_docs(db, results))
             since = page["last_seq"]
             if results:
-                self._advance(db, CHECKPOINT, since)
+                self._advance(checkpoint_name(db), since)
             if len(results) < self.batch_size:
                 break
         self._seen_seq[code] = update_seq
         return written
 
-    def _checkpoint(self, db: str, name: str) -> Any:
-        """Where this process left the feed (read from CouchDB once; this process is its only writer)."""
-        if (db, name) not in self._checkpoints:
-            doc = self.admin.get_local(db, name) or {}
-            self._checkpoints[db, name] = (doc.get("seq", 0), doc.get("_rev"))
-        return self._checkpoints[db, name][0]
+    def _checkpoint(self, name: str) -> Any:
+        """Where this process left a feed (read from CouchDB once; this process is its only writer)."""
+        if name not in self._checkpoints:
+            doc = self.admin.get_local(names.CASES, name) or {}
+            self._checkpoints[name] = (doc.get("seq", 0), doc.get("_rev"))
+        return self._checkpoints[name][0]
 
-    def _advance(self, db: str, name: str, seq: Any) -> None:
-        last_rev = self._checkpoints.get((db, name), (0, None))[1]
-        rev = self.admin.put_local(db, name, {"seq": seq, "at": utc_now()}, last_rev)
-        self._checkpoints[db, name] = (seq, rev)
+    def _advance(self, name: str, seq: Any) -> None:
+        last_rev = self._checkpoints.get(name, (0, None))[1]
+        rev = self.admin.put_local(names.CASES, name, {"seq": seq, "at": utc_now()}, last_rev)
+        self._checkpoints[name] = (seq, rev)
 
     def _page_docs(self, db: str, results: list[dict]) -> tuple[list[dict], set[str]]:
         """The docs of a changes page worth reading (submissions, anything with several leaves),
@@ -401,7 +410,7 @@ class Worker:
         info = self.admin.db_info(names.CASES)
         if info is None or self._seen_seq.get(names.CASES) == info["update_seq"]:
             return 0
-        since = self._checkpoint(names.CASES, CASES_CHECKPOINT)
+        since = self._checkpoint(CASES_CHECKPOINT)
         settled = 0
         while True:
             page = self.admin.changes(names.CASES, since, self.batch_size, include_docs=False)
@@ -412,7 +421,7 @@ class Worker:
                     settled += len(self.settle_conflict(names.CASES, doc)[1])
             since = page["last_seq"]
             if page["results"]:
-                self._advance(names.CASES, CASES_CHECKPOINT, since)
+                self._advance(CASES_CHECKPOINT, since)
             if len(page["results"]) < self.batch_size:
                 break
         self._seen_seq[names.CASES] = info["update_seq"]
@@ -530,13 +539,23 @@ def _archive(db: str, doc: Mapping[str, Any], winner_rev: str) -> dict:
 
 
 def lag(admin: Couch) -> int:
-    """Changes not yet processed, summed over villages (approximate on a CouchDB cluster)."""
+    """Changes not yet processed, summed over villages.
+
+    CouchDB is asked what is pending after the checkpoint: its seqs are opaque, and a sharded
+    database's ``update_seq`` moves on writes that make no change row (``_security``), so a
+    difference of seqs never returns to 0 there. pouchdb-server has no ``pending``, but its seqs
+    are the count of changes.
+    """
     total = 0
     for doc in admin.iter_prefix(names.ACCOUNTS, "village:"):
         db = names.village_db(doc["code"])
         info = admin.db_info(db)
         if info is None:
             continue
-        done = (admin.get_local(db, CHECKPOINT) or {}).get("seq", 0)
-        total += max(0, seq_number(info["update_seq"]) - seq_number(done))
+        done = (admin.get_local(names.CASES, checkpoint_name(db)) or {}).get("seq", 0)
+        if isinstance(info["update_seq"], int):
+            total += max(0, info["update_seq"] - seq_number(done))
+        else:
+            page = admin.changes(db, done, 1, include_docs=False)
+            total += len(page["results"]) + int(page.get("pending") or 0)
     return total

@@ -9,7 +9,7 @@ import uuid
 import records
 
 from sync import household_store, households, names
-from sync.worker import CHECKPOINT, Worker
+from sync.worker import Worker, checkpoint_name
 
 HEAD = records.HEAD_ID
 
@@ -90,7 +90,8 @@ def test_a_repeated_page_writes_nothing_twice(conn, township):
     run(conn)
     before = {h: record(conn, h)["_rev"] for h in (f"{a}-0001", f"{a}-0002")}
     reviews_before = {d["_id"]: d["_rev"] for d in conn.admin.iter_prefix(names.village_db(a), "review:")}
-    conn.admin.put_local(names.village_db(a), CHECKPOINT, {"seq": 0})  # as if the worker died before its checkpoint
+    # as if the worker died before its checkpoint
+    conn.admin.put_local(names.CASES, checkpoint_name(names.village_db(a)), {"seq": 0})
     run(conn)
     assert {h: record(conn, h)["_rev"] for h in before} == before
     assert {d["_id"]: d["_rev"] for d in conn.admin.iter_prefix(names.village_db(a), "review:")} == reviews_before

@@ -7,7 +7,7 @@ from conftest import env_for, wait_for
 
 from server.accounts import add_village
 from sync import bootstrap, names
-from sync.worker import CHECKPOINT, Worker, lag
+from sync.worker import Worker, checkpoint_name, lag
 
 
 def submissions(village: str, user: str, count: int, start: int = 0) -> list[dict]:
@@ -39,7 +39,7 @@ def test_each_submission_gets_exactly_one_review_and_a_second_sweep_writes_nothi
     got = reviews(conn, township.a)
     assert len(got) == 7
     assert all(r["_rev"].startswith("1-") and r["state"] == "received" for r in got.values())
-    assert conn.admin.get_local(names.village_db(township.a), CHECKPOINT)["seq"]
+    assert conn.admin.get_local(names.CASES, checkpoint_name(names.village_db(township.a)))["seq"]
     assert lag(conn.admin) == 0
 
 
