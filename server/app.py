@@ -16,6 +16,7 @@ from . import api, clerk, gateway, household_api, openrosa
 from .accounts import Authenticator
 from .auth import Lockout, load_user
 from .errors import ApiError, error_response, storage_failure
+from .json_input import StoredJSONProvider
 from .policy_store import PolicyCache
 from .readmodel import ReadModel
 
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
     settings = settings or Settings.from_env()
     conn = conn or attach(settings)
     app = Flask(__name__)
+    app.json = StoredJSONProvider(app)
     app.secret_key = settings.secrets()["session_key"]
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY,

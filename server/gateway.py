@@ -32,6 +32,7 @@ from sync.couch import Couch, CouchError, CouchUnavailable, doc_path
 from .accounts import User
 from .auth import require_user
 from .errors import ApiError, bad_request, forbidden
+from .json_input import parse, unstorable
 from .validation.envelope import check_envelope
 
 bp = Blueprint("gateway", __name__, url_prefix="/sync")
@@ -178,6 +179,9 @@ def not_a_submission(doc: dict, village: str) -> Refusal | None:
             "不是有效的提交记录：" + "；".join(i["message"]["zh"] for i in broken),
             "not a submission: " + "; ".join(i["message"]["en"] for i in broken),
         )
+    why = unstorable(doc)
+    if why:
+        return Refusal(400, "bad_request", "文档" + why[0], "the document " + why[1])
     size = len(json.dumps({k: v for k, v in doc.items() if k != "_attachments"}, ensure_ascii=False).encode())
     limit = current_app.config["MAX_DOC_BYTES"]
     if size > limit:
@@ -228,10 +232,7 @@ def json_body() -> Any:
         raise ApiError(
             415, "bad_content_type", "请求体必须是 application/json", "the request body must be application/json"
         )
-    try:
-        return json.loads(request.get_data() or b"null")
-    except ValueError as exc:
-        raise bad_request("请求体不是有效的 JSON", f"the request body is not valid JSON: {exc}") from exc
+    return parse(request.get_data() or b"null")
 
 
 def relay(resp: Any) -> Response:
@@ -334,7 +335,8 @@ def read_json(method: str, path: str, params: dict | None = None, body: Any = No
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(json.dumps(payload, ensure_ascii=False), status=status, mimetype="application/json")
+    # ASCII escapes: an id a tablet sent may hold a lone surrogate, which has no UTF-8 form
+    return Response(json.dumps(payload), status=status, mimetype="application/json")
 
 
 def visible_changes(page: dict) -> dict:
@@ -355,8 +357,9 @@ def bulk_get(physical: str) -> Response:
     body = json_body()
     if not isinstance(body, dict) or not isinstance(body.get("docs"), list):
         raise bad_request('请求体须为 {"docs": [...]}', 'the body must be {"docs": [...]}')
-    wanted = [d for d in body["docs"] if isinstance(d, dict) and not hidden(d.get("id"))]
-    refused = [_missing(d) for d in body["docs"] if not isinstance(d, dict) or hidden(d.get("id"))]
+    wanted = [d for d in body["docs"] if isinstance(d, dict) and not hidden(d.get("id")) and not unstorable(d)]
+    taken = {id(d) for d in wanted}
+    refused = [_missing(d) for d in body["docs"] if id(d) not in taken]
     if wanted and not refused:
         return forward(
             "POST", physical + "/_bulk_get", params=params, body=json.dumps(body).encode(),
@@ -377,10 +380,17 @@ def revs_diff(physical: str) -> Response:
     body = json_body()
     if not isinstance(body, dict):
         raise bad_request("请求体须为对象", "the body must be an object")
-    wanted = {k: v for k, v in body.items() if not hidden(k)}
+    wanted = {k: v for k, v in body.items() if not hidden(k) and not unstorable([k, v])}
+    # An id CouchDB could not even be asked about is said to be missing, so the tablet sends the
+    # doc and hears in _bulk_docs why it was refused (rather than failing the whole batch here).
+    unasked = {k: {"missing": v} for k, v in body.items() if not hidden(k) and k not in wanted}
     if not wanted:
-        return json_response({})
-    return forward("POST", physical + "/_revs_diff", body=json.dumps(wanted).encode(), content_type="application/json")
+        return json_response(unasked)
+    if not unasked:
+        return forward(
+            "POST", physical + "/_revs_diff", body=json.dumps(wanted).encode(), content_type="application/json"
+        )
+    return json_response({**read_json("POST", physical + "/_revs_diff", body=wanted), **unasked})
 
 
 def local_doc(physical: str, user: User, local_id: str, method: str) -> Response:
@@ -428,7 +438,7 @@ def bulk_docs(physical: str, user: User, village: str) -> Response:
     new_edits = body.get("new_edits", True)
     ids = [d["_id"] for d in docs if isinstance(d, dict) and isinstance(d.get("_id"), str)]
     db = g.sync_db
-    existing = upstream().get_many(db, [i for i in ids if i.startswith("submission:")])
+    existing = upstream().get_many(db, [i for i in ids if i.startswith("submission:") and not unstorable(i)])
     allowed, denied = [], []
     for doc in docs:
         reason = write_denied(user, village, doc, existing.get(doc.get("_id")) if isinstance(doc, dict) else None)
@@ -447,7 +457,7 @@ def bulk_docs(physical: str, user: User, village: str) -> Response:
             if exc.status >= 500:
                 raise  # the app's error handler logs it and answers 507 or 502
             raise ApiError(exc.status, exc.error, "写入失败", f"write failed: {exc.reason}") from exc
-    return Response(json.dumps(results + denied, ensure_ascii=False), status=201, mimetype="application/json")
+    return json_response(results + denied, status=201)
 
 
 def put_doc(physical: str, user: User, village: str, doc_id: str) -> Response:

@@ -130,3 +130,54 @@ def test_a_tablet_cannot_reach_the_workers_checkpoint_nor_anothers(web, conn, to
     assert conn.admin.get_local(names.CASES, checkpoint_name(db))["seq"]
     run(conn)  # the worker's own writes of the first run are changes after its checkpoint
     assert lag(conn.admin) == 0
+
+
+# -- item 9 and part of 13: one bad string never costs a batch ---------------------------------
+def test_a_lone_surrogate_or_nan_refuses_only_its_own_document(web, conn, township):
+    a = township.a
+    db = names.village_db(a)
+    good, surrogate, nan, bad_id = (survey(a, f"{a}-000{i}") for i in range(1, 5))
+    surrogate["data"]["notes"] = "SURROGATE"
+    nan["data"]["income_wage"] = "NAN"
+    bad_id["_id"] = "submission:BADID"
+    text = json.dumps({"docs": [surrogate, good, nan, bad_id]}, ensure_ascii=False)
+    # what JavaScript's truncation of an emoji and a float overflow put on the wire
+    text = text.replace('"SURROGATE"', '"受灾\\ud83d"').replace('"NAN"', "NaN").replace("BADID", "\\udc00x")
+    for _attempt in range(2):  # the tablet retries: the same answer, never a 500
+        status, results = raw(web, "POST", f"/sync/{db}/_bulk_docs", text.encode())
+        assert status == 201, results
+        by_id = {r["id"]: r for r in results}
+        assert by_id[good["_id"]].get("ok") or by_id[good["_id"]].get("error") == "conflict", by_id
+        for doc, word in ((surrogate, "surrogate"), (nan, "NaN"), (bad_id, "surrogate")):
+            doc_id = doc["_id"] if doc is not bad_id else "submission:\udc00x"
+            assert by_id[doc_id]["error"] == "bad_request" and word in by_id[doc_id]["reason"], by_id[doc_id]
+            assert "/" in by_id[doc_id]["reason"]  # Chinese / English
+    assert conn.admin.get(db, good["_id"]) is not None
+    assert conn.admin.get(db, surrogate["_id"]) is None and conn.admin.get(db, nan["_id"]) is None
+    # the replication reads around a push take such ids too, and say each is missing
+    status, diff = raw(web, "POST", f"/sync/{db}/_revs_diff", b'{"submission:\\ud800": ["1-a"]}')
+    assert status == 200 and diff == {"submission:\ud800": {"missing": ["1-a"]}}
+    status, got = raw(web, "POST", f"/sync/{db}/_bulk_get", b'{"docs": [{"id": "submission:\\ud800"}]}')
+    assert status == 200 and "error" in got["results"][0]["docs"][0]
+    # a single PUT says the same
+    nan_text = json.dumps(nan).replace('"NAN"', "Infinity")
+    status, body = raw(web, "PUT", f"/sync/{db}/{nan['_id']}", nan_text.encode())
+    assert status == 400 and "NaN" in body["message"]["en"] and body["message"]["zh"]
+
+
+def test_malformed_bodies_and_parameters_are_400_not_500(web, township):
+    db = names.village_db(township.a)
+    deep = b'{"docs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    cases = [
+        ("POST", f"/sync/{db}/_bulk_docs", deep),
+        ("POST", "/api/v1/submissions/review", deep),
+        ("POST", "/api/v1/session", b'{"name": "gw_a\\ud800", "password": "x"}'),
+        ("POST", "/api/v1/session", b'{"name": "gw_a", "password": NaN}'),
+        ("GET", f"/sync/{db}/_changes?feed=longpoll&heartbeat=abc", None),
+        ("GET", f"/sync/{db}/_changes?feed=longpoll&timeout=-1", None),
+        ("GET", f"/sync/{db}/_changes?feed=longpoll&timeout=99999999999999999999", None),
+    ]
+    for method, path, body in cases:
+        status, answer = raw(web, method, path, body)
+        assert status == 400, (path, status, answer)
+        assert answer["message"]["zh"] and answer["message"]["en"], answer
