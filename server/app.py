@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, redirect, request
+from flask import Flask, Response, redirect, request
 from werkzeug.exceptions import HTTPException
 
 from sync.couch import CouchError
@@ -27,6 +27,26 @@ HTTP_ERRORS = {
     405: ("不支持这个请求方法", "method not allowed here"),
     413: ("请求体过大（上限64 MB），请分批上传", "request body too large (64 MB limit); send smaller batches"),
 }
+
+
+# Pages may load only the app's own script, styles and images (QR codes are data: PNGs); anything
+# else a browser receives from this origin (JSON, files, every /sync answer, whatever its type) is
+# sandboxed, so no stored content can ever run as the app.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+SANDBOX_CSP = "default-src 'none'; sandbox"
+
+
+def protect(resp: Response, gateway: bool) -> Response:
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if resp.mimetype == "text/html" and not gateway:
+        resp.headers.setdefault("Content-Security-Policy", PAGE_CSP)
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+    elif resp.mimetype != "application/pdf" or gateway:  # Chromium shows no PDF in a sandbox
+        resp.headers.setdefault("Content-Security-Policy", SANDBOX_CSP)
+    return resp
 
 
 def create_app(settings: Settings | None = None, conn: Connection | None = None) -> Flask:
@@ -64,6 +84,10 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
     app.register_blueprint(clerk.bp)
     app.register_blueprint(openrosa.bp)
     app.add_url_rule("/", "root", lambda: redirect("/clerk/"))
+
+    @app.after_request
+    def _headers(resp):
+        return protect(resp, gateway=request.blueprint == "gateway")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -314,7 +314,9 @@ def dispatch(_ignored: str) -> Response:
             assert village is not None
             return put_doc(physical, user, village, head)
         if len(rest) == 2 and method == "GET":
-            return forward("GET", f"{physical}/{doc_path(head)}/{quote(rest[1], safe='')}")
+            resp = forward("GET", f"{physical}/{doc_path(head)}/{quote(rest[1], safe='')}")
+            resp.headers["Content-Disposition"] = "attachment"  # never shown as a page (see app.protect)
+            return resp
         if len(rest) == 2 and method == "PUT":
             assert village is not None
             return put_attachment(physical, user, village, head, rest[1])

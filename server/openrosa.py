@@ -29,6 +29,7 @@ from sync import names
 from sync.clock import utc_now
 from sync.couch import Couch, CouchError
 
+from .attachments import stored_type
 from .errors import ApiError
 from .gateway import write_denied
 from .xform_instance import InstanceError, head, read, uuid_of
@@ -193,8 +194,11 @@ def submission() -> Response:
             "xml_submission_file is missing (multipart/form-data)",
         )
     xml = upload.read()
-    files = {f.filename: (f.mimetype or "application/octet-stream", f.read())
-             for key, f in request.files.items(multi=True) if key != "xml_submission_file" and f.filename}  # fmt: skip
+    files = {}
+    for key, f in request.files.items(multi=True):
+        if key != "xml_submission_file" and f.filename:
+            body = f.read()
+            files[f.filename] = (stored_type(f.mimetype, body), body)
     catalog = current_app.extensions["fangpin.forms"]
     try:
         _, form_id, version = head(xml)

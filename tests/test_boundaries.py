@@ -10,6 +10,8 @@ import base64
 import hashlib
 import http.client
 import json
+import re
+import uuid as uuid_module
 from urllib.parse import urlsplit
 
 import pytest
@@ -181,3 +183,92 @@ def test_malformed_bodies_and_parameters_are_400_not_500(web, township):
         status, answer = raw(web, method, path, body)
         assert status == 400, (path, status, answer)
         assert answer["message"]["zh"] and answer["message"]["en"], answer
+
+
+# -- item 4: stored files never run on the clerk origin --------------------------------------
+JPEG = b"\xff\xd8\xff\xe0" + b"flooded-house" * 20 + b"\xff\xd9"
+HTML = b"<html><script>fetch('/clerk/dashboard').then(r => r.text()).then(t => alert(t))</script></html>"
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>'
+
+
+def clerk_session(web, name: str = "clerk"):
+    import requests
+    from test_clerk_app import TOKEN
+
+    session = requests.Session()
+    page = session.get(web.url + "/clerk/login").text
+    resp = session.post(web.url + "/clerk/login", data={"name": name, "password": PASSWORD,
+                        "csrf_token": TOKEN.search(page).group(1)})  # fmt: skip
+    assert resp.ok and "/clerk/login" not in resp.url, resp.url
+    return session
+
+
+def inline(kind: str, body: bytes) -> dict:
+    return {"content_type": kind, "data": base64.b64encode(body).decode()}
+
+
+def test_files_a_device_sends_are_never_served_as_pages_on_the_clerk_origin(web, conn, township):
+    import requests
+    from test_openrosa import damage, instance_xml
+
+    a = township.a
+    db = names.village_db(a)
+    roster(conn, a, 1)
+    sub = survey(a, f"{a}-0001")
+    sub["_attachments"] = {
+        "evil.html": inline("text/html", HTML),
+        "evil.svg": inline("image/svg+xml", SVG),
+        "fake.png": inline("image/png", HTML),
+        "house.jpg": inline("application/octet-stream", JPEG),  # what ODK Web Forms sends
+    }
+    status, results = raw(web, "POST", f"/sync/{db}/_bulk_docs", {"docs": [sub]})
+    assert status == 201 and results[0].get("ok"), results
+    status, put = raw(web, "PUT", f"/sync/{db}/{sub['_id']}/late.html?rev={results[0]['rev']}", HTML,
+                      headers={"Content-Type": "text/html"})  # fmt: skip
+    assert status == 201, put
+    # the same through OpenRosa: an HTML "photo" and an untyped JPEG
+    iid = f"uuid:{uuid_module.uuid4()}"
+    files = {
+        "xml_submission_file": ("submission.xml", instance_xml("damage_survey", damage(a), iid), "text/xml"),
+        "p1": ("page.html", HTML, "text/html"),
+        "p2": ("shot.jpg", JPEG, "application/octet-stream"),
+    }
+    resp = requests.post(web.url + "/submission", files=files, auth=("gw_a", PASSWORD),
+                         headers={"X-OpenRosa-Version": "1.0"})  # fmt: skip
+    assert resp.status_code == 201, resp.text
+    stored = conn.admin.get(db, f"submission:{iid[5:]}")["_attachments"]
+    assert stored["shot.jpg"]["content_type"] == "image/jpeg"  # typed from its bytes
+    run(conn)
+
+    session = clerk_session(web)
+    for uuid, shown, downloads in (
+        (names.doc_id_suffix(sub["_id"]), ["house.jpg", "fake.png"], ["evil.html", "evil.svg", "late.html"]),
+        (iid[5:], ["shot.jpg"], ["page.html"]),
+    ):
+        page = session.get(f"{web.url}/clerk/submissions/{uuid}")
+        assert page.status_code == 200
+        csp = page.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "object-src 'none'" in csp and "unsafe-inline" not in csp
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+        images = set(re.findall(r'<img src="[^"]*/files/([^"]+)"', page.text))
+        assert images == set(shown), images
+        for name in shown + downloads:
+            f = session.get(f"{web.url}/clerk/submissions/{uuid}/files/{name}")
+            assert f.status_code == 200 and f.headers["X-Content-Type-Options"] == "nosniff", name
+            assert "sandbox" in f.headers["Content-Security-Policy"], name
+            if f.content == JPEG:
+                assert f.headers["Content-Type"] == "image/jpeg" and f.headers["Content-Disposition"].startswith(
+                    "inline"
+                )
+            else:  # HTML and SVG, whatever they were typed as, only ever download
+                assert f.headers["Content-Type"] == "application/octet-stream", (name, f.headers["Content-Type"])
+                assert f.headers["Content-Disposition"].startswith("attachment"), name
+    # and through the gateway, where a field user's browser session could open it
+    tablet = requests.get(f"{web.url}/sync/{db}/{sub['_id']}/evil.html", auth=("gw_a", PASSWORD))
+    assert tablet.status_code == 200 and tablet.content == HTML
+    assert (
+        "sandbox" in tablet.headers["Content-Security-Policy"] and tablet.headers["Content-Disposition"] == "attachment"
+    )
+    # every clerk page carries the policy
+    for path in ("/clerk/dashboard", "/clerk/queue", "/clerk/households", "/clerk/login"):
+        assert "script-src 'self'" in session.get(web.url + path).headers["Content-Security-Policy"], path

@@ -132,6 +132,7 @@ EN: dict[str, str] = {
     "字段": "Field",
     "值": "Value",
     "照片": "Photos",
+    "其他附件（下载）": "Other attachments (download)",
     "意见": "Comments",
     "历史": "History",
     "时间": "Time",

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Response, abort, current_app, request
+from flask import abort, current_app, request
 
 from sync import audit, names
 
+from ..attachments import file_response, may_be_photo
 from . import bp
 from .answers import answer_rows
 from .common import clerk, couch, model, render, villages
@@ -35,11 +36,9 @@ def submission(uuid: str):
     spec = current_app.extensions["fangpin.forms"].spec(review.get("form_id"), review.get("form_version"))
     data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
     rows, loose = answer_rows(spec, data, review.get("issues", []))
-    photos = [
-        name
-        for name, stub in (doc.get("_attachments") or {}).items()
-        if str(stub.get("content_type", "")).startswith("image/")
-    ]
+    attached = (doc.get("_attachments") or {}).items()
+    photos = [name for name, stub in attached if may_be_photo(stub)]
+    files = [name for name, stub in attached if not may_be_photo(stub)]
     return render(
         "submission.html",
         uuid=uuid,
@@ -49,6 +48,7 @@ def submission(uuid: str):
         rows=rows,
         loose=loose,
         photos=photos,
+        files=files,
         audit_entries=audit.entries_for(couch(), f"submission:{uuid}"),
         action_key=secrets.token_hex(12),
         back=request.full_path.rstrip("?"),
@@ -64,7 +64,6 @@ def submission_file(uuid: str, name: str):
     data = couch().get_attachment(names.village_db(village), f"submission:{uuid}", name)
     if data is None:
         abort(404)
-    response = Response(data, mimetype=stub.get("content_type") or "application/octet-stream")
+    response = file_response(data, name)
     response.headers["Cache-Control"] = "private, max-age=3600"
-    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
