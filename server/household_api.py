@@ -264,7 +264,7 @@ def merge_records(user: User, record: dict, other: dict, values: dict, key: str)
         after={"version": updated["version"]},
         key=event_id,
     )
-    audit.record(couch(), user.name, "household.merged_into", oid, after={"into": hid}, key=f"{event_id}:other")
+    audit.record(couch(), user.name, "household.merged_into", oid, after={"into": hid}, key=event_id)
     current_app.extensions["fangpin.readmodel"].note_households(household_store.load(couch(), [hid, oid]).values())
     return updated
 

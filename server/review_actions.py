@@ -125,7 +125,7 @@ def _run(
         admin,
         [
             {
-                "key": f"{key}:{names.doc_id_suffix(r['_id'])}",
+                "key": key,  # the entry's id names the submission too (audit.keyed_id)
                 "actor": user.name,
                 "action": audit_action,
                 "target": f"submission:{names.doc_id_suffix(r['_id'])}",

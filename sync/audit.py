@@ -1,7 +1,9 @@
 """The audit log: one ``audit:`` document in ``fp_cases`` per action that changed something.
 
 Ids sort by time. A caller that may retry passes ``key`` so that the retry writes the same id and
-the log never shows an action twice.
+the log never shows an action twice. A keyed id names the target too: one key reused on another
+target is another change and gets its own entry (keyed on the key alone, the second household a
+client resolved with the same ``Idempotency-Key`` changed without an audit entry).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def record(
     **extra: Any,
 ) -> str:
     at = utc_now()
-    doc_id = f"audit:{key}" if key else f"audit:{at}:{uuid.uuid4().hex}"
+    doc_id = keyed_id(key, target) if key else f"audit:{at}:{uuid.uuid4().hex}"
     doc = {
         "_id": doc_id,
         "type": "audit",
@@ -48,13 +50,17 @@ def record(
     return doc_id
 
 
+def keyed_id(key: str, target: str) -> str:
+    return f"audit:{key}:{target}"
+
+
 def record_many(admin: Couch, entries: list[dict]) -> None:
     """Several keyed entries in one write (a clerk's bulk action); each ``{"key", "actor", "action",
     "target", "before", "after", …}``. An entry whose key exists already is left as it is."""
     at = utc_now()
     docs = [
         {
-            "_id": f"audit:{e['key']}",
+            "_id": keyed_id(e["key"], e["target"]),
             "type": "audit",
             "at": at,
             "ts": time.time() + n * 1e-6,

@@ -15,6 +15,7 @@ import uuid as uuid_module
 from urllib.parse import urlsplit
 
 import pytest
+import records
 from conftest import PASSWORD
 from test_household_worker import roster, run, survey
 
@@ -272,3 +273,38 @@ def test_files_a_device_sends_are_never_served_as_pages_on_the_clerk_origin(web,
     # every clerk page carries the policy
     for path in ("/clerk/dashboard", "/clerk/queue", "/clerk/households", "/clerk/login"):
         assert "script-src 'self'" in session.get(web.url + path).headers["Content-Security-Policy"], path
+
+
+# -- item 11: every change has its audit entry -------------------------------------------------
+def test_one_idempotency_key_on_two_households_audits_both_and_a_retry_neither_again(client, conn, township):
+    from test_household_worker import push
+
+    from sync import audit
+
+    a = township.a
+    roster(conn, a, 3)
+    hids = [f"{a}-0001", f"{a}-0002"]
+    push(conn, a, *(survey(a, h, device="tab-0", completed="2026-11-19T09:00:00+08:00") for h in hids))
+    run(conn)
+    push(conn, a, *(survey(a, h, device=f"tab-{n}", base=1, phone=f"1390013900{n}") for h in hids for n in (1, 2)))
+    run(conn)
+    key = {"Idempotency-Key": "same-key-for-both"}
+    for hid in hids:
+        for _attempt in range(2):
+            resp = client.post(f"/api/v1/households/{hid}/resolve", json={"values": {"phone": "13900139001"}},
+                               auth=("clerk", PASSWORD), headers=key)  # fmt: skip
+            assert resp.status_code == 200 and resp.get_json()["conflict"] is None, resp.get_json()
+    for hid in hids:
+        entries = [e for e in audit.entries_for(conn.admin, hid) if e["action"] == "household.resolve"]
+        assert len(entries) == 1, (hid, entries)
+    # and a merge under that key again, of two other households: both sides audited
+    third = f"new-{uuid_module.uuid4()}"
+    damage = records.submission("damage_survey", uuid_module.uuid4().hex, household_id=third, village_code=a)
+    damage.pop("_rev")
+    push(conn, a, damage)
+    run(conn)
+    resp = client.post(f"/api/v1/households/{a}-0003/merge", json={"other": third}, auth=("clerk", PASSWORD),
+                       headers=key)  # fmt: skip
+    assert resp.status_code == 200, resp.get_json()
+    assert [e["action"] for e in audit.entries_for(conn.admin, f"{a}-0003")] == ["household.merge"]
+    assert [e["action"] for e in audit.entries_for(conn.admin, third)] == ["household.merged_into"]
