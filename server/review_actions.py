@@ -190,12 +190,14 @@ def _write_reviews(
 def _apply_to_households(admin: Couch, policy: Policy, reviews: list[dict], key: str) -> list[dict]:
     """Bring each household record's approvals and rejections in line with the reviews."""
     decisions: dict[str, list[tuple[str, str, str | None]]] = {}
+    village_of: dict[str, str] = {}
     for review in reviews:
         linked = (review.get("household") or {}).get("id")
         household = household_store.resolve_id(admin, linked) if linked else None
         if household is None:
             continue  # never applied to a household (its envelope was unusable)
         decision = last_clerk_decision(review)
+        village_of[review["submission_id"]] = review["village_code"]
         decisions.setdefault(household, []).append(
             (review["submission_id"], review["submission_rev"], decision if decision != "return" else None)
         )
@@ -209,6 +211,7 @@ def _apply_to_households(admin: Couch, policy: Policy, reviews: list[dict], key:
             record = records.get(hid)
             if record is None:
                 continue
+            items = [i for i in items if record["village_code"] == village_of[i[0]]]  # never another village's
             if any([households.record_decision(record, *item) for item in items]):
                 retier(record, policy, today, at, {"kind": "review", "key": key})
                 touched.append(record)

@@ -6,6 +6,10 @@ find each other.
 
 Matching order (issue 4): the household id when it is known; else the head's valid ID number;
 else village + normalised head name + the same set of member ID numbers; else a new household.
+
+A survey of village V only ever changes households of V (issue 14): an id known in another village
+is refused (a provisional id belongs to the village that first used it), and a head or member ID
+number found in another village makes a *possible move* flagged on both records, never a match.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from typing import Any
 from server.validation import idcard  # a pure leaf module: the one GB 11643 implementation
 
 from .households import index_entry
+
+OTHER_VILLAGE = "other_village"
+POSSIBLE_MOVE = "possible_move"
 
 
 def valid_id_number(number: Any) -> bool:
@@ -82,20 +89,23 @@ class Index:
             household = self.aliases[household]
         return household if household in self.entries else None
 
-    def households_with_id(self, number: str) -> set[str]:
-        """Households that list ``number`` as a member or head (for the "same ID elsewhere" warning)."""
-        return set(self.by_member.get(number, set())) | set(self.by_head.get(number, set()))
+    def households_with_id(self, number: str, village: str) -> set[str]:
+        """Households of ``village`` that list ``number`` as a member or head (the "same ID elsewhere"
+        warning: a review is read by the village's tablets, so it names no household of another)."""
+        found = self.by_member.get(number, set()) | self.by_head.get(number, set())
+        return {h for h in found if self.entries[h].village == village}
 
 
-def match(household_id: str, village: str, submitted: Mapping[str, Any], index: Index) -> tuple[str, str]:
-    """(household to apply the submission to, how it was found: known|head_id|name_members|new)."""
+def match(household_id: str, village: str, submitted: Mapping[str, Any], index: Index) -> tuple[str | None, str]:
+    """(household to apply the submission to, how it was found: known|head_id|name_members|new), or
+    (None, "other_village") when the id names a household of another village."""
     known = index.canonical(household_id)
     if known:
-        return known, "known"
+        return (known, "known") if index.entries[known].village == village else (None, OTHER_VILLAGE)
     entry = index_entry(submitted)
     head = entry["head_id"]
     if valid_id_number(head):
-        found = sorted(index.by_head.get(head, set()))
+        found = sorted(h for h in index.by_head.get(head, set()) if index.entries[h].village == village)
         if found:
             return found[0], "head_id"
     if entry["name_key"] and entry["member_ids"]:
@@ -109,8 +119,9 @@ def match(household_id: str, village: str, submitted: Mapping[str, Any], index: 
 
 
 def possible_duplicates(household: str, index: Index) -> list[tuple[str, str]]:
-    """Households that may be this one: same valid head ID anywhere, similar head name in the village,
-    or a member's valid ID number listed in another household too."""
+    """Households that may be this one: same valid head ID, similar head name in the village, or a
+    member's valid ID number listed in another household too; found in another village, any of
+    these is a ``possible_move`` (moved house, or one of the two records is wrong)."""
     me = index.entries.get(household)
     if me is None:
         return []
@@ -134,7 +145,7 @@ def possible_duplicates(household: str, index: Index) -> list[tuple[str, str]]:
             for other in index.by_member.get(member, set()) | index.by_head.get(member, set()):
                 found.setdefault(other, "shared_member_id")
     found.pop(household, None)
-    return sorted(found.items())
+    return sorted((o, r if index.entries[o].village == me.village else POSSIBLE_MOVE) for o, r in found.items())
 
 
 def _block(village: str, name: str) -> tuple[str, str, int]:

@@ -30,6 +30,7 @@ from forms.spec import FormSpec
 from server.policy_store import PolicyCache
 from server.review import check, contributes, revalidated, review_for
 from server.tiers import retier
+from server.validation import issue
 from server.validation.rules import Context
 from server.validation.submission import local_today
 
@@ -233,7 +234,7 @@ class Worker:
             index = self.live.current(fresh)
             # One read for every record the page may touch: what each claimed id matches now.
             wanted = {matching.match(c, village, raw, index)[0] for c, raw in claims.values() if c}
-            wanted = {index.canonical(h) or h for h in wanted}
+            wanted = {index.canonical(h) or h for h in wanted if h}
         records = self._load(wanted)
         with self._lock:
             page = PageInput(village, submissions, forms, claims, index, reviews, archived, records, now)
@@ -262,9 +263,11 @@ class Worker:
                 today=self.today or local_today(),
                 household_id=target,
                 household_size=_size(record),
-                id_households=index.households_with_id,
+                id_households=lambda number: index.households_with_id(number, village),
             )
             issues = check(sub, village, page.forms, context)
+            if how == matching.OTHER_VILLAGE:
+                issues = [*issues, issue("household.other_village", "household_id", claimed_id)]
             link = None
             if target and claimed_id and contributes(sub, issues, existing):
                 record, changed, reindexed = self._merge(
@@ -460,7 +463,7 @@ class Worker:
                 today=self.today or local_today(),
                 household_id=target or sub.get("household_id"),
                 household_size=_size(record),
-                id_households=index.households_with_id,
+                id_households=lambda number: index.households_with_id(number, village),
             )
             updated = revalidated(sub, review, check(sub, village, catalog, context), now)
             if updated is not None:

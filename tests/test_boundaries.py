@@ -308,3 +308,54 @@ def test_one_idempotency_key_on_two_households_audits_both_and_a_retry_neither_a
     assert resp.status_code == 200, resp.get_json()
     assert [e["action"] for e in audit.entries_for(conn.admin, f"{a}-0003")] == ["household.merge"]
     assert [e["action"] for e in audit.entries_for(conn.admin, third)] == ["household.merged_into"]
+
+
+# -- items 1 and 2: a survey of village V changes and names only households of V ---------------
+def test_a_survey_never_changes_nor_names_a_household_of_another_village(web, conn, township):
+    import requests
+    from test_household_worker import record, village_doc
+
+    a, other = township.a, township.other
+    roster(conn, other, 1)  # its -0001 has the head ID records.HEAD_ID and the member records.SPOUSE_ID
+    theirs = f"{other}-0001"
+    run(conn)
+    before, their_doc = record(conn, theirs), village_doc(conn, other, theirs)
+    provisional = f"new-{uuid_module.uuid4()}"
+    sub = survey(a, provisional, phone="13311112222", head_name="冒名户")  # head ID of the other township's head
+    status, results = raw(web, "POST", f"/sync/{names.village_db(a)}/_bulk_docs", {"docs": [sub]})
+    assert status == 201 and results[0].get("ok"), results
+    run(conn)
+    after = record(conn, theirs)
+    assert {k: after[k] for k in ("version", "properties", "aliases", "events")} == {
+        k: before[k] for k in ("version", "properties", "aliases", "events")
+    }
+    # what its tablets see of it says the same (a tier derivation may be refreshed: it reads its own data only)
+    content = ("household_id", "village_code", "version", "merged_into", "properties", "conflict", "tier", "rules")
+    assert {k: village_doc(conn, other, theirs)[k] for k in content} == {k: their_doc[k] for k in content}
+    mine = record(conn, provisional)
+    assert mine["village_code"] == a and mine["properties"]["phone"] == "13311112222"
+    # flagged to the clerks of both townships as a possible move, on both records
+    assert {"id": theirs, "reason": "possible_move", "status": "open"} in mine["duplicates"]
+    assert {"id": provisional, "reason": "possible_move", "status": "open"} in after["duplicates"]
+    # nothing the village's tablets read names or describes the other household
+    status, page = raw(web, "GET", f"/sync/{names.village_db(a)}/_all_docs?include_docs=true")
+    text = json.dumps(page, ensure_ascii=False)
+    assert theirs not in text and "户主1" not in text and other not in text, text[:2000]
+    review = conn.admin.get(names.village_db(a), names.review_id(sub["_id"]))
+    assert review["household"]["id"] == provisional and review["household"]["matched_by"] == "new"
+    # the clerk's approval lands on the village's own record only
+    resp = requests.post(web.url + "/api/v1/submissions/review", auth=("clerk", PASSWORD),
+                         json={"ids": [names.doc_id_suffix(sub["_id"])], "action": "approve"})  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    assert record(conn, theirs)["events"] == before["events"]
+    # the other township's grid worker reusing this village's provisional id changes nothing here
+    steal = survey(other, provisional, user="gw_other", phone="13399998888")
+    status, results = raw(web, "POST", f"/sync/{names.village_db(other)}/_bulk_docs", {"docs": [steal]},
+                          user="gw_other")  # fmt: skip
+    assert status == 201 and results[0].get("ok"), results
+    run(conn)
+    assert record(conn, provisional)["properties"]["phone"] == "13311112222"
+    stolen = conn.admin.get(names.village_db(other), names.review_id(steal["_id"]))
+    assert stolen["state"] == "has_issues" and stolen["household"] is None
+    assert [i["code"] for i in stolen["issues"] if i["code"] == "household.other_village"]
+    assert a not in json.dumps(stolen, ensure_ascii=False)

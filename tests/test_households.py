@@ -166,11 +166,15 @@ def test_possible_duplicates_same_head_id_or_similar_name_in_the_village():
     index.put("c", VILLAGE, {"head_id": None, "name_key": "王秀瑛", "member_ids": []})
     index.put("d", VILLAGE, {"head_id": "110105194801010032", "name_key": "王秀英", "member_ids": []})
     index.put("e", VILLAGE, {"head_id": None, "name_key": "王伟", "member_ids": []})
-    assert matching.possible_duplicates("a", index) == [("b", "same_head_id"), ("c", "similar_head_name")]
+    # in another village the same head ID is a possible move (issue 14), in this one a duplicate
+    assert matching.possible_duplicates("a", index) == [("b", "possible_move"), ("c", "similar_head_name")]
+    index.put("h", VILLAGE, {"head_id": HEAD, "name_key": "刘备", "member_ids": []})
+    assert ("h", "same_head_id") in matching.possible_duplicates("a", index)
+    index.remove("h")
     spouse = "110105194801010032"
     index.put("f", "500112104203", {"head_id": None, "name_key": "李四", "member_ids": [spouse]})
     index.put("g", "500112104204", {"head_id": None, "name_key": "张三", "member_ids": [spouse, "999999194801010032"]})
-    assert matching.possible_duplicates("f", index) == [("d", "shared_member_id"), ("g", "shared_member_id")]
+    assert matching.possible_duplicates("f", index) == [("d", "possible_move"), ("g", "possible_move")]
     assert matching.similar_names("王秀英", "王秀英a") and not matching.similar_names("王伟", "王炜")
 
 
@@ -305,3 +309,42 @@ def test_all_approved_follows_the_revision_that_feeds_the_record():
     assert hh.all_approved(record) and record["approved"] == {"submission:s1": "2-b"}
     hh.record_decision(record, "submission:s1", "2-b", None)
     assert record["approved"] == {} and not hh.all_approved(record)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_a_survey_of_one_village_never_matches_a_household_of_another(data):
+    """Whatever the index holds (households, aliases and ID numbers spread over three villages),
+    a survey of village V is matched to a household of V, or to its own id as a new one, or refused."""
+    villages = ["500112104201", "500112104202", "500112105301"]
+    ids = [HEAD, "110105194801010032", "999999194801010032", None]
+    index = matching.Index()
+    hids = [f"h{i}" for i in range(data.draw(st.integers(1, 8)))]
+    for hid in hids:
+        entry = {
+            "head_id": data.draw(st.sampled_from(ids)),
+            "name_key": data.draw(st.sampled_from(["王秀英", "李四", None])),
+            "member_ids": data.draw(st.lists(st.sampled_from(ids[:3]), max_size=2, unique=True)),
+        }
+        index.put(hid, data.draw(st.sampled_from(villages)), entry)
+    for alias in data.draw(st.lists(st.sampled_from(["new-1", "new-2"]), unique=True)):
+        index.alias(alias, data.draw(st.sampled_from(hids)))
+    village = data.draw(st.sampled_from(villages))
+    claimed = data.draw(st.sampled_from([*hids, "new-1", "new-2", "new-3"]))
+    submitted = {
+        "head_id_number": data.draw(st.sampled_from(ids)),
+        "head_name": data.draw(st.sampled_from(["王秀英", "李四"])),
+        "members": [{"id_number": n} for n in data.draw(st.lists(st.sampled_from(ids[:3]), max_size=2))],
+    }
+    target, how = matching.match(claimed, village, submitted, index)
+    if target is None:
+        assert how == matching.OTHER_VILLAGE
+        assert index.entries[index.canonical(claimed)].village != village
+    elif how == "new":
+        assert target == claimed and index.canonical(claimed) is None
+    else:
+        assert index.entries[target].village == village
+    for hid in hids:
+        for other, reason in matching.possible_duplicates(hid, index):
+            crossing = index.entries[other].village != index.entries[hid].village
+            assert crossing == (reason == matching.POSSIBLE_MOVE)

@@ -24,6 +24,11 @@ CODES: dict[str, tuple[str, str]] = {
         '户编号 {value} 格式不对：应为本村的"{village}-4位序号"或临时编号 new-<uuid>',
         "household_id {value} is neither {village}-<4 digits> nor a provisional new-<uuid>",
     ),
+    "household.other_village": (
+        "户编号 {value} 属于另一个村，本次调查没有计入任何农户；请核对户编号，或按新户重新登记",
+        "household id {value} belongs to another village: this survey was applied to no household; check the id "
+        "or register the household as new",
+    ),
     "form.unknown": ("未知表单 {value}", "unknown form {value}"),
     "form.version_unknown": ("表单 {form_id} 没有版本 {value}", "form {form_id} has no version {value}"),
     # structure and types (marshmallow schema generated from the form)
