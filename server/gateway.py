@@ -26,6 +26,7 @@ from urllib.parse import quote, unquote
 
 from flask import Blueprint, Response, current_app, g, request, stream_with_context
 
+from forms.spec import MAX_ITEMS, MAX_ITEMS_DEFAULT
 from sync import names
 from sync.couch import Couch, CouchError, CouchUnavailable, doc_path
 
@@ -182,6 +183,14 @@ def not_a_submission(doc: dict, village: str) -> Refusal | None:
     why = unstorable(doc)
     if why:
         return Refusal(400, "bad_request", "文档" + why[0], "the document " + why[1])
+    longest = longest_list(doc.get("data"))
+    if longest > MAX_LIST:
+        return Refusal(413, "too_large", f"答案中有一组 {longest} 条，任何重复组最多 {MAX_LIST} 条",
+                       f"an answer holds {longest} entries; no repeat may have more than {MAX_LIST}")  # fmt: skip
+    attached = len(doc.get("_attachments") or {}) if isinstance(doc.get("_attachments"), dict) else 0
+    if attached > MAX_ATTACHMENTS:
+        return Refusal(413, "too_large", f"附件 {attached} 个，最多 {MAX_ATTACHMENTS} 个",
+                       f"{attached} attachments; at most {MAX_ATTACHMENTS} are allowed")  # fmt: skip
     size = len(json.dumps({k: v for k, v in doc.items() if k != "_attachments"}, ensure_ascii=False).encode())
     limit = current_app.config["MAX_DOC_BYTES"]
     if size > limit:
@@ -192,6 +201,21 @@ def not_a_submission(doc: dict, village: str) -> Refusal | None:
             f"document too large ({size} bytes; the limit is {limit} bytes, attachments aside)",
         )
     return None
+
+
+# The most entries any repeat of any form may hold, and photos plus a few single image answers
+# (a signature): a survey is bounded before it is stored (see forms.spec.MAX_ITEMS).
+MAX_LIST = max(MAX_ITEMS_DEFAULT, *MAX_ITEMS.values())
+MAX_ATTACHMENTS = MAX_ITEMS["photos"] + 5
+
+
+def longest_list(value: Any) -> int:
+    """The most entries of any list inside ``value`` (a tablet's answers)."""
+    if isinstance(value, dict):
+        return max((longest_list(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return max(len(value), max((longest_list(v) for v in value), default=0))
+    return 0
 
 
 # -- request plumbing -------------------------------------------------------------------------

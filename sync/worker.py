@@ -83,6 +83,22 @@ class PageInput:
     archived: dict[str, list[dict]]
     records: dict[str, dict]
     now: str
+    prechecked: dict[str, Precheck] = field(default_factory=dict)
+
+
+@dataclass
+class Precheck:
+    """A submission validated before the lock, with what the check depended on: the household it
+    was matched to, that household's size and every "who else holds this ID" lookup. Merging reuses
+    the issues while all of it still holds (nearly always) and checks again otherwise."""
+
+    target: str | None
+    size: int | None
+    lookups: list[tuple[str, frozenset[str]]]
+    issues: list[dict]
+
+    def holds(self, target: str | None, size: int | None, lookup: Any) -> bool:
+        return target == self.target and size == self.size and all(lookup(n) == r for n, r in self.lookups)
 
 
 @dataclass
@@ -233,11 +249,13 @@ class Worker:
         with self._lock:
             index = self.live.current(fresh)
             # One read for every record the page may touch: what each claimed id matches now.
-            wanted = {matching.match(c, village, raw, index)[0] for c, raw in claims.values() if c}
-            wanted = {index.canonical(h) or h for h in wanted if h}
-        records = self._load(wanted)
+            targets = {i: matching.match(c, village, raw, index)[0] if c else None for i, (c, raw) in claims.items()}
+        records = self._load({h for h in targets.values() if h})
+        page = PageInput(village, submissions, forms, claims, index, reviews, archived, records, now)
+        # Validation, the costly part, runs outside the lock: one village's surveys never hold up
+        # another's (a survey of 100,000 members once held every village for 90 s).
+        page.prechecked = {s["_id"]: self._precheck(s, page, targets[s["_id"]]) for s in submissions}
         with self._lock:
-            page = PageInput(village, submissions, forms, claims, index, reviews, archived, records, now)
             links, touched, dirty, docs = self._merge_page(page)
         household_store.save_aliases(self.admin, links)
         household_store.save(self.admin, dirty.values())
@@ -259,13 +277,12 @@ class Worker:
             claimed_id, raw = page.claims[sub["_id"]]
             target, how = matching.match(claimed_id, village, raw, index) if claimed_id else (None, None)
             record = self._record(records, target, index) if target else None
-            context = Context(
-                today=self.today or local_today(),
-                household_id=target,
-                household_size=_size(record),
-                id_households=lambda number: index.households_with_id(number, village),
-            )
-            issues = check(sub, village, page.forms, context)
+            lookup = self._id_lookup(index, village)
+            pre = page.prechecked.get(sub["_id"])
+            if pre is not None and pre.holds(target, _size(record), lookup):
+                issues = pre.issues
+            else:
+                issues = check(sub, village, page.forms, self._context(target, record, lookup))
             if how == matching.OTHER_VILLAGE:
                 issues = [*issues, issue("household.other_village", "household_id", claimed_id)]
             link = None
@@ -291,6 +308,34 @@ class Worker:
             if not record.get("merged_into") and retier(record, policy, today, now, _cause(record)):
                 dirty[hid] = record
         return links, touched, dirty, docs
+
+    def _precheck(self, sub: dict, page: PageInput, target: str | None) -> Precheck:
+        record = page.records.get(target) if target else None
+        lookups: list[tuple[str, frozenset[str]]] = []
+        shared = self._id_lookup(page.index, page.village)
+
+        def recorded(number: str) -> frozenset[str]:
+            found = shared(number)
+            lookups.append((number, found))
+            return found
+
+        issues = check(sub, page.village, page.forms, self._context(target, record, recorded))
+        return Precheck(target, _size(record), lookups, issues)
+
+    def _id_lookup(self, index: matching.Index, village: str) -> Any:
+        def lookup(number: str) -> frozenset[str]:
+            with self._lock:  # other villages' pages change the index meanwhile
+                return frozenset(index.households_with_id(number, village))
+
+        return lookup
+
+    def _context(self, target: str | None, record: dict | None, lookup: Any) -> Context:
+        return Context(
+            today=self.today or local_today(),
+            household_id=target,
+            household_size=_size(record),
+            id_households=lambda number: set(lookup(number)),
+        )
 
     def _record(self, records: dict[str, dict], household_id: str, index: matching.Index) -> dict | None:
         """The record, if it exists. The index knows every record, so one it does not know is new

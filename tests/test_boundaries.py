@@ -359,3 +359,35 @@ def test_a_survey_never_changes_nor_names_a_household_of_another_village(web, co
     assert stolen["state"] == "has_issues" and stolen["household"] is None
     assert [i["code"] for i in stolen["issues"] if i["code"] == "household.other_village"]
     assert a not in json.dumps(stolen, ensure_ascii=False)
+
+
+# -- item 8: one survey's size is bounded everywhere it goes ----------------------------------
+def test_a_survey_of_thousands_of_members_is_bounded_at_the_gateway_in_the_review_and_the_record(web, conn, township):
+    from test_household_worker import push, record
+
+    a = township.a
+    db = names.village_db(a)
+    roster(conn, a, 2)
+    # the gateway refuses the oversized one and stores its batch-mates
+    huge, fine = survey(a, f"{a}-0001"), survey(a, f"{a}-0002")
+    huge["data"]["members"] = [{} for _ in range(5000)]
+    status, results = raw(web, "POST", f"/sync/{db}/_bulk_docs", {"docs": [huge, fine]})
+    by_id = {r["id"]: r for r in results}
+    assert status == 201 and by_id[fine["_id"]].get("ok"), results
+    assert by_id[huge["_id"]]["error"] == "too_large" and "50" in by_id[huge["_id"]]["reason"]
+    photos = survey(a, f"{a}-0002")
+    photos["_attachments"] = {f"p{i}.jpg": inline("image/jpeg", JPEG) for i in range(40)}
+    status, results = raw(web, "POST", f"/sync/{db}/_bulk_docs", {"docs": [photos]})
+    assert results[0]["error"] == "too_large", results
+    # one that got in another way (stored before the bound, or written to CouchDB directly) is
+    # checked only up to the bound, its review stays small and its record takes none of it
+    push(conn, a, huge)
+    run(conn)
+    review = conn.admin.get(db, names.review_id(huge["_id"]))
+    codes = [i["code"] for i in review["issues"]]
+    assert "repeat.too_many" in codes and codes[-1] == "issues.truncated" and len(codes) <= 201
+    assert len(json.dumps(review, ensure_ascii=False)) < 200_000
+    assert review["state"] == "has_issues"
+    assert len(record(conn, f"{a}-0001")["properties"].get("members", [])) <= 50
+    status, page = raw(web, "GET", f"/sync/{db}/{names.review_id(huge['_id'])}")
+    assert status == 200 and len(json.dumps(page)) < 200_000

@@ -4,6 +4,7 @@ no input whatsoever makes it raise."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import records
 from hypothesis import HealthCheck, given, settings
@@ -152,3 +153,24 @@ def test_validator_never_raises_on_arbitrary_json(case):
 def test_validator_never_raises_on_arbitrary_documents(doc):
     issues = validate_submission({"_id": "submission:f", "_rev": "1-x", **doc}, records.VILLAGE, CATALOG, CTX)
     assert all(i["code"] in CODES for i in issues)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 400), st.integers(0, 80))
+def test_repeats_and_issues_are_bounded_whatever_the_size(members, photos):
+    """However many entries a survey sends, validation looks at most at the bound and says so."""
+    from forms.spec import MAX_ITEMS
+    from server.validation.submission import MAX_ISSUES
+
+    doc = records.submission("household_survey", "bounded")
+    doc["data"]["members"] = [{"name": f"成员{i}", "id_number": "1"} for i in range(members)]
+    issues = validate_submission(doc, records.VILLAGE, CATALOG, Context(today=records.TODAY))
+    assert len(issues) <= MAX_ISSUES + 1
+    too_many = [i for i in issues if i["code"] == "repeat.too_many"]
+    assert (members > MAX_ITEMS["members"]) == bool(too_many)
+    positions = [int(p) for i in issues for p in re.findall(r"members\[(\d+)\]", i["path"])]
+    assert max(positions, default=0) <= MAX_ITEMS["members"]
+    damage = records.submission("damage_survey", "photos")
+    damage["data"]["photos"] = [{"photo": f"p{i}.jpg"} for i in range(photos)]
+    found = validate_submission(damage, records.VILLAGE, CATALOG, Context(today=records.TODAY))
+    assert (photos > MAX_ITEMS["photos"]) == any(i["code"] == "repeat.too_many" for i in found)

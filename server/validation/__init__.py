@@ -35,6 +35,14 @@ CODES: dict[str, tuple[str, str]] = {
     "field.unknown": ("表单中没有字段 {path}", "the form has no field {path}"),
     "group.not_object": ("{path} 应为对象", "{path} must be an object"),
     "repeat.not_list": ("{path} 应为列表（重复组）", "{path} must be a list (repeat)"),
+    "repeat.too_many": (
+        "{path} 有 {value} 条，最多 {limit} 条；超出的部分没有检查，也不会计入",
+        "{path} has {value} entries, at most {limit} are allowed; the rest was neither checked nor applied",
+    ),
+    "issues.truncated": (
+        "另有 {value} 个问题未列出（共 {total} 个）",
+        "{value} more issues are not listed ({total} in all)",
+    ),
     "repeat.item_not_object": ("{path} 应为对象", "{path} must be an object"),
     "type.text": ("{path} 应为文本", "{path} must be text"),
     "type.control_characters": ("{path} 含有不可见的控制字符", "{path} contains control characters"),

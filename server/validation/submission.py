@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from forms.spec import FormSpec
 
-from . import without_shadowed_warnings
+from . import ERROR, issue, without_shadowed_warnings
 from .envelope import check_envelope
 from .form import validate_data
 from .rules import Context, apply_rules
@@ -19,6 +19,7 @@ from .xpath import parse_datetime
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
 
 Catalog = Mapping[str, Mapping[str, FormSpec]]  # form id -> version -> spec
+MAX_ISSUES = 200
 
 
 def local_today() -> dt.date:
@@ -44,7 +45,44 @@ def validate_submission(doc: Mapping[str, Any], village: str, catalog: Catalog, 
     spec = versions.get(doc.get("form_version")) if versions and isinstance(doc.get("form_version"), str) else None
     data = doc.get("data")
     if spec is not None and isinstance(data, dict):
+        data, capped = cap_repeats(data, spec)
         form_issues, clean = validate_data(data, spec, form_day(doc, ctx.today))
-        issues += form_issues
+        issues += capped + form_issues
         issues += apply_rules(spec.form_id, clean, ctx)
-    return without_shadowed_warnings(issues)
+    return cap_issues(without_shadowed_warnings(issues))
+
+
+def cap_repeats(data: dict, spec: FormSpec) -> tuple[dict, list[dict]]:
+    """The answers with every repeat cut at its bound (:meth:`FormSpec.max_items`), and an error for
+    each repeat that was longer: what lies beyond the bound is neither checked nor applied."""
+    issues: list[dict] = []
+
+    def walk(node: dict, prefix: str, shown: str) -> dict:
+        out = {}
+        for key, value in node.items():
+            path, where = prefix + str(key), shown + str(key)
+            field = spec.fields.get(path)
+            if field is not None and field.kind == "repeat" and isinstance(value, list):
+                limit = spec.max_items(path)
+                if len(value) > limit:
+                    issues.append(issue("repeat.too_many", where, len(value), limit=limit))
+                    value = value[:limit]
+                value = [
+                    walk(item, path + "/", f"{where}[{n}]/") if isinstance(item, dict) else item
+                    for n, item in enumerate(value, 1)
+                ]
+            elif isinstance(value, dict):
+                value = walk(value, path + "/", where + "/")
+            out[key] = value
+        return out
+
+    return walk(data, "", ""), issues
+
+
+def cap_issues(issues: list[dict]) -> list[dict]:
+    """At most MAX_ISSUES issues, errors first, and one more saying how many were left out: a review
+    is pulled by every tablet of the village, so its size is bounded whatever was sent."""
+    if len(issues) <= MAX_ISSUES:
+        return issues
+    kept = sorted(issues, key=lambda i: i["severity"] != ERROR)[:MAX_ISSUES]
+    return [*kept, issue("issues.truncated", "", len(issues) - MAX_ISSUES, total=len(issues))]

@@ -22,9 +22,9 @@ import contextvars
 import datetime as dt
 import math
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import Any
 
 from lxml import etree
@@ -296,10 +296,20 @@ def register() -> None:
     _registered = True
 
 
-@lru_cache(maxsize=4096)
+_compiled = threading.local()  # per thread: an lxml XPath object evaluates one call at a time
+
+
 def compiled(expression: str) -> etree.XPath:
-    register()
-    return etree.XPath(expression, smart_strings=False)
+    cache = getattr(_compiled, "cache", None)
+    if cache is None:
+        cache = _compiled.cache = {}
+    xpath = cache.get(expression)
+    if xpath is None:
+        register()
+        if len(cache) > 4096:
+            cache.clear()
+        xpath = cache[expression] = etree.XPath(expression, smart_strings=False)
+    return xpath
 
 
 def evaluate(expression: str, context: etree._Element) -> Any:
