@@ -13,7 +13,8 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,23 +118,59 @@ class Roster:
 
 
 # -- reading files -------------------------------------------------------------------------------
+MAX_ROWS = 200_000  # a township of 50,000 households is about 175,000 member rows
+MAX_COLUMNS = 64  # the roster has 15 columns; a sheet declaring 16,384 was padded to all of them
+MAX_READ_S = 60.0
+EMPTY: list[Any] = []
+
+
 def read_table(name: str, content: bytes) -> list[list[Any]]:
-    """The cells of an .xlsx (first sheet) or .csv (UTF-8, or GB18030 as Chinese Excel writes it)."""
+    """The cells of an .xlsx (first sheet) or .csv (UTF-8, or GB18030 as Chinese Excel writes it).
+
+    Bounded whatever the file declares: at most MAX_COLUMNS columns and MAX_ROWS rows are read
+    (a 1.6 KB workbook declaring ``A1:XFD1048576`` took a web worker to 7 GB), empty rows cost
+    nothing, and reading stops after MAX_READ_S.
+    """
     if name.lower().endswith(".xlsx"):
         try:
             book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+            return _bounded(book.worksheets[0].iter_rows(values_only=True, max_col=MAX_COLUMNS))
+        except RosterError:
+            raise
         except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
             raise RosterError(f"无法读取 Excel 文件：{exc}", f"cannot read the Excel file: {exc}") from None
-        return [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
     if name.lower().endswith(".csv"):
         for encoding in ("utf-8-sig", "gb18030"):
             try:
                 text = content.decode(encoding)
             except UnicodeDecodeError:
                 continue
-            return [list(r) for r in csv.reader(io.StringIO(text))]
+            try:
+                return _bounded(r[:MAX_COLUMNS] for r in csv.reader(io.StringIO(text)))
+            except csv.Error as exc:
+                raise RosterError(f"CSV 文件格式有误：{exc}", f"the CSV file is malformed: {exc}") from None
         raise RosterError("CSV 文件编码无法识别（应为 UTF-8 或 GBK）", "the CSV is neither UTF-8 nor GBK")
     raise RosterError("只能导入 .xlsx 或 .csv 文件", "only .xlsx and .csv files can be imported")
+
+
+def _bounded(rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
+    deadline = time.monotonic() + MAX_READ_S
+    table: list[list[Any]] = []
+    for n, cells in enumerate(rows, 1):
+        if n > MAX_ROWS:
+            raise RosterError(
+                f"文件超过 {MAX_ROWS} 行（含空行），请分村导入",
+                f"the file has more than {MAX_ROWS} rows; import it village by village",
+            )
+        if n % 1000 == 0 and time.monotonic() > deadline:
+            raise RosterError(
+                "文件读取超时，请检查文件或分村导入", "reading the file took too long; check it or split it"
+            )
+        cells = list(cells)
+        while cells and cells[-1] in (None, ""):
+            cells.pop()
+        table.append(cells or EMPTY)  # empty rows share one list: row numbers stay as in the file
+    return table
 
 
 def parse(table: list[list[Any]], village: str | None, today: dt.date) -> Roster:
@@ -293,10 +330,11 @@ def _date(value: str | None) -> dt.date | None:
 
 def report_rows(roster: Roster) -> Iterable[list[Any]]:
     """The file's rows with one more column: every message of the row, in both languages."""
-    yield [*roster.header, "错误 / errors"]
+    width = max([len(roster.header), *(len(r.cells) for r in roster.rows)])
+    yield [*roster.header, *[None] * (width - len(roster.header)), "错误 / errors"]
     for row in roster.rows:
         text = "；".join(
             f"{'错误' if m['severity'] == ERROR else '提醒'}：{m['message']['zh']} / {m['message']['en']}"
             for m in row.messages
         )
-        yield [*row.cells, text]
+        yield [*row.cells, *[None] * (width - len(row.cells)), text]

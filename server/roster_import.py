@@ -10,8 +10,10 @@ import hashlib
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 
 from sync import audit, household_store
@@ -22,6 +24,7 @@ from .accounts import list_villages
 from .roster import Roster, RosterError, parse, read_table, report_rows
 
 BAD = PatternFill("solid", fgColor="FDECEA")
+BOLD = Font(bold=True)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -77,20 +80,21 @@ def run(
     return Outcome(roster, True, counts)
 
 
+def _cell(sheet: Any, value: Any, style: dict) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet, value=value)
+    for name, what in style.items():
+        setattr(cell, name, what)
+    return cell
+
+
 def report_xlsx(roster: Roster) -> bytes:
     """The file as read, with an errors column; rows with an error are shaded."""
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "导入检查"
+    book = Workbook(write_only=True)  # streamed: styling rows through sheet[n] was quadratic (20,000 rows: 108 s)
+    sheet = book.create_sheet("导入检查")
     rows: Iterable[list] = report_rows(roster)
     for n, row in enumerate(rows):
-        sheet.append(row)
-        if n == 0:
-            for cell in sheet[1]:
-                cell.font = Font(bold=True)
-        elif roster.rows[n - 1].errors:
-            for cell in sheet[n + 1]:
-                cell.fill = BAD
+        style = {"font": BOLD} if n == 0 else {"fill": BAD} if roster.rows[n - 1].errors else {}
+        sheet.append([_cell(sheet, value, style) for value in row] if style else row)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -391,3 +391,66 @@ def test_a_survey_of_thousands_of_members_is_bounded_at_the_gateway_in_the_revie
     assert len(record(conn, f"{a}-0001")["properties"].get("members", [])) <= 50
     status, page = raw(web, "GET", f"/sync/{db}/{names.review_id(huge['_id'])}")
     assert status == 200 and len(json.dumps(page)) < 200_000
+
+
+# -- item 7 and part of 13: uploads are bounded whatever they declare --------------------------
+def _declare(xlsx: bytes, dimension: bytes, extra_row: bytes = b"") -> bytes:
+    """The same workbook with its sheet claiming ``dimension`` (and one more far-away row)."""
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb'<dimension ref="[^"]+"/>', b'<dimension ref="' + dimension + b'"/>', data)
+                data = data.replace(b"</sheetData>", extra_row + b"</sheetData>")
+            dst.writestr(item, data)
+    return out.getvalue()
+
+
+def _peak_rss_kb(pid: int) -> int:
+    """Peak resident memory of a process and its children (gunicorn's workers)."""
+    from pathlib import Path
+
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        if int(fields["Pid"]) == pid or int(fields["PPid"]) == pid:
+            total = max(total, int(fields.get("VmHWM", "0 kB").split()[0]))
+    return total
+
+
+def test_a_workbook_that_declares_a_million_cells_or_rows_is_read_within_bounds(web, conn, township, tmp_path):
+    from test_clerk_app import TOKEN
+    from test_roster import family, write_xlsx
+
+    session = clerk_session(web)
+
+    def upload(name: str, body: bytes) -> str:
+        token = TOKEN.search(session.get(web.url + "/clerk/roster").text).group(1)
+        resp = session.post(web.url + "/clerk/roster", data={"csrf_token": token, "dry_run": "1"},
+                            files={"file": (name, body)})  # fmt: skip
+        assert resp.status_code == 200, (name, resp.status_code)
+        return resp.text
+
+    path = tmp_path / "r.xlsx"
+    write_xlsx(path, family(1))
+    plain = path.read_bytes()
+    huge = _declare(plain, b"A1:XFD1048576")
+    assert len(huge) < 10_000
+    page = upload("r.xlsx", huge)
+    assert 'id="roster-errors">0<' in page, page[-3000:]  # read as the two rows it holds
+    far = _declare(
+        plain, b"A1:XFD1048576", b'<row r="1000000"><c r="A1000000" t="inlineStr"><is><t>x</t></is></c></row>'
+    )
+    assert "200000" in upload("r.xlsx", far)  # refused, saying why
+    assert _peak_rss_kb(web.proc.proc.pid) < 600_000
+    # a CSV field over the csv module's limit is a message, not a 500
+    header = "户编号,姓名,与户主关系,证件号码\n"
+    assert "CSV" in upload("r.csv", (header + "500112104201-0001,王," + "x" * 200_000 + ",1\n").encode())
