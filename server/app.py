@@ -14,9 +14,10 @@ from sync.settings import Settings
 
 from . import api, clerk, gateway, household_api, openrosa
 from .accounts import Authenticator
-from .auth import Lockout, load_user
+from .auth import load_user
 from .errors import ApiError, error_response, storage_failure
 from .json_input import StoredJSONProvider
+from .lockout import Lockout
 from .policy_store import PolicyCache
 from .readmodel import ReadModel
 
@@ -67,8 +68,7 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["fangpin.settings"] = settings
     app.extensions["fangpin.couch"] = conn
-    app.extensions["fangpin.auth"] = Authenticator(conn.admin)
-    app.extensions["fangpin.lockout"] = Lockout()
+    app.extensions["fangpin.auth"] = Authenticator(conn.admin, lockout=Lockout(conn.admin))
     app.extensions["fangpin.seq_watcher"] = gateway.SeqWatcher(conn.gateway)
     app.extensions["fangpin.shared_pages"] = gateway.SharedPages()
     app.extensions["fangpin.health"] = {}

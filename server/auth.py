@@ -1,69 +1,33 @@
 """Who is calling: HTTP Basic (tablets, ODK, scripts) or the session cookie (browsers, PouchDB web).
 
 The authenticated user is put on ``flask.g.user`` by :func:`load_user`; views ask for it with
-:func:`require_user`. Failed logins are counted per name, and a name with too many recent
-failures is locked for a while whatever password is sent (brute force protection).
+:func:`require_user`. Failed password checks are counted per name and per client address in
+CouchDB (:mod:`server.lockout`), so the lock-out holds across processes and hosts.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import defaultdict, deque
-
 from flask import current_app, g, request, session
 
-from .accounts import Authenticator, User
+from .accounts import Authenticator, Busy, User
 from .errors import ApiError, unauthorized
-
-LOCK_AFTER = 5  # failures
-LOCK_WINDOW_S = 15 * 60
-
-
-class Lockout:
-    def __init__(self) -> None:
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def locked(self, name: str) -> bool:
-        with self._lock:
-            recent = self._prune(name)
-            return len(recent) >= LOCK_AFTER
-
-    def fail(self, name: str) -> None:
-        with self._lock:
-            self._prune(name).append(time.monotonic())
-
-    def succeed(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(name, None)
-
-    def _prune(self, name: str) -> deque[float]:
-        recent = self._failures[name]
-        while recent and recent[0] < time.monotonic() - LOCK_WINDOW_S:
-            recent.popleft()
-        return recent
+from .lockout import Locked
 
 
 def authenticator() -> Authenticator:
     return current_app.extensions["fangpin.auth"]
 
 
-def lockout() -> Lockout:
-    return current_app.extensions["fangpin.lockout"]
-
-
 def login(name: str, password: str) -> User:
-    """Check a name and password; raises ApiError (401 or 429) when refused."""
-    if lockout().locked(name):
-        raise ApiError(
-            429, "locked", "登录失败次数过多，请15分钟后再试", "too many failed logins; try again in 15 minutes"
-        )
-    user = authenticator().check(name, password)
+    """Check a name and password; raises ApiError (401, 429 or 503) when refused."""
+    try:
+        user = authenticator().check(name, password, request.remote_addr or "")
+    except Locked as exc:
+        raise ApiError(429, "locked", exc.zh, exc.en) from None
+    except Busy as exc:
+        raise ApiError(503, "busy", exc.zh, exc.en) from None
     if user is None:
-        lockout().fail(name)
         raise ApiError(401, "unauthorized", "用户名或密码错误", "name or password is incorrect")
-    lockout().succeed(name)
     return user
 
 

@@ -454,3 +454,72 @@ def test_a_workbook_that_declares_a_million_cells_or_rows_is_read_within_bounds(
     # a CSV field over the csv module's limit is a message, not a 500
     header = "户编号,姓名,与户主关系,证件号码\n"
     assert "CSV" in upload("r.csv", (header + "500112104201-0001,王," + "x" * 200_000 + ",1\n").encode())
+
+
+# -- item 5: the lock-out holds under parallel guesses, across processes, and spares devices ----
+def test_parallel_guesses_across_two_web_processes_are_checked_at_most_five_times(conn, township, spawn, settings):
+    import threading
+
+    import requests
+    from conftest import Web, env_for, wait_for
+
+    from server.accounts import secret_digest
+    from sync.embedded import free_port
+
+    port = free_port()
+    proc = spawn("web", "--port", str(port), "--workers", "2", "--threads", "32", name="web2",
+                 env=env_for(settings))  # fmt: skip
+    web = Web(f"http://127.0.0.1:{port}", proc)
+    wait_for(lambda: _answers(web), timeout=60, message="web with two workers")
+    statuses: list[int] = []
+    start = threading.Barrier(40)
+
+    def guess(n: int) -> None:
+        start.wait()
+        resp = requests.get(web.url + "/api/v1/me", auth=("clerk", f"wrong-guess-{n}"), timeout=60)
+        statuses.append(resp.status_code)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses.count(401) <= 5 and set(statuses) <= {401, 429}, sorted(statuses)
+    # locked for the right password too, on every door and in both processes
+    for _ in range(4):
+        assert requests.get(web.url + "/api/v1/me", auth=("clerk", PASSWORD)).status_code == 429
+    # an enrolled tablet of a name someone is guessing at keeps syncing: its credential is not a password
+    secret = "s" * 43
+    conn.admin.put("fp_accounts", {"_id": "device:gw_a:tab-1", "type": "device", "user": "gw_a",
+                                   "secret_sha256": secret_digest(secret), "revoked_at": None})  # fmt: skip
+    for n in range(8):
+        requests.get(web.url + "/api/v1/me", auth=("gw_a", f"wrong-{n}"))
+    assert requests.get(web.url + "/api/v1/me", auth=("gw_a", PASSWORD)).status_code == 429
+    device = requests.get(web.url + "/sync/fp_forms", auth=("gw_a", f"device.tab-1.{secret}"))
+    assert device.status_code == 200, device.text
+
+
+def _answers(web) -> bool:
+    import requests
+
+    try:
+        return requests.get(web.url + "/api/v1/health", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_unknown_names_cost_a_password_check_as_known_ones_do(conn, township):
+    """Each refusal waits for a hashing slot as a real check does (no timing: the slot is held)."""
+    from server.accounts import Authenticator, Busy
+    from server.lockout import Lockout
+
+    auth = Authenticator(conn.admin, lockout=Lockout(conn.admin), hashing=1, wait_s=0.2)
+    assert auth.check("gw_a", PASSWORD) is not None  # a slot is free: checked
+    auth._slots.acquire()  # every slot busy from now on
+    try:
+        for name in ("nobody-here", "gw_b", "x" * 300, "gw_a\u0000"):
+            with pytest.raises(Busy):
+                auth.check(name, "not-the-password")
+        assert auth.check("gw_a", PASSWORD) is not None  # a cached success needs no slot
+    finally:
+        auth._slots.release()
