@@ -246,6 +246,17 @@ class Authenticator:
                 self._ok[key] = (time.monotonic() + self.ttl_s, stored, user)
             return user
 
+    def still_valid(self, name: str, password: str) -> bool:
+        """Whether credentials checked earlier in this request still hold, without hashing: a device
+        credential is looked up again, a password is compared with the hash it was verified against."""
+        if password.startswith(DEVICE_PREFIX):
+            return self.check(name, password) is not None
+        doc = self.admin.get(names.ACCOUNTS, f"user:{name}") if USER_NAME.match(name or "") else None
+        key = (name, hmac.new(self._pepper, password.encode("utf-8", "replace"), hashlib.sha256).digest())
+        with self._lock:
+            verified = self._ok.get(key, (0.0, None, None))[1]
+        return bool(doc) and not doc.get("disabled") and verified == doc.get("password_hash")
+
     def _scrypt_ok(self, stored: str, password: str) -> bool:
         if self._slots is None:
             self._slots = threading.BoundedSemaphore(self.hashing)
@@ -279,13 +290,3 @@ class Authenticator:
             and not doc.get("revoked_at")
             and hmac.compare_digest(doc["secret_sha256"], secret_digest(parts[2]))
         )
-
-    def device_live(self, name: str, device_id: str) -> bool:
-        """A session opened with a device credential lasts only while that device is not revoked."""
-        doc = self.admin.get(names.ACCOUNTS, f"device:{name}:{device_id}") if DEVICE_ID.match(device_id) else None
-        return bool(doc) and not doc.get("revoked_at")
-
-    def lookup(self, name: str) -> User | None:
-        """The current account behind a session cookie (disabled accounts are refused)."""
-        user = get_user(self.admin, name) if USER_NAME.match(name or "") else None
-        return None if user is None or user.disabled else user

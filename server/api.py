@@ -21,7 +21,7 @@ from sync.worker import lag
 
 from . import csrf, enrolment, review_actions
 from .accounts import DEVICE_PREFIX, User, list_villages
-from .auth import login, require_user
+from .auth import end_session, login, require_user, start_session
 from .errors import ApiError, bad_request, forbidden, not_found
 from .gateway import sync_databases
 from .review import STATES, ActionRefused
@@ -86,18 +86,16 @@ def create_session():
             '请求体须为 {"name": "...", "password": "..."}', 'the body must be {"name": "...", "password": "..."}'
         )
     user = login(body["name"], body["password"])
-    session.clear()
-    session["user"] = user.name
-    if body["password"].startswith(DEVICE_PREFIX):  # a tablet's own credential: the session ends with it
-        session["device"] = body["password"].split(".", 2)[1]
-    session.permanent = True
+    # a tablet's own credential: the session ends with it
+    device = body["password"].split(".", 2)[1] if body["password"].startswith(DEVICE_PREFIX) else None
+    start_session(user, device)
     g.auth_via = "session"
     return jsonify(profile(user))
 
 
 @bp.delete("/session")
 def delete_session():
-    session.clear()
+    end_session()
     return jsonify({"ok": True})
 
 
@@ -107,7 +105,7 @@ def me():
 
 
 def profile(user: User) -> dict:
-    extra = {"csrf_token": csrf.token()} if g.get("auth_via") == "session" or "user" in session else {}
+    extra = {"csrf_token": csrf.token()} if g.get("auth_via") == "session" or "sid" in session else {}
     return {
         **extra,
         "name": user.name,

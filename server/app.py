@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Flask, Response, redirect, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sync.couch import CouchError
 from sync.embedded import Connection, attach
@@ -40,6 +42,14 @@ PAGE_CSP = (
 SANDBOX_CSP = "default-src 'none'; sandbox"
 
 
+class SessionCookies(SecureCookieSessionInterface):
+    """The session cookie is ``Secure`` whenever the request came over HTTPS (directly or, with
+    ``FANGPIN_PROXIES``, at the proxy), so it is never sent back in clear."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+
 def protect(resp: Response, gateway: bool) -> Response:
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     if resp.mimetype == "text/html" and not gateway:
@@ -55,6 +65,9 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
     conn = conn or attach(settings)
     app = Flask(__name__)
     app.json = StoredJSONProvider(app)
+    app.session_interface = SessionCookies()
+    if settings.proxies:  # behind TLS at a proxy: its X-Forwarded-Proto makes the cookie Secure
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxies, x_proto=settings.proxies)  # type: ignore[method-assign]
     app.secret_key = settings.secrets()["session_key"]
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY,

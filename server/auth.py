@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request, session
 
+from . import sessions
 from .accounts import Authenticator, Busy, User
 from .errors import ApiError, unauthorized
 from .lockout import Locked
@@ -32,21 +33,39 @@ def login(name: str, password: str) -> User:
 
 
 def load_user() -> None:
-    """Before each request: authenticate from Basic credentials or the session cookie."""
+    """Before each request: authenticate from Basic credentials or the session cookie.
+
+    ``g.still_allowed`` re-checks the caller later in a long request (a long-poll must not deliver
+    a change to a device revoked, or a session ended, while it waited)."""
     g.user = None
     g.auth_via = None
+    g.still_allowed = lambda: False
     auth = request.authorization
     if auth is not None and auth.type == "basic":
-        g.user = login(auth.username or "", auth.password or "")
+        name, password = auth.username or "", auth.password or ""
+        g.user = login(name, password)
         g.auth_via = "basic"
+        g.still_allowed = lambda: authenticator().still_valid(name, password)
         return
-    name = session.get("user")
-    if name:
-        g.user = authenticator().lookup(name)
-        device = session.get("device")
-        if g.user is not None and device and not authenticator().device_live(name, device):
-            g.user = None  # the tablet this session was opened with has been revoked
+    sid = session.get("sid")
+    if isinstance(sid, str) and sid:
+        admin = authenticator().admin
+        g.user = sessions.session_user(admin, sid)
         g.auth_via = "session" if g.user else None
+        g.still_allowed = sessions.still_valid(admin, sid)
+
+
+def start_session(user: User, device: str | None = None) -> None:
+    """Sign ``user`` in on this browser: a fresh cookie (and CSRF token) naming a new server session."""
+    sessions.end_session(authenticator().admin, session.get("sid"))
+    session.clear()
+    session["sid"] = sessions.open_session(authenticator().admin, user, device)
+    session.permanent = True
+
+
+def end_session() -> None:
+    sessions.end_session(authenticator().admin, session.get("sid"))
+    session.clear()
 
 
 def require_user() -> User:

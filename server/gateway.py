@@ -88,6 +88,7 @@ MAX_LOCAL_BYTES = 16 * 1024  # a checkpoint holds five history entries of two se
 PASS_HEADERS = ("Content-Type", "ETag", "Cache-Control")
 READ_POSTS = (["_revs_diff"], ["_bulk_get"], ["_all_docs"])  # POSTs that only read
 MAX_LONGPOLL_S = 55.0
+RECHECK_S = 15.0  # how often a waiting long-poll checks that its caller may still read
 
 
 def upstream() -> Couch:
@@ -540,6 +541,8 @@ def changes(physical: str, db: str) -> Response:
     heartbeat_s = max(1.0, heartbeat_ms / 1000.0) if heartbeat_ms else None
     couch, seq_watch, pages = upstream(), watcher(), shared_pages()
     baseline = seq_watch.current(db)  # taken before the first read: no change can slip between
+    allowed = g.still_allowed
+    nothing = json.dumps({"results": [], "last_seq": params.get("since", 0)}).encode()
 
     def body() -> Iterator[bytes]:
         seen = baseline
@@ -548,9 +551,13 @@ def changes(physical: str, db: str) -> Response:
             page = pages.get(couch, physical + "/_changes", params, seen)
             remaining = deadline - time.monotonic()
             if page["results"] or remaining <= 0:
-                yield json.dumps(visible_changes(page), ensure_ascii=False).encode()
+                # the caller may have been revoked or signed out while it waited: it gets nothing
+                yield json.dumps(visible_changes(page), ensure_ascii=False).encode() if allowed() else nothing
                 return
-            step = min(remaining, heartbeat_s or remaining)
+            if time.monotonic() - (deadline - wait_s) > RECHECK_S and not allowed():
+                yield nothing
+                return
+            step = min(remaining, heartbeat_s or remaining, RECHECK_S)
             changed = seq_watch.wait_change(db, seen, step)
             if changed is None and heartbeat_s:
                 yield b"\n"

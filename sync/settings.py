@@ -29,6 +29,7 @@ class Settings:
     gateway_password: str | None = None  # the gateway's own CouchDB account, shared by all web hosts
     in_memory: bool = False  # embedded server keeps nothing on disk (tests)
     max_doc_bytes: int = 1024 * 1024  # one submission, attachments aside
+    proxies: int = 0  # reverse proxies in front of the web service whose X-Forwarded-* are trusted
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -48,6 +49,7 @@ class Settings:
             gateway_password=env.get("FANGPIN_GATEWAY_PASSWORD") or None,
             in_memory=env.get("FANGPIN_IN_MEMORY", "") in ("1", "true", "yes"),
             max_doc_bytes=int(env.get("FANGPIN_MAX_DOC_BYTES") or 1024 * 1024),
+            proxies=int(env.get("FANGPIN_PROXIES") or 0),
         )
 
     @property

@@ -523,3 +523,76 @@ def test_unknown_names_cost_a_password_check_as_known_ones_do(conn, township):
         assert auth.check("gw_a", PASSWORD) is not None  # a cached success needs no slot
     finally:
         auth._slots.release()
+
+
+# -- item 6: sessions end when they should, long-polls included --------------------------------
+def test_sign_out_a_new_password_disabling_and_revocation_end_sessions_at_once(web, conn, township):
+    import datetime as dt
+    import threading
+
+    import requests
+
+    from server import enrolment
+    from server.accounts import add_user
+
+    def me(cookies) -> int:
+        return requests.get(web.url + "/api/v1/me", cookies=cookies).status_code
+
+    # sign-out: a copy of the cookie taken before is dead after
+    session = clerk_session(web)
+    stolen = session.cookies.get_dict()
+    assert me(stolen) == 200
+    token = re.search(r'name="csrf_token" value="([^"]+)"', session.get(web.url + "/clerk/dashboard").text).group(1)
+    session.post(web.url + "/clerk/logout", data={"csrf_token": token})
+    assert me(stolen) == 401
+    # a new password, and disabling, end every open session
+    for change in ("password", "disable"):
+        cookies = clerk_session(web).cookies.get_dict()
+        assert me(cookies) == 200
+        if change == "password":
+            add_user(conn.admin, "clerk", "another-password-9", "clerk", township=township.a[:9])
+        else:
+            doc = conn.admin.get(names.ACCOUNTS, "user:clerk")
+            conn.admin.put(names.ACCOUNTS, {**doc, "disabled": True})
+        assert me(cookies) == 401, change
+    # a tablet's session, and its long-poll, end when the device is revoked
+    now = dt.datetime.now(dt.UTC)
+    made = enrolment.create(conn.admin, "gw_a", "boss", now)
+    _, credential = enrolment.redeem(conn.admin, made.token, "tab-9", "tablet", now)
+    tablet = requests.Session()
+    assert tablet.post(web.url + "/api/v1/session", json={"name": "gw_a", "password": credential}).status_code == 200
+    db = names.village_db(township.a)
+    since = tablet.get(f"{web.url}/sync/{db}").json()["update_seq"]
+    got: dict = {}
+
+    def poll(who: str, **auth) -> None:
+        url = f"{web.url}/sync/{db}/_changes?feed=longpoll&since={since}&timeout=30000"
+        got[who] = requests.get(url, timeout=60, **auth).json()  # refused (401) or an empty page
+
+    polls = [
+        threading.Thread(target=poll, args=("session",), kwargs={"cookies": tablet.cookies.get_dict()}),
+        threading.Thread(target=poll, args=("basic",), kwargs={"auth": ("gw_a", credential)}),
+    ]
+    for t in polls:
+        t.start()
+    assert enrolment.revoke(conn.admin, "gw_a", "tab-9", "boss", now)
+    roster(conn, township.a, 1)  # a change arrives after the revocation
+    for t in polls:
+        t.join()
+    # however the revocation and the requests interleaved, no change reached the revoked tablet
+    assert all(page.get("results", []) == [] for page in got.values()) and len(got) == 2, got
+    assert tablet.get(f"{web.url}/sync/{db}").status_code == 401
+
+
+def test_the_session_cookie_is_secure_behind_tls(conn, settings, township):
+    import dataclasses
+
+    from server.app import create_app
+
+    app = create_app(dataclasses.replace(settings, proxies=1), conn)
+    client = app.test_client()
+    resp = client.post("/api/v1/session", json={"name": "clerk", "password": PASSWORD},
+                       headers={"X-Forwarded-Proto": "https"})  # fmt: skip
+    assert resp.status_code == 200 and "Secure" in resp.headers["Set-Cookie"], resp.headers.get("Set-Cookie")
+    plain = client.post("/api/v1/session", json={"name": "clerk", "password": PASSWORD})
+    assert "Secure" not in plain.headers["Set-Cookie"]

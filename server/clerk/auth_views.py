@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import redirect, request, session, url_for
+from flask import redirect, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from server import csrf
+from server.auth import end_session, start_session
 from server.auth import login as check_login
 from server.errors import ApiError
 
@@ -34,16 +35,14 @@ def login():
             if user.role not in ("clerk", "admin"):
                 error, status = both("网格员账号请使用平板，不能登录审核系统"), 403
             else:
-                session.clear()  # a fresh session (and CSRF token) on every sign-in
-                session["user"] = user.name
-                session.permanent = True
+                start_session(user)  # a fresh session (and CSRF token) on every sign-in
                 return redirect(_safe_next(request.args.get("next")))
     return render("login.html", error=error, name=name), status
 
 
 @bp.post("/logout")
 def logout():
-    session.clear()
+    end_session()
     return redirect(url_for("clerk.login"))
 
 
