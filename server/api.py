@@ -208,7 +208,8 @@ def enrol():
 @bp.post("/submissions/review")
 def review_submissions():
     """A clerk's decision on one or many submissions: ``{"ids": [...], "action": "approve|reject|return",
-    "comment": "..."}``; an ``Idempotency-Key`` header (8–64 letters or digits) makes a retry a no-op
+    "comment": "...", "revisions": {"<uuid>": "<submission rev seen>"}}`` (a revision that moved since
+    is refused, 409 when nothing was done); an ``Idempotency-Key`` header (8–64 letters or digits) makes a retry a no-op
     and names the action for ``/submissions/undo``. Answers one result per id."""
     user = require_user()
     body = request.get_json(silent=True)
@@ -221,13 +222,20 @@ def review_submissions():
     comment = body.get("comment")
     if comment is not None and not isinstance(comment, str):
         raise bad_request("comment 须为文字", "comment must be a string")
+    seen = body.get("revisions", {})
+    if not isinstance(seen, dict) or not all(isinstance(v, str) for v in seen.values()):
+        raise bad_request(
+            'revisions 须为 {"<uuid>": "<看到的提交版本>"}', 'revisions must be {"<uuid>": "<the submission rev seen>"}'
+        )
     key = _action_key()
     outcomes = _decide(
         lambda model, policy: review_actions.act(
-            couch(), model, policy, user, visible_villages(user), ids, str(body.get("action")), comment, key
+            couch(), model, policy, user, visible_villages(user), ids, str(body.get("action")), comment, key, seen
         )
     )
-    return jsonify({"key": key, "results": [o.json() for o in outcomes]})
+    moved = [o for o in outcomes if not o.ok and o.error == "moved"]
+    status = 409 if moved and not any(o.ok for o in outcomes) else 200
+    return jsonify({"key": key, "results": [o.json() for o in outcomes]}), status
 
 
 @bp.post("/submissions/undo")

@@ -48,6 +48,7 @@ def review_row(doc: Mapping[str, Any]) -> dict:
         "household_id": household.get("id") or doc.get("household_id"),
         "submitted_by": doc.get("submitted_by"),
         "state": doc.get("state"),
+        "submission_rev": doc.get("submission_rev"),
         "completed_at": doc.get("completed_at"),
         "received_at": doc.get("received_at"),
         "received_day": local_day(doc.get("received_at")),

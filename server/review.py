@@ -184,7 +184,13 @@ def has_action(review: Mapping[str, Any], key: str) -> bool:
 
 
 def clerk_action(
-    review: Mapping[str, Any], action: str, by: str, at: str, key: str, comment: str | None = None
+    review: Mapping[str, Any],
+    action: str,
+    by: str,
+    at: str,
+    key: str,
+    comment: str | None = None,
+    seen_rev: str | None = None,
 ) -> dict | None:
     """The review after a clerk's ``action``; None when the action with this ``key`` was applied already.
 
@@ -194,6 +200,12 @@ def clerk_action(
     """
     if has_action(review, key):
         return None
+    if seen_rev is not None and seen_rev != review.get("submission_rev"):
+        raise ActionRefused(
+            "moved",
+            "网格员在您查看之后提交了新的版本，请重新打开查看后再处理",
+            "the grid worker sent a new revision after you opened it; open it again before deciding",
+        )
     rule = CLERK_ACTIONS.get(action)
     if rule is None:
         raise ActionRefused(

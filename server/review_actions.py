@@ -13,7 +13,7 @@ half done and repeats nothing:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -56,12 +56,17 @@ def act(
     action: str,
     comment: str | None,
     key: str,
+    seen: Mapping[str, str] | None = None,
 ) -> list[Outcome]:
-    """Apply ``action`` to the submissions ``ids`` of the caller's ``villages``."""
+    """Apply ``action`` to the submissions ``ids`` of the caller's ``villages``. ``seen`` names the
+    submission revision each decision was made on: one that moved since is refused (``moved``), so
+    an approval never lands on a revision the clerk did not see."""
     at = utc_now()
+    seen = seen or {}
     return _run(
         admin, model, policy, user, villages, ids, key, f"submission.{action}",
-        lambda review: clerk_action(review, action, user.name, at, key, comment),
+        lambda review: clerk_action(review, action, user.name, at, key, comment,
+                                    seen.get(names.doc_id_suffix(review["_id"]))),
     )  # fmt: skip
 
 

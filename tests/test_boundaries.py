@@ -198,8 +198,9 @@ def clerk_session(web, name: str = "clerk"):
 
     session = requests.Session()
     page = session.get(web.url + "/clerk/login").text
-    resp = session.post(web.url + "/clerk/login", data={"name": name, "password": PASSWORD,
-                        "csrf_token": TOKEN.search(page).group(1)})  # fmt: skip
+    resp = session.post(
+        web.url + "/clerk/login", data={"name": name, "password": PASSWORD, "csrf_token": TOKEN.search(page).group(1)}
+    )
     assert resp.ok and "/clerk/login" not in resp.url, resp.url
     return session
 
@@ -224,8 +225,13 @@ def test_files_a_device_sends_are_never_served_as_pages_on_the_clerk_origin(web,
     }
     status, results = raw(web, "POST", f"/sync/{db}/_bulk_docs", {"docs": [sub]})
     assert status == 201 and results[0].get("ok"), results
-    status, put = raw(web, "PUT", f"/sync/{db}/{sub['_id']}/late.html?rev={results[0]['rev']}", HTML,
-                      headers={"Content-Type": "text/html"})  # fmt: skip
+    status, put = raw(
+        web,
+        "PUT",
+        f"/sync/{db}/{sub['_id']}/late.html?rev={results[0]['rev']}",
+        HTML,
+        headers={"Content-Type": "text/html"},
+    )
     assert status == 201, put
     # the same through OpenRosa: an HTML "photo" and an untyped JPEG
     iid = f"uuid:{uuid_module.uuid4()}"
@@ -234,8 +240,9 @@ def test_files_a_device_sends_are_never_served_as_pages_on_the_clerk_origin(web,
         "p1": ("page.html", HTML, "text/html"),
         "p2": ("shot.jpg", JPEG, "application/octet-stream"),
     }
-    resp = requests.post(web.url + "/submission", files=files, auth=("gw_a", PASSWORD),
-                         headers={"X-OpenRosa-Version": "1.0"})  # fmt: skip
+    resp = requests.post(
+        web.url + "/submission", files=files, auth=("gw_a", PASSWORD), headers={"X-OpenRosa-Version": "1.0"}
+    )
     assert resp.status_code == 201, resp.text
     stored = conn.admin.get(db, f"submission:{iid[5:]}")["_attachments"]
     assert stored["shot.jpg"]["content_type"] == "image/jpeg"  # typed from its bytes
@@ -291,8 +298,12 @@ def test_one_idempotency_key_on_two_households_audits_both_and_a_retry_neither_a
     key = {"Idempotency-Key": "same-key-for-both"}
     for hid in hids:
         for _attempt in range(2):
-            resp = client.post(f"/api/v1/households/{hid}/resolve", json={"values": {"phone": "13900139001"}},
-                               auth=("clerk", PASSWORD), headers=key)  # fmt: skip
+            resp = client.post(
+                f"/api/v1/households/{hid}/resolve",
+                json={"values": {"phone": "13900139001"}},
+                auth=("clerk", PASSWORD),
+                headers=key,
+            )
             assert resp.status_code == 200 and resp.get_json()["conflict"] is None, resp.get_json()
     for hid in hids:
         entries = [e for e in audit.entries_for(conn.admin, hid) if e["action"] == "household.resolve"]
@@ -303,8 +314,9 @@ def test_one_idempotency_key_on_two_households_audits_both_and_a_retry_neither_a
     damage.pop("_rev")
     push(conn, a, damage)
     run(conn)
-    resp = client.post(f"/api/v1/households/{a}-0003/merge", json={"other": third}, auth=("clerk", PASSWORD),
-                       headers=key)  # fmt: skip
+    resp = client.post(
+        f"/api/v1/households/{a}-0003/merge", json={"other": third}, auth=("clerk", PASSWORD), headers=key
+    )
     assert resp.status_code == 200, resp.get_json()
     assert [e["action"] for e in audit.entries_for(conn.admin, f"{a}-0003")] == ["household.merge"]
     assert [e["action"] for e in audit.entries_for(conn.admin, third)] == ["household.merged_into"]
@@ -344,14 +356,18 @@ def test_a_survey_never_changes_nor_names_a_household_of_another_village(web, co
     review = conn.admin.get(names.village_db(a), names.review_id(sub["_id"]))
     assert review["household"]["id"] == provisional and review["household"]["matched_by"] == "new"
     # the clerk's approval lands on the village's own record only
-    resp = requests.post(web.url + "/api/v1/submissions/review", auth=("clerk", PASSWORD),
-                         json={"ids": [names.doc_id_suffix(sub["_id"])], "action": "approve"})  # fmt: skip
+    resp = requests.post(
+        web.url + "/api/v1/submissions/review",
+        auth=("clerk", PASSWORD),
+        json={"ids": [names.doc_id_suffix(sub["_id"])], "action": "approve"},
+    )
     assert resp.status_code == 200, resp.text
     assert record(conn, theirs)["events"] == before["events"]
     # the other township's grid worker reusing this village's provisional id changes nothing here
     steal = survey(other, provisional, user="gw_other", phone="13399998888")
-    status, results = raw(web, "POST", f"/sync/{names.village_db(other)}/_bulk_docs", {"docs": [steal]},
-                          user="gw_other")  # fmt: skip
+    status, results = raw(
+        web, "POST", f"/sync/{names.village_db(other)}/_bulk_docs", {"docs": [steal]}, user="gw_other"
+    )
     assert status == 201 and results[0].get("ok"), results
     run(conn)
     assert record(conn, provisional)["properties"]["phone"] == "13311112222"
@@ -434,8 +450,9 @@ def test_a_workbook_that_declares_a_million_cells_or_rows_is_read_within_bounds(
 
     def upload(name: str, body: bytes) -> str:
         token = TOKEN.search(session.get(web.url + "/clerk/roster").text).group(1)
-        resp = session.post(web.url + "/clerk/roster", data={"csrf_token": token, "dry_run": "1"},
-                            files={"file": (name, body)})  # fmt: skip
+        resp = session.post(
+            web.url + "/clerk/roster", data={"csrf_token": token, "dry_run": "1"}, files={"file": (name, body)}
+        )
         assert resp.status_code == 200, (name, resp.status_code)
         return resp.text
 
@@ -467,8 +484,7 @@ def test_parallel_guesses_across_two_web_processes_are_checked_at_most_five_time
     from sync.embedded import free_port
 
     port = free_port()
-    proc = spawn("web", "--port", str(port), "--workers", "2", "--threads", "32", name="web2",
-                 env=env_for(settings))  # fmt: skip
+    proc = spawn("web", "--port", str(port), "--workers", "2", "--threads", "32", name="web2", env=env_for(settings))
     web = Web(f"http://127.0.0.1:{port}", proc)
     wait_for(lambda: _answers(web), timeout=60, message="web with two workers")
     statuses: list[int] = []
@@ -490,8 +506,16 @@ def test_parallel_guesses_across_two_web_processes_are_checked_at_most_five_time
         assert requests.get(web.url + "/api/v1/me", auth=("clerk", PASSWORD)).status_code == 429
     # an enrolled tablet of a name someone is guessing at keeps syncing: its credential is not a password
     secret = "s" * 43
-    conn.admin.put("fp_accounts", {"_id": "device:gw_a:tab-1", "type": "device", "user": "gw_a",
-                                   "secret_sha256": secret_digest(secret), "revoked_at": None})  # fmt: skip
+    conn.admin.put(
+        "fp_accounts",
+        {
+            "_id": "device:gw_a:tab-1",
+            "type": "device",
+            "user": "gw_a",
+            "secret_sha256": secret_digest(secret),
+            "revoked_at": None,
+        },
+    )
     for n in range(8):
         requests.get(web.url + "/api/v1/me", auth=("gw_a", f"wrong-{n}"))
     assert requests.get(web.url + "/api/v1/me", auth=("gw_a", PASSWORD)).status_code == 429
@@ -591,8 +615,70 @@ def test_the_session_cookie_is_secure_behind_tls(conn, settings, township):
 
     app = create_app(dataclasses.replace(settings, proxies=1), conn)
     client = app.test_client()
-    resp = client.post("/api/v1/session", json={"name": "clerk", "password": PASSWORD},
-                       headers={"X-Forwarded-Proto": "https"})  # fmt: skip
+    resp = client.post(
+        "/api/v1/session", json={"name": "clerk", "password": PASSWORD}, headers={"X-Forwarded-Proto": "https"}
+    )
     assert resp.status_code == 200 and "Secure" in resp.headers["Set-Cookie"], resp.headers.get("Set-Cookie")
     plain = client.post("/api/v1/session", json={"name": "clerk", "password": PASSWORD})
     assert "Secure" not in plain.headers["Set-Cookie"]
+
+
+# -- item 10: a decision lands on the revision the clerk saw -----------------------------------
+def test_an_approval_never_lands_on_a_revision_the_clerk_did_not_see(web, conn, township):
+    import threading
+
+    import requests
+    from test_clerk_app import surveyed
+
+    a = township.a
+    db = names.village_db(a)
+    uuids = surveyed(conn, a, 12)
+    refused = 0
+    for uuid in uuids:
+        seen = conn.admin.get(db, f"review:{uuid}")["submission_rev"]
+        answers: dict = {}
+
+        def edit(uuid: str = uuid) -> None:  # the grid worker's correction arrives meanwhile
+            doc = conn.admin.get(db, f"submission:{uuid}")
+            doc["data"]["notes"] = "补充说明"
+            conn.gateway.put(db, doc)
+            run(conn)
+
+        def approve(uuid: str = uuid, seen: str = seen, answers: dict = answers) -> None:
+            answers["resp"] = requests.post(
+                web.url + "/api/v1/submissions/review",
+                auth=("clerk", PASSWORD),
+                json={"ids": [uuid], "action": "approve", "revisions": {uuid: seen}},
+            )
+
+        threads = [threading.Thread(target=edit), threading.Thread(target=approve)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        run(conn)
+        review = conn.admin.get(db, f"review:{uuid}")
+        approvals = [h for h in review["history"] if h.get("action") == "approve"]
+        assert all(h["submission_rev"] == seen for h in approvals), (seen, review["history"])
+        resp = answers["resp"]
+        if resp.status_code == 409:
+            refused += 1
+            result = resp.json()["results"][0]
+            assert result["error"] == "moved" and result["message"]["zh"] and result["message"]["en"]
+            assert not approvals
+        else:
+            assert resp.status_code == 200 and approvals
+            assert review["state"] == "edited"  # approved, then a new revision: it needs a fresh look
+    # and without a race: the page showed one revision, another arrived, the decision is refused
+    uuid = uuids[0]
+    stale = conn.admin.get(db, f"review:{uuid}")["submission_rev"]
+    doc = conn.admin.get(db, f"submission:{uuid}")
+    doc["data"]["notes"] = "再次补充"
+    conn.gateway.put(db, doc)
+    run(conn)
+    resp = requests.post(
+        web.url + "/api/v1/submissions/review",
+        auth=("clerk", PASSWORD),
+        json={"ids": [uuid], "action": "reject", "comment": "x", "revisions": {uuid: stale}},
+    )
+    assert resp.status_code == 409 and resp.json()["results"][0]["error"] == "moved"

@@ -84,13 +84,18 @@ def act():
     try:
         outcomes = review_actions.act(
             couch(), model(), _policy(), user, [v.code for v in villages(user)],
-            ids, action, request.form.get("comment"), key,
+            ids, action, request.form.get("comment"), key, seen_revisions(),
         )  # fmt: skip
     except ActionRefused as exc:
         flash(loc({"zh": exc.zh, "en": exc.en}), "error")
         return redirect(back)
     _report(gettext(ACTION_NAMES[action]), outcomes, key)
     return redirect(back)
+
+
+def seen_revisions() -> dict[str, str]:
+    """The submission revision each decided row showed (``rev:<uuid>`` fields of the form)."""
+    return {k[4:]: v for k, v in request.form.items() if k.startswith("rev:") and v}
 
 
 @bp.post("/queue/undo")
