@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, Response, redirect, request
+from flask import Flask, Response, g, redirect, request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -115,7 +115,8 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
             return exc.response()
         if isinstance(exc, CouchError) and exc.status >= 500:  # e.g. CouchDB's disk is full
             app.logger.warning("CouchDB failed %s %s: %s %.200s", request.method, request.path, exc.status, exc.reason)
-            return storage_failure(exc.disk_full).response()
+            reading = request.method in ("GET", "HEAD") or g.get("reading", False)
+            return storage_failure(exc.disk_full, reading).response()
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "服务器内部错误，已记录", "internal server error (logged)")
 

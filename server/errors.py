@@ -54,10 +54,14 @@ def not_found(zh: str, en: str) -> ApiError:
     return ApiError(404, "not_found", zh, en)
 
 
-def storage_failure(disk_full: bool) -> ApiError:
+def storage_failure(disk_full: bool, reading: bool = False) -> ApiError:
     """What a client is told when CouchDB itself failed a request (5xx): never its raw reason, which
     names server paths. A full disk is said as such (507): the client keeps its data and resends
     later, which replication makes safe."""
+    if reading:  # nothing was being stored: say so, not "may not have been stored"
+        return ApiError(
+            502, "upstream_error", "数据库暂时无法读取，请稍后重试", "the database could not be read now; retry later"
+        )
     if disk_full:
         return ApiError(
             507,

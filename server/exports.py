@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from forms.spec import FormSpec
 
@@ -192,6 +193,12 @@ def csv_stream(sheet: Sheet) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
+def _cell(value: Any) -> Any:
+    """Control characters (a device may send any) have no place in XLSX: openpyxl refused the
+    whole export for one. They are shown as U+FFFD, as a reader's replacement character."""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
 def xlsx_stream(sheets: list[Sheet]) -> Iterator[bytes]:
     """An XLSX of the sheets, written with openpyxl's write-only workbook, then sent in chunks."""
     book = Workbook(write_only=True)
@@ -199,7 +206,7 @@ def xlsx_stream(sheets: list[Sheet]) -> Iterator[bytes]:
         ws = book.create_sheet(title=sheet.name[:31])
         ws.append(sheet.headers)
         for row in sheet.rows():
-            ws.append(row)
+            ws.append([_cell(v) for v in row])
     with tempfile.TemporaryFile() as tmp:
         book.save(tmp)
         tmp.seek(0)

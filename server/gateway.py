@@ -83,7 +83,7 @@ DOC_PARAMS = {
 BULK_GET_PARAMS = {"revs", "attachments", "latest"}
 # The ``_local`` ids PouchDB's replicator uses for its checkpoints: base64 of an md5 with ``/`` as
 # ``.`` and ``+`` as ``_``. Nothing else of ``_local`` is a tablet's business.
-REPLICATION_ID = re.compile(r"^[A-Za-z0-9._]{22}==$")
+REPLICATION_ID = re.compile(r"^[A-Za-z0-9._]{22}==\Z")
 MAX_LOCAL_BYTES = 16 * 1024  # a checkpoint holds five history entries of two seqs each
 PASS_HEADERS = ("Content-Type", "ETag", "Cache-Control")
 READ_POSTS = (["_revs_diff"], ["_bulk_get"], ["_all_docs"])  # POSTs that only read
@@ -312,7 +312,7 @@ def dispatch(_ignored: str) -> Response:
     reading = method == "GET" or (method == "POST" and rest[:1] in READ_POSTS)
     village = authorize_db(user, db, write=not reading)
     physical = "/" + quote(upstream().physical(db), safe="")
-    g.sync_db = db
+    g.sync_db, g.reading = db, reading
 
     if not rest:
         if method != "GET":

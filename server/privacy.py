@@ -6,6 +6,7 @@ first three and last four digits: enough to tell records apart, not enough to us
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 ID_KEYS = frozenset({"head_id_number", "id_number"})
@@ -13,15 +14,24 @@ PHONE_KEYS = frozenset({"phone"})
 
 
 def mask_id(value: Any) -> Any:
-    if not isinstance(value, str) or len(value) < 10:
-        return "****" if isinstance(value, str) and value else value
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+    return _mask(value, 6, 10)
 
 
 def mask_phone(value: Any) -> Any:
-    if not isinstance(value, str) or len(value) < 7:
-        return "****" if isinstance(value, str) and value else value
-    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+    return _mask(value, 3, 7)
+
+
+def _mask(value: Any, head: int, shown: int) -> Any:
+    """Keep ``head`` leading and ``shown - head`` trailing characters. Whatever the value's type: a
+    phone a device sent as a JSON number was shown whole."""
+    if value is None or value == "":
+        return value
+    if isinstance(value, (list, dict)):
+        return "****"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if len(text) < shown:
+        return "****"
+    return text[:head] + "*" * (len(text) - shown) + text[len(text) - (shown - head) :]
 
 
 def masked(value: Any) -> Any:

@@ -78,8 +78,8 @@ VALUES: dict[str, dict[str, str]] = {
     "disability_grade": {"一级": "1", "二级": "2", "三级": "3", "四级": "4", "1": "1", "2": "2", "3": "3", "4": "4"},
 }  # fmt: skip
 OTHER_RELATION = "other"
-HOUSEHOLD_ID = re.compile(r"^(\d{12})-?(\d{4})$")
-SEQUENCE = re.compile(r"^\d{1,4}$")
+HOUSEHOLD_ID = re.compile(r"^(\d{12})-?(\d{4})\Z")
+SEQUENCE = re.compile(r"^\d{1,4}\Z")
 
 
 class RosterError(BilingualError):

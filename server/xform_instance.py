@@ -23,7 +23,7 @@ from forms.spec import FormSpec
 from .errors import BilingualError
 
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True, huge_tree=False)
-UUID = re.compile(r"^(?:uuid:)?([0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})$")
+UUID = re.compile(r"^(?:uuid:)?([0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})\Z")
 
 
 class InstanceError(BilingualError):

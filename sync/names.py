@@ -13,10 +13,10 @@ CASES = "fp_cases"
 ACCOUNTS = "fp_accounts"
 VILLAGE_PREFIX = "fp_v_"
 
-VILLAGE_CODE = re.compile(r"^[0-9]{12}$")
+VILLAGE_CODE = re.compile(r"^[0-9]{12}\Z")
 # Roster households are <village>-<4 digits>; a tablet names a household it met first new-<uuid4>.
-ROSTER_HOUSEHOLD = re.compile(r"^([0-9]{12})-[0-9]{4}$")
-PROVISIONAL_HOUSEHOLD = re.compile(r"^new-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+ROSTER_HOUSEHOLD = re.compile(r"^([0-9]{12})-[0-9]{4}\Z")
+PROVISIONAL_HOUSEHOLD = re.compile(r"^new-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 GATEWAY_USER = "fp_gateway"
 GATEWAY_ROLE = "fp_gateway"
 

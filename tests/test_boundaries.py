@@ -682,3 +682,47 @@ def test_an_approval_never_lands_on_a_revision_the_clerk_did_not_see(web, conn, 
         json={"ids": [uuid], "action": "reject", "comment": "x", "revisions": {uuid: stale}},
     )
     assert resp.status_code == 409 and resp.json()["results"][0]["error"] == "moved"
+
+
+# -- item 13: the smaller ones -------------------------------------------------------------------
+def test_an_id_number_or_code_with_a_trailing_newline_is_not_well_formed():
+    from server.validation import idcard
+    from sync import names as n
+
+    assert idcard.check_digit_ok(records.HEAD_ID) and not idcard.check_digit_ok(records.HEAD_ID + "\n")
+    assert n.is_village_code("500112104201") and not n.is_village_code("500112104201\n")
+    assert not n.is_household_id("500112104201-0001\n") and not n.is_household_id(f"new-{uuid_module.uuid4()}\n")
+    doc = records.submission("household_survey", "nl")
+    doc["data"]["members"][0]["id_number"] = records.HEAD_ID + "\n"
+    from test_validation_properties import CATALOG
+
+    from server.validation.rules import Context
+    from server.validation.submission import validate_submission
+
+    issues = validate_submission(doc, records.VILLAGE, CATALOG, Context(today=records.TODAY))
+    assert any(i["path"] == "members[1]/id_number" and i["severity"] == "error" for i in issues), issues
+
+
+def test_exports_survive_control_characters_and_mask_numbers_of_any_type(web, conn, township):
+    import io
+
+    from openpyxl import load_workbook
+    from test_household_worker import push
+
+    a = township.a
+    roster(conn, a, 1)
+    sub = survey(a, f"{a}-0001", notes="铃声\x07与\x1b转义", phone=13912345678)
+    push(conn, a, sub)
+    run(conn)
+    session = clerk_session(web)
+    for path in ("/clerk/export/submissions.xlsx?form_id=household_survey", "/clerk/export/households.xlsx"):
+        resp = session.get(web.url + path)
+        assert resp.status_code == 200, (path, resp.status_code)
+        cells = [str(c) for ws in load_workbook(io.BytesIO(resp.content)).worksheets
+                 for row in ws.iter_rows(values_only=True) for c in row if c is not None]  # fmt: skip
+        assert not any("13912345678" in c for c in cells), path
+    # an enrolment lifetime that is not a number of minutes, or out of range, is said, not a 500
+    token = re.search(r'name="csrf_token" value="([^"]+)"', session.get(web.url + "/clerk/devices").text).group(1)
+    for ttl in ("abc", "99999999999999999999", "0", "-5"):
+        resp = session.post(web.url + "/clerk/devices/gw_a/enrol", data={"csrf_token": token, "ttl": ttl})
+        assert resp.status_code == 200 and "/clerk/devices" in resp.url, (ttl, resp.status_code)

@@ -38,9 +38,14 @@ def devices():
 @bp.post("/devices/<name>/enrol")
 def enrol(name: str):
     person = _field_user(name)
-    made = enrolment.create(
-        couch(), person.name, clerk().name, dt.datetime.now(dt.UTC), int(request.form.get("ttl", 15))
-    )
+    ttl = request.form.get("ttl", "15").strip()
+    try:
+        if not ttl.isdigit() or len(ttl) > 6:
+            raise enrolment.EnrolmentError(400, "有效期须为分钟数（整数）", "the lifetime must be whole minutes")
+        made = enrolment.create(couch(), person.name, clerk().name, dt.datetime.now(dt.UTC), int(ttl))
+    except enrolment.EnrolmentError as exc:
+        flash(loc({"zh": exc.zh, "en": exc.en}), "error")
+        return redirect(url_for("clerk.devices"))
     payload = qr.enrolment(request.host_url, person.name, sync_databases(person), made.token, made.expires_at)
     return render("enrol.html", person=person, expires_at=made.expires_at, png=qr.data_uri(payload),
                   svg=qr.svg(payload).decode())  # fmt: skip

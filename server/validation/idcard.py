@@ -11,7 +11,7 @@ import re
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK = "10X98765432"
-PATTERN = re.compile(r"^[0-9]{17}[0-9X]$")
+PATTERN = re.compile(r"^[0-9]{17}[0-9X]\Z")
 PLACEHOLDER = "999999"
 
 

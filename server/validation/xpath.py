@@ -25,6 +25,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 from lxml import etree
@@ -87,8 +88,8 @@ def to_bool(value: Any) -> bool:
 
 
 # -- dates -----------------------------------------------------------------------------------
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})\Z")
+_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?\Z")
 
 
 def parse_date(text: str) -> dt.date | None:
@@ -159,9 +160,31 @@ def _selected_at(_ctx, values, index) -> str:
 
 def _regex(_ctx, value, pattern) -> bool:
     try:
-        return re.search(to_string(pattern), to_string(value)) is not None
+        return strict_end(to_string(pattern)).search(to_string(value)) is not None
     except re.error:
         return False
+
+
+@lru_cache(maxsize=1024)
+def strict_end(pattern: str) -> re.Pattern:
+    """The pattern with ``$`` meaning the end of the text only, as in XPath 2.0's ``matches``:
+    Python's (and Java's) ``$`` also matches before a final newline, so an ID number typed with
+    one passed ``^[0-9]{17}[0-9X]$`` and then escaped duplicate detection."""
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            out.append(r"\Z")
+            continue
+        out.append(char)
+    return re.compile("".join(out))
 
 
 def _if(_ctx, condition, then, otherwise) -> Any:
