@@ -23,7 +23,7 @@ import requests
 
 from sync import bootstrap
 from sync.embedded import PROJECT_ROOT, Connection, EmbeddedServer, admin_credential, free_port
-from sync.settings import Settings
+from sync.settings import Credential, Settings, split_credentials
 
 TABLET_JS = PROJECT_ROOT / "scripts" / "tablet.js"
 PASSWORD = "test-password-1"
@@ -43,23 +43,51 @@ def wait_for(
         time.sleep(interval)
 
 
+# FANGPIN_TEST_COUCHDB_URL=http://admin:password@127.0.0.1:5984 runs the suite against that server
+# (Apache CouchDB 3, Cloudant) instead of the embedded one; tests marked embedded_only are skipped
+# there, tests marked couchdb_only run only there.
+EXTERNAL_COUCHDB = os.environ.get("FANGPIN_TEST_COUCHDB_URL") or None
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if "serve" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.embedded_only)  # fangpin serve runs its own embedded server
+        if EXTERNAL_COUCHDB and item.get_closest_marker("embedded_only"):
+            item.add_marker(pytest.mark.skip(reason="about the embedded server; FANGPIN_TEST_COUCHDB_URL is set"))
+        if not EXTERNAL_COUCHDB and item.get_closest_marker("couchdb_only"):
+            item.add_marker(pytest.mark.skip(reason="needs Apache CouchDB or Cloudant (FANGPIN_TEST_COUCHDB_URL)"))
+
+
+@dataclass
+class CouchServer:
+    """The CouchDB every test of a session uses: embedded (started here) or external."""
+
+    url: str
+    admin: Credential
+
+
 @pytest.fixture(scope="session")
-def couch_server(tmp_path_factory) -> Iterator[EmbeddedServer]:
+def couch_server(tmp_path_factory) -> Iterator[CouchServer]:
+    if EXTERNAL_COUCHDB:
+        url, admin = split_credentials(EXTERNAL_COUCHDB)
+        assert admin is not None, "FANGPIN_TEST_COUCHDB_URL needs the admin's user:password@"
+        yield CouchServer(url, admin)
+        return
     data_dir = tmp_path_factory.mktemp("couch")
     server = EmbeddedServer(Settings(data_dir=data_dir, in_memory=True))
     server.start()
-    yield server
+    yield CouchServer(server.url, admin_credential(Settings(data_dir=data_dir)))
     server.stop()
 
 
 @pytest.fixture
-def settings(couch_server: EmbeddedServer, tmp_path: Path) -> Settings:
+def settings(couch_server: CouchServer, tmp_path: Path) -> Settings:
     """Settings of one test: the session server used as an external CouchDB, its own prefix."""
-    local = Settings(data_dir=couch_server.settings.data_dir)
     return Settings(
         data_dir=tmp_path / "data",
         couchdb_url=couch_server.url,
-        couchdb_admin=admin_credential(local),
+        couchdb_admin=couch_server.admin,
         db_prefix=f"t{uuid.uuid4().hex[:10]}_",
     )
 
@@ -72,6 +100,10 @@ def conn(settings: Settings) -> Iterator[Connection]:
     for db in connection.admin.all_dbs():
         if db.startswith(settings.db_prefix):
             connection.admin.call("DELETE", f"/{db}")
+    gateway = connection.admin.call("GET", f"/_users/org.couchdb.user:{connection.gateway.credential.name}",
+                                    ok_missing=True)  # fmt: skip
+    if gateway:  # the test's own gateway account: a shared CouchDB is left as it was found
+        connection.admin.call("DELETE", f"/_users/{gateway['_id']}", params={"rev": gateway["_rev"]})
 
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:

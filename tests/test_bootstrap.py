@@ -73,6 +73,7 @@ def test_validate_doc_update_is_a_second_line_of_defence():
     assert bool(out["forms"][0]) and out["forms"][1] is False
 
 
+@pytest.mark.embedded_only
 def test_embedded_server_has_no_validate_doc_update_because_it_would_drop_replicated_edits(conn, township):
     """pouchdb-server answers ok to, and drops, any replicated revision of an existing doc when a
     validate_doc_update exists; a tablet's edit of its submission must arrive."""

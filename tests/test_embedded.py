@@ -11,6 +11,8 @@ import requests
 from sync.embedded import EmbeddedError, Ownership, attach_url, connect
 from sync.settings import Settings, split_credentials
 
+pytestmark = pytest.mark.embedded_only  # the embedded server itself
+
 
 def test_connect_starts_a_server_for_the_command_and_stops_it_after(tmp_path):
     settings = Settings(data_dir=tmp_path / "data", in_memory=True)
