@@ -22,7 +22,7 @@ from sync.embedded import connect
 from sync.settings import Settings
 from sync.worker import Worker, parse_shard
 
-from .accounts import AccountError, add_user, add_village, list_users, list_villages
+from .accounts import AccountError, add_user, add_village, get_user, list_users, list_villages
 
 
 def settings() -> Settings:
@@ -187,11 +187,20 @@ def users() -> None:
 @click.option("--role", required=True, type=click.Choice(["field", "clerk", "admin"]))
 @click.option("--village", "village_codes", multiple=True, help="assigned village (repeatable)")
 @click.option("--township", default=None, help="9-digit township code (clerks)")
-def users_add(name: str, password: str, role: str, village_codes: tuple[str, ...], township: str | None) -> None:
-    """Create or update account NAME."""
+@click.option("--change-role", is_flag=True, help="allow an existing account to get another role")
+def users_add(
+    name: str, password: str, role: str, village_codes: tuple[str, ...], township: str | None, change_role: bool
+) -> None:
+    """Create or update account NAME (a new role for an existing account needs --change-role)."""
     with connect(settings()) as conn:
         bootstrap.init(conn)
         try:
+            current = get_user(conn.admin, name)
+            if current is not None and current.role != role and not change_role:
+                raise AccountError(
+                    f"账号 {name} 已存在，角色为 {current.role}；要改为 {role} 请加 --change-role",
+                    f"account {name} exists with role {current.role}; add --change-role to make it {role}",
+                )
             user, created = add_user(conn.admin, name, password, role, list(village_codes), township)
         except AccountError as exc:
             fail(exc)
@@ -417,6 +426,8 @@ def users_enrol(name: str, server_url: str, ttl: int, png_path: str | None, svg_
         if path:
             Path(path).write_bytes(render(payload))
             click.echo(f"QR: {path}")
+    if not png_path and not svg_path:  # shown here, to scan from the screen (it was made and never shown)
+        click.echo(qr.terminal(payload))
     click.echo(f"有效至 expires at {made.expires_at}")
 
 

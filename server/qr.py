@@ -30,6 +30,13 @@ def _code(payload: str) -> qrcode.QRCode:
     return code
 
 
+def terminal(payload: str) -> str:
+    """The code drawn with block characters, to scan from a terminal."""
+    out = io.StringIO()
+    _code(payload).print_ascii(out=out, invert=True)
+    return out.getvalue()
+
+
 def png(payload: str) -> bytes:
     out = io.BytesIO()
     _code(payload).make_image().save(out, format="PNG")

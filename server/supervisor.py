@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -56,6 +57,16 @@ def wait_for_lock(ownership: Ownership, deadline_s: float = 60.0) -> None:
         time.sleep(0.2)
 
 
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def serve(settings: Settings, host: str, port: int, web_workers: int, threads: int) -> int:
     stopping = False
 
@@ -66,6 +77,10 @@ def serve(settings: Settings, host: str, port: int, web_workers: int, threads: i
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
+    if not port_free(host, port):  # else web exits at once, forever restarted under "is running"
+        print(f"端口 {port} 已被占用，请用 --port 换一个 / port {port} is already in use; choose another with --port",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return 2
     ownership: Ownership | None = None
     couch: EmbeddedServer | None = None
     if not settings.couchdb_url:

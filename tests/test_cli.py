@@ -71,3 +71,38 @@ def test_account_changes_are_audited_without_secrets(conn, settings):
 
 def test_forms_build_check_passes_on_the_committed_forms(conn, settings):
     assert "checked: damage_survey" in fangpin(settings, "forms", "build", "--check").stdout
+
+
+def test_users_add_never_changes_an_accounts_role_silently_and_enrol_shows_its_code(conn, settings):
+    fangpin(settings, "villages", "add", "500112104201", "石坪村")
+    args = ("--password", "clerk-pass-1", "--township", "500112104")
+    fangpin(settings, "users", "add", "clerk_li", *args, "--role", "clerk")
+    refused = fangpin(settings, "users", "add", "clerk_li", *args, "--role", "admin", check=False)
+    assert refused.returncode != 0 and "--change-role" in refused.stderr and "角色" in refused.stderr
+    assert conn.admin.get(names.ACCOUNTS, "user:clerk_li")["role"] == "clerk"
+    assert fangpin(settings, "users", "add", "clerk_li", *args, "--role", "admin", "--change-role").stdout
+    assert conn.admin.get(names.ACCOUNTS, "user:clerk_li")["role"] == "admin"
+    fangpin(settings, "users", "add", "gw_li", "--password", "field-pass-1", "--role", "field", "--village",
+            "500112104201")  # fmt: skip
+    shown = fangpin(settings, "users", "enrol", "gw_li", "--server", "http://127.0.0.1:8080").stdout
+    assert "█" in shown and "expires at" in shown  # the code is on the screen, not only in a file
+
+
+def test_serve_on_a_port_in_use_says_so_and_stops(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from sync.embedded import PROJECT_ROOT
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FANGPIN_")}
+        env["FANGPIN_DATA_DIR"] = str(tmp_path / "var")
+        proc = subprocess.run([sys.executable, "-m", "server.cli", "serve", "--port", str(port)], env=env,
+                              capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)  # fmt: skip
+    assert proc.returncode == 2 and "already in use" in proc.stderr and "已被占用" in proc.stderr
+    assert "is running" not in proc.stdout
