@@ -45,10 +45,6 @@ class Lockout:
         self.admin = admin
         self.limits = {"name": name_limit, "address": address_limit}
 
-    def locked(self, name: str) -> bool:
-        doc = self.admin.get(names.ACCOUNTS, key("name", name)) or {}
-        return len(_recent(doc, time.time())) >= self.limits["name"]
-
     def reserve(self, name: str, address: str) -> Attempt:
         """Count one attempt for the name and the address before it is checked; Locked when either
         has had too many."""
