@@ -211,12 +211,17 @@ MAX_ATTACHMENTS = MAX_ITEMS["photos"] + 5
 
 
 def longest_list(value: Any) -> int:
-    """The most entries of any list inside ``value`` (a tablet's answers)."""
-    if isinstance(value, dict):
-        return max((longest_list(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return max(len(value), max((longest_list(v) for v in value), default=0))
-    return 0
+    """The most entries of any list inside ``value`` (a tablet's answers); no recursion, so a
+    deeply nested body cannot overflow the stack here."""
+    longest, todo = 0, [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            longest = max(longest, len(item))
+            todo.extend(item)
+    return longest
 
 
 # -- request plumbing -------------------------------------------------------------------------

@@ -71,8 +71,8 @@ def cap_repeats(data: dict, spec: FormSpec) -> tuple[dict, list[dict]]:
                     walk(item, path + "/", f"{where}[{n}]/") if isinstance(item, dict) else item
                     for n, item in enumerate(value, 1)
                 ]
-            elif isinstance(value, dict):
-                value = walk(value, path + "/", where + "/")
+            elif field is not None and field.kind == "group" and isinstance(value, dict):
+                value = walk(value, path + "/", where + "/")  # only the form's own nesting, never deeper
             out[key] = value
         return out
 
