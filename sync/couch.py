@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from ibm_cloud_sdk_core import ApiException
 from ibm_cloud_sdk_core.authenticators import BasicAuthenticator, NoAuthAuthenticator
 from ibmcloudant.cloudant_v1 import CloudantV1
 from requests.adapters import HTTPAdapter
@@ -74,6 +73,10 @@ class Couch:
         # requests reads ~/.netrc and the proxy variables again on every request (py-spy found the
         # gateway doing it under load); read the proxies once, and credentials come from settings.
         session.trust_env = False
+        # The Cloudant SDK's response hook rewrites error bodies and assumes each is an object: on
+        # the JSON list Apache CouchDB answers _bulk_docs with on a full disk it raised
+        # AttributeError. Errors are read here (see call()), in their own shape.
+        session.hooks["response"] = [h for h in session.hooks["response"] if h.__name__ != "_error_response_hook"]
         session.proxies = urllib.request.getproxies()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool)
         session.mount("http://", adapter)
@@ -96,16 +99,15 @@ class Couch:
         """Send a request and return the raw response, error statuses included (for the gateway)."""
         req = self.service.prepare_request(method, path, headers=headers or {}, params=params, data=body)
         try:
-            # stream=True makes the SDK hand back the requests.Response itself; callers that do not
+            # The SDK prepares the request (URL, auth, headers) but the response is read here, error
+            # statuses included: the SDK's own error parsing raised AttributeError on the JSON list
+            # Apache CouchDB answers _bulk_docs with on a full disk. Streamed; callers that do not
             # stream read it whole at once.
-            resp = self.service.send(req, stream=True).get_result()
-        except ApiException as exc:
-            if exc.http_response is None:
-                raise CouchUnavailable(str(exc)) from exc
-            return exc.http_response
+            options = {"timeout": 60, **self.service.http_config, "stream": True}
+            resp = self.service.http_client.request(**req, cookies=self.service.jar, **options)
         except requests.ConnectionError as exc:
             raise CouchUnavailable(str(exc)) from exc
-        if resp is None:  # 204 or HEAD: the SDK drops the response object
+        if resp.status_code == 204 or method == "HEAD":
             raise CouchError(204, "no_content", "use call() for requests without a body")
         if not stream:
             _ = resp.content

@@ -23,3 +23,38 @@ def test_put_local_with_a_stale_rev_still_writes(conn):
     assert admin.get_local("wrap", "cp")["seq"] == 2
     admin.put_local("wrap", "cp", {"seq": 3}, first)  # someone else wrote it since: read, then write
     assert admin.get_local("wrap", "cp")["seq"] == 3 and second != first
+
+
+def test_an_error_answered_as_a_json_list_is_a_couch_error_not_a_crash():
+    """Apache CouchDB 3.4 answers ``_bulk_docs`` on a full disk with 500 and a JSON *list* (measured,
+    see shared/architecture.md); the Cloudant SDK's error parsing raised AttributeError on it. A
+    real HTTP server on loopback gives that answer here."""
+    import http.server
+    import threading
+
+    import pytest
+
+    from sync.couch import Couch, CouchError
+
+    class CouchOnAFullDisk(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = b'[{"error":"internal_server_error","reason":"No DB shards could be opened."}]'
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CouchOnAFullDisk)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        couch = Couch(f"http://127.0.0.1:{server.server_address[1]}", None)
+        with pytest.raises(CouchError) as caught:
+            couch.bulk_docs("db", [{"_id": "x"}])
+        assert caught.value.status == 500
+    finally:
+        server.shutdown()
