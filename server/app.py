@@ -64,6 +64,9 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
     settings = settings or Settings.from_env()
     conn = conn or attach(settings)
     app = Flask(__name__)
+    # A doubled slash is not redirected to a "merged" path (/sync//../x went to /sync/../x): the
+    # gateway refuses the empty segment, every other route answers 404.
+    app.url_map.merge_slashes = False
     app.json = StoredJSONProvider(app)
     app.session_interface = SessionCookies()
     if settings.proxies:  # behind TLS at a proxy: its X-Forwarded-Proto makes the cookie Secure

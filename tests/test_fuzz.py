@@ -258,7 +258,8 @@ def test_generated_requests_never_fail_leak_or_change_server_documents(web, conn
         if user == "gw_a":
             text = answer.decode("utf-8", "replace")
             assert SECRET_NAME not in text and "13612345678" not in text, (method, path)
-            assert (f"{b}-0001" not in text and b not in text) or status >= 400, (method, path, text[:300])
+            # a refusal or a redirect may echo the path it was sent; nothing else may name village B
+            assert (f"{b}-0001" not in text and b not in text) or status >= 300, (method, path, text[:300])
 
     probe()
     assert web.proc.proc.poll() is None, "the web service died"
