@@ -254,7 +254,49 @@ def filtered_params(allowed: set[str]) -> dict[str, str]:
         raise bad_request(
             f"不支持的参数：{', '.join(extra)}", f"unsupported parameter(s): {', '.join(extra)}", parameters=extra
         )
+    bad = sorted(k for k in request.args if not _param_ok(k, request.args[k]))
+    if bad:
+        raise bad_request(
+            f"参数值无效：{', '.join(bad)}", f"invalid value for parameter(s): {', '.join(bad)}", parameters=bad
+        )
     return {k: request.args[k] for k in request.args}
+
+
+# What each forwarded parameter may hold: CouchDB (and pouchdb-server, which answers some malformed
+# values with a 500, e.g. open_revs=00) sees nothing else.
+_BOOLEANS = {"true", "false"}
+_SEQ = re.compile(r"(now|[0-9]{1,20}|[0-9]{1,20}-[A-Za-z0-9_-]{1,4000})\Z")
+_REV = re.compile(r"[0-9]{1,10}-[0-9a-f]{1,64}\Z")
+
+
+def _json_of(value: str, kind: type | None = None) -> bool:
+    try:
+        parsed = json.loads(value)
+    except (ValueError, RecursionError):
+        return False
+    return kind is None or (isinstance(parsed, kind) and (kind is not list or all(isinstance(i, str) for i in parsed)))
+
+
+PARAM_VALUES: dict[str, Any] = {
+    **dict.fromkeys(
+        ("include_docs", "conflicts", "descending", "attachments", "att_encoding_info", "update_seq", "revs",
+         "revs_info", "latest", "inclusive_end", "new_edits"),
+        lambda v: v in _BOOLEANS,
+    ),
+    **dict.fromkeys(("limit", "skip", "seq_interval"), lambda v: v.isdigit() and len(v) <= 9),
+    **dict.fromkeys(("key", "startkey", "endkey", "start_key", "end_key"), _json_of),
+    "keys": lambda v: _json_of(v, list),
+    "atts_since": lambda v: _json_of(v, list),
+    "open_revs": lambda v: v == "all" or _json_of(v, list),
+    "rev": lambda v: bool(_REV.match(v)),
+    "since": lambda v: bool(_SEQ.match(v)),
+    "style": lambda v: v in ("main_only", "all_docs"),
+}  # fmt: skip
+
+
+def _param_ok(name: str, value: str) -> bool:
+    check = PARAM_VALUES.get(name)
+    return check is None or check(value)
 
 
 def json_body() -> Any:

@@ -178,6 +178,10 @@ def test_malformed_bodies_and_parameters_are_400_not_500(web, township):
         ("POST", "/api/v1/session", b'{"name": "gw_a\\ud800", "password": "x"}'),
         ("POST", "/api/v1/session", b'{"name": "gw_a", "password": NaN}'),
         ("GET", f"/sync/{db}/_changes?feed=longpoll&heartbeat=abc", None),
+        ("GET", f"/sync/{db}/%2f?open_revs=00", None),  # found by the fuzzer: pouchdb-server answered 500
+        ("GET", f"/sync/{db}/submission:x?rev=zzz", None),
+        ("GET", f"/sync/{db}/_changes?since=%7B%7D&limit=-1", None),
+        ("GET", f"/sync/{db}/_all_docs?keys=nope", None),
         ("GET", f"/sync/{db}/_changes?feed=longpoll&timeout=-1", None),
         ("GET", f"/sync/{db}/_changes?feed=longpoll&timeout=99999999999999999999", None),
     ]
