@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import os
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -23,6 +24,7 @@ from sync import household_store, names
 pytestmark = pytest.mark.slow
 
 SENT: list[int] = []
+CI = os.environ.get("CI") == "true"
 SECRET_NAME = "龙井秘户"  # the head of a household of village B: never in an answer to A's grid worker
 
 
@@ -248,7 +250,9 @@ def test_generated_requests_never_fail_leak_or_change_server_documents(web, conn
     run(conn)
     before = server_owned(conn, a, b)
 
-    @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
+    # Random on every developer run, so the suite keeps finding new inputs; fixed in CI (CI=true)
+    # so that a landing is never decided by luck. Every finding becomes a fix and a named test.
+    @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck), derandomize=CI)
     @given(requests_(a, b))
     def probe(request) -> None:
         method, path, body, user, content_type = request
