@@ -330,3 +330,17 @@ def app(conn: Connection, settings: Settings):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The attack suites' own counts, in every run's summary (CI's too, without -s)."""
+    import sys as _sys
+
+    fuzz = _sys.modules.get("test_fuzz")
+    if fuzz is not None and fuzz.SENT:
+        ok = sum(1 for s in fuzz.SENT if s < 300)
+        terminalreporter.write_line(f"fuzz: {len(fuzz.SENT)} generated requests, {ok} answered 2xx")
+    security = _sys.modules.get("test_security")
+    if security is not None and security.CHECKS:
+        checks = security.CHECKS
+        terminalreporter.write_line(f"security probes: {len(checks)} probes, {sum(checks.values())} checks")
