@@ -204,8 +204,15 @@ class Authenticator:
     _ok: dict[tuple[str, bytes], tuple[float, str, User]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stripes: tuple[threading.Lock, ...] = field(default_factory=lambda: tuple(threading.Lock() for _ in range(64)))
-    _slots: threading.BoundedSemaphore | None = None
+    _slots: threading.BoundedSemaphore = field(init=False)
     _dummy: str | None = None
+
+    def __post_init__(self) -> None:
+        self._slots = threading.BoundedSemaphore(self.hashing)
+
+    def _key(self, name: str, password: str) -> tuple[str, bytes]:
+        """What a success is cached under: never the password itself, a keyed digest of it."""
+        return name, hmac.new(self._pepper, password.encode("utf-8", "replace"), hashlib.sha256).digest()
 
     def check(self, name: str, password: str, address: str = "") -> User | None:
         """The account if ``password`` is its password or a live device credential of it.
@@ -220,7 +227,7 @@ class Authenticator:
             doc = self.admin.get(names.ACCOUNTS, f"user:{name}") if USER_NAME.match(name or "") else None
             ok = doc and not doc.get("disabled") and self._device_ok(name, password)
             return User.from_doc(doc) if ok else None
-        key = (name, hmac.new(self._pepper, password.encode("utf-8", "replace"), hashlib.sha256).digest())
+        key = self._key(name, password)
         fresh = self._cached(key)
         if fresh is not None:
             return fresh
@@ -252,14 +259,12 @@ class Authenticator:
         if password.startswith(DEVICE_PREFIX):
             return self.check(name, password) is not None
         doc = self.admin.get(names.ACCOUNTS, f"user:{name}") if USER_NAME.match(name or "") else None
-        key = (name, hmac.new(self._pepper, password.encode("utf-8", "replace"), hashlib.sha256).digest())
+        key = self._key(name, password)
         with self._lock:
             verified = self._ok.get(key, (0.0, None, None))[1]
         return bool(doc) and not doc.get("disabled") and verified == doc.get("password_hash")
 
     def _scrypt_ok(self, stored: str, password: str) -> bool:
-        if self._slots is None:
-            self._slots = threading.BoundedSemaphore(self.hashing)
         if not self._slots.acquire(timeout=self.wait_s):
             raise Busy("服务器正忙，请稍后再试", "the server is busy checking passwords; try again shortly")
         try:

@@ -272,12 +272,12 @@ class Worker:
         dirty: dict[str, dict] = {}  # households whose record changed: saved
         suspects: list[tuple[str, str, str]] = []  # (household, possible duplicate, reason)
         docs = []
+        lookup = self._id_lookup(index, village)
         for sub in page.submissions:
             existing = page.reviews.get(names.review_id(sub["_id"]))
             claimed_id, raw = page.claims[sub["_id"]]
             target, how = matching.match(claimed_id, village, raw, index) if claimed_id else (None, None)
             record = self._record(records, target, index) if target else None
-            lookup = self._id_lookup(index, village)
             pre = page.prechecked.get(sub["_id"])
             if pre is not None and pre.holds(target, _size(record), lookup):
                 issues = pre.issues
