@@ -18,7 +18,8 @@ import click
 
 from forms import XForm, build, build_all, shipped_forms
 from sync import bootstrap
-from sync.embedded import connect
+from sync.couch import CouchError
+from sync.embedded import EmbeddedError, connect
 from sync.settings import Settings
 from sync.worker import Worker, parse_shard
 
@@ -33,7 +34,25 @@ def fail(exc: Exception) -> None:
     raise click.ClickException(str(exc))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Commands(click.Group):
+    """The command group; storage failures become one clear line, not a traceback."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's own signature
+        try:
+            return super().invoke(ctx)
+        except EmbeddedError as exc:
+            raise click.ClickException(str(exc)) from None
+        except CouchError as exc:
+            if exc.missing_db:
+                message = "系统尚未初始化 / not initialised here: run `fangpin init` (or `fangpin serve`) first"
+            elif exc.disk_full:
+                message = "CouchDB 磁盘已满 / CouchDB's disk is full: nothing more was written"
+            else:
+                message = f"CouchDB 出错 / CouchDB answered {exc.status} {exc.error}"
+            raise click.ClickException(message) from None
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="More log output.")
 def main(verbose: bool) -> None:
     """Fangpin 防贫: offline-first field-survey backend for disaster response."""
@@ -49,7 +68,7 @@ def main(verbose: bool) -> None:
 @main.command("init")
 def init_cmd() -> None:
     """Create databases, security, design docs and indexes; publish the forms (idempotent)."""
-    with connect(settings()) as conn:
+    with connect(settings(), create=True) as conn:
         summary = bootstrap.init(conn)
     click.echo(f"created: {', '.join(summary['created']) or 'nothing (all present)'}")
     click.echo(f"village databases: {len(summary['villages'])}")
@@ -340,7 +359,7 @@ def demo() -> None:
     """Load a demo township: villages, a grid worker per village, a clerk, an admin and a roster."""
     from .demo import load_demo
 
-    with connect(settings()) as conn:
+    with connect(settings(), create=True) as conn:
         bootstrap.init(conn)
         for line in load_demo(conn):
             click.echo(line)

@@ -36,6 +36,11 @@ class CouchError(Exception):
         self.reason = reason
 
     @property
+    def missing_db(self) -> bool:
+        """The database itself does not exist (pouchdb-server: ``no_db_file``)."""
+        return self.status == 404 and self.reason in ("no_db_file", "Database does not exist.")
+
+    @property
     def disk_full(self) -> bool:
         """CouchDB could not write because its disk is full (pouchdb-server: LevelDB's IO error;
         CouchDB 3: ``enospc``)."""

@@ -223,9 +223,29 @@ def attach_url(settings: Settings, deadline_s: float = 60.0) -> str:
     raise EmbeddedError(f"no embedded CouchDB published in {run_file} within {deadline_s:.0f} s")
 
 
+def require_data_dir(settings: Settings) -> None:
+    """Refuse to make a new embedded system as a side effect of a command run in the wrong folder.
+
+    Only ``init``, ``serve`` and ``demo`` create a data directory; any other command run where none
+    exists (another working directory, a mistyped ``FANGPIN_DATA_DIR``) would otherwise leave an
+    empty ``./var`` behind and fail on a missing database.
+    """
+    if not (settings.data_dir / "secrets.json").exists():
+        raise EmbeddedError(
+            f"这里没有 Fangpin 数据目录 / no Fangpin data directory at {settings.data_dir}: "
+            "run the command from the project folder, set FANGPIN_DATA_DIR (or FANGPIN_COUCHDB_URL), "
+            "or create one with `fangpin init`"
+        )
+
+
 @contextlib.contextmanager
-def connect(settings: Settings) -> Iterator[Connection]:
-    """CouchDB for one command: external, attached to a running owner, or started just for it."""
+def connect(settings: Settings, create: bool = False) -> Iterator[Connection]:
+    """CouchDB for one command: external, attached to a running owner, or started just for it.
+
+    ``create`` lets the command make the embedded data directory when there is none yet.
+    """
+    if not settings.couchdb_url and not create:
+        require_data_dir(settings)
     admin = admin_credential(settings)
     if settings.couchdb_url:
         yield Connection.make(settings, settings.couchdb_url, admin)

@@ -106,3 +106,27 @@ def test_serve_on_a_port_in_use_says_so_and_stops(tmp_path):
                               capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)  # fmt: skip
     assert proc.returncode == 2 and "already in use" in proc.stderr and "已被占用" in proc.stderr
     assert "is running" not in proc.stdout
+
+
+def test_a_command_run_outside_the_project_creates_nothing_and_says_where_it_looked(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from sync.embedded import PROJECT_ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FANGPIN_")}
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    for args in (["users", "list"], ["villages", "add", "500112104201", "石坪村"], ["worker", "--once"]):
+        proc = subprocess.run([sys.executable, "-m", "server.cli", *args], env=env, capture_output=True, text=True,
+                              timeout=60, cwd=tmp_path)  # fmt: skip
+        assert proc.returncode == 1, proc.stderr
+        assert "没有 Fangpin 数据目录" in proc.stderr and str(tmp_path / "var") in proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []  # no ./var left behind
+
+
+def test_a_command_on_an_uninitialised_couchdb_says_to_run_init(conn, settings):
+    proc = fangpin(settings, "users", "list", check=False, FANGPIN_DB_PREFIX=settings.db_prefix + "none_")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "系统尚未初始化" in proc.stderr and "fangpin init" in proc.stderr
