@@ -37,7 +37,7 @@ def fail(exc: Exception) -> None:
 class Commands(click.Group):
     """The command group; storage failures become one clear line, not a traceback."""
 
-    def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's own signature
+    def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except EmbeddedError as exc:
