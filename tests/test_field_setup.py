@@ -145,3 +145,52 @@ def test_a_tablet_enrolled_from_the_scanned_qr_syncs_with_its_own_credential(con
     fangpin(settings, "users", "revoke", "gw_a", "tab-qr")
     assert pad.run("pull", check=False)["ok"] is False  # refused at once
     assert not pad.run("enrol", "--payload", scanned, "--device", "tab-qr2", check=False)["ok"]  # used once
+
+
+def pdf_boxes(path: Path) -> tuple[list[tuple[str, tuple[float, ...]]], list[tuple[float, ...]]]:
+    """Words and images of a PDF's first page as (x0, y0, x1, y1) in points from the top left:
+    words as poppler's pdftotext places them, images from pdftocairo's SVG of the page."""
+    import re
+
+    words_xml = subprocess.run(["pdftotext", "-bbox", "-f", "1", "-l", "1", str(path), "-"], capture_output=True,
+                               check=True).stdout.decode()  # fmt: skip
+    word = r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>'
+    words = [(m[5], tuple(float(v) for v in m.groups()[:4])) for m in re.finditer(word, words_xml)]
+    svg_path = path.with_suffix(".svg")
+    subprocess.run(["pdftocairo", "-svg", "-f", "1", "-l", "1", str(path), str(svg_path)], check=True)
+    svg = svg_path.read_text()
+    sizes = {m[1]: (float(m[2]), float(m[3])) for m in re.finditer(r'<image id="([^"]+)" width="([\d.]+)" '
+                                                                   r'height="([\d.]+)"', svg)}  # fmt: skip
+    images = []
+    for m in re.finditer(r'<use xlink:href="#([^"]+)" transform="matrix\(([-\d.e]+),0,0,([-\d.e]+),([-\d.e]+),'
+                         r'([-\d.e]+)\)"', svg):  # fmt: skip
+        if m[1] in sizes:
+            w, h = sizes[m[1]]
+            x, y = float(m[4]), float(m[5])
+            images.append((x, y, x + w * float(m[2]), y + h * float(m[3])))
+    return words, images
+
+
+def test_door_card_text_never_runs_into_the_qr_code_nor_off_the_card(client, conn, township, tmp_path):
+    from sync import household_store
+
+    long_name = "阿卜杜热合曼·买买提艾力江"  # 13 characters
+    household_store.add_roster(conn.admin, township.a, {
+        f"{township.a}-0001": {"head_name": long_name},
+        f"{township.a}-0002": {"head_name": "王秀英"},
+        f"{township.a}-9999": {"head_name": "欧阳"},
+        f"new-{'d' * 8}-{'e' * 4}-4{'f' * 3}-8{'a' * 3}-{'b' * 12}": {"head_name": "司马相如"},
+    }, "2026-11-01T00:00:00Z")  # fmt: skip
+    sign_in(client)
+    path = tmp_path / "cards.pdf"
+    path.write_bytes(client.get(f"/clerk/cards.pdf?village={township.a}").data)
+    words, images = pdf_boxes(path)
+    assert len(images) == 4 and {"户号", "户主"} <= {w for w, _ in words}
+    overlaps = [(w, box) for w, box in words for img in images
+                if box[0] < img[2] and img[0] < box[2] and box[1] < img[3] and img[1] < box[3]]  # fmt: skip
+    assert overlaps == []
+    a4_width = 595.3
+    assert all(box[0] > 0 and box[2] < a4_width for _, box in words)
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True).stdout.decode()
+    assert "王秀英" in text and "new-dddddddd-eeee-4fff-8aaa-bbbbbbbbbbbb" in text
+    assert long_name in text.replace("\n", "")  # a long name wraps: smaller, never cut

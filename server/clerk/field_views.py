@@ -95,9 +95,38 @@ def door_cards():
                   svg=lambda hid: qr.svg(qr.household(hid)).decode())  # fmt: skip
 
 
+FONT = "STSong-Light"  # Adobe's CJK font every PDF reader has
+
+
+def fitted(text: str, size: float, width: float, smallest: float = 11) -> tuple[list[str], float]:
+    """``text`` as lines that fit ``width``: one line at the largest size up to ``size``; else two
+    lines at ``smallest``; else one line cut with an ellipsis at 7 pt. Nothing on a card ever runs
+    over the QR code or off the card, and a long name stays whole wherever two lines hold it."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    one = min(size, size * width / max(stringWidth(text, FONT, size), 1e-6))
+    if one >= smallest:
+        return [text], one
+    lines = [""]
+    for char in text:
+        if stringWidth(lines[-1] + char, FONT, smallest) > width:
+            lines.append("")
+        lines[-1] += char
+    if len(lines) <= 2:
+        return lines, smallest
+    while stringWidth(text, FONT, 7) > width:
+        text = text[:-2] + "…"
+    return [text], 7
+
+
 @bp.get("/cards.pdf")
 def door_cards_pdf():
-    """A4, eight cards a page (2 × 4): village, household number, head's name and the QR code."""
+    """A4, eight cards a page (2 × 4).
+
+    Each card: the village across the top, household number and head's name in the left column,
+    the QR code (40 mm, read at arm's length) on the right, the household id across the bottom.
+    Every line is sized to its own box, so long names and ``new-…`` ids never reach the QR code.
+    """
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
     from reportlab.lib.utils import ImageReader
@@ -107,29 +136,35 @@ def door_cards_pdf():
 
     village = request.args.get("village", "")
     name, cards = _cards(village)
-    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))  # Adobe's CJK font every PDF reader has
+    pdfmetrics.registerFont(UnicodeCIDFont(FONT))
     out = io.BytesIO()
     pdf = canvas.Canvas(out, pagesize=A4)
     pdf.setTitle(f"{name} 户卡")
     width, height = A4
     card_w, card_h = (width - 20 * mm) / 2, (height - 20 * mm) / 4
+    side, margin, gap = 40 * mm, 7 * mm, 3 * mm
+    full = card_w - 2 * margin  # the top and bottom lines
+    column = card_w - margin - side - gap - 6 * mm  # left of the QR code
     for n, card in enumerate(cards):
         if n and n % 8 == 0:
             pdf.showPage()
         col, row = n % 2, (n % 8) // 2
         x, y = 10 * mm + col * card_w, height - 10 * mm - (row + 1) * card_h
         pdf.rect(x + 2 * mm, y + 2 * mm, card_w - 4 * mm, card_h - 4 * mm)
-        pdf.setFont("STSong-Light", 13)
-        pdf.drawString(x + 7 * mm, y + card_h - 14 * mm, f"{name}  {village}")
-        pdf.setFont("STSong-Light", 22)
-        pdf.drawString(x + 7 * mm, y + card_h - 28 * mm, f"户号 {card['number']}")
-        pdf.setFont("STSong-Light", 18)
-        pdf.drawString(x + 7 * mm, y + card_h - 40 * mm, f"户主 {card['head']}")
-        pdf.setFont("STSong-Light", 9)
-        pdf.drawString(x + 7 * mm, y + 8 * mm, card["id"])
-        side = card_h - 16 * mm
+        lines = [
+            (f"{name}  {village}", 13, full, card_h - 10 * mm),
+            (f"户号 {card['number']}", 22, column, card_h - 26 * mm),
+            (f"户主 {card['head']}", 18, column, card_h - 38 * mm),
+            (card["id"], 9, full, 6 * mm),
+        ]
+        for text, size, room, baseline in lines:
+            # the font reaches the name separator · (阿卜杜·买买提) only as U+30FB; U+00B7 prints blank
+            parts, size = fitted(text.replace("\u00b7", "\u30fb"), size, room)
+            pdf.setFont(FONT, size)
+            for i, part in enumerate(parts):
+                pdf.drawString(x + margin, y + baseline - i * size * 1.25, part)
         pdf.drawImage(ImageReader(io.BytesIO(qr.png(qr.household(card["id"])))), x + card_w - side - 6 * mm,
-                      y + 8 * mm, side, side)  # fmt: skip
+                      y + 12 * mm, side, side)  # fmt: skip
     pdf.save()
     response = Response(out.getvalue(), mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'inline; filename="cards-{village}.pdf"'
