@@ -73,6 +73,8 @@ def init_cmd() -> None:
     click.echo(f"created: {', '.join(summary['created']) or 'nothing (all present)'}")
     click.echo(f"village databases: {len(summary['villages'])}")
     click.echo(f"published: {', '.join(summary['published']) or 'nothing new'}")
+    for note in summary["notes"]:
+        click.echo(note)
 
 
 @main.command()

@@ -28,7 +28,7 @@ from flask import Blueprint, Response, current_app, g, request, stream_with_cont
 
 from forms.spec import MAX_ITEMS, MAX_ITEMS_DEFAULT
 from sync import names
-from sync.couch import Couch, CouchError, CouchUnavailable, doc_path
+from sync.couch import Couch, CouchError, CouchUnavailable, doc_path, raise_if_storage_full
 
 from .accounts import User
 from .auth import require_user
@@ -526,7 +526,7 @@ def bulk_docs(physical: str, user: User, village: str) -> Response:
         if new_edits is False:
             payload["new_edits"] = False
         try:
-            results = upstream().call("POST", physical + "/_bulk_docs", body=payload)
+            results = raise_if_storage_full(upstream().call("POST", physical + "/_bulk_docs", body=payload))
         except CouchError as exc:
             if exc.status >= 500:
                 raise  # the app's error handler logs it and answers 507 or 502

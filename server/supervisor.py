@@ -98,6 +98,8 @@ def serve(settings: Settings, host: str, port: int, web_workers: int, threads: i
             len(summary["villages"]),
             ", ".join(summary["published"]) or "nothing new",
         )
+        for note in summary["notes"]:
+            log.warning("%s", note)
         exe = [sys.executable, "-m", "server.cli"]
         children = [
             Child("worker", [*exe, "worker"]),

@@ -181,4 +181,24 @@ def init(conn: Connection, forms: Iterable[XForm] | None = None) -> dict:
     for code in villages:
         ensure_village_db(conn, code)
     published = [f.doc_id for f in (forms if forms is not None else shipped_forms()) if publish_form(admin, f)]
-    return {"created": created, "villages": villages, "published": published}
+    notes = [DISK_MONITOR_OFF] if disk_monitor_off(admin) else []
+    return {"created": created, "villages": villages, "published": published, "notes": notes}
+
+
+DISK_MONITOR_OFF = (
+    "提示：CouchDB 的磁盘监控未开启，磁盘满时设备只会收到 502 / note: CouchDB's disk monitor is off "
+    "([disk_monitor] enable = true in its local.ini): on a full disk it answers only internal_server_error, "
+    "so tablets are told 502 instead of 507 insufficient_storage"
+)
+
+
+def disk_monitor_off(admin: Couch) -> bool:
+    """Apache CouchDB 3.4+ names a full disk (507) only with its disk monitor on. pouchdb-server and
+    Cloudant have no such setting (Cloudant's node configuration is not readable): not reported."""
+    if admin.is_pouchdb_server:
+        return False
+    try:
+        section = admin.call("GET", "/_node/_local/_config/disk_monitor")
+    except CouchError:
+        return False
+    return isinstance(section, dict) and str(section.get("enable", "false")).lower() != "true"

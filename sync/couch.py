@@ -25,6 +25,9 @@ from requests.adapters import HTTPAdapter
 
 from .settings import Credential
 
+# How the servers name a full disk, in their own spelling (CouchDB 3.4's chttpd writes "insufficent").
+STORAGE_FULL = ("no space left", "enospc", "insufficient_storage", "insufficent_storage")
+
 
 class CouchError(Exception):
     """CouchDB answered with an error status."""
@@ -42,10 +45,15 @@ class CouchError(Exception):
 
     @property
     def disk_full(self) -> bool:
-        """CouchDB could not write because its disk is full (pouchdb-server: LevelDB's IO error;
-        CouchDB 3: ``enospc``)."""
+        """CouchDB could not write because its disk is full.
+
+        pouchdb-server says so in LevelDB's IO error. Apache CouchDB 3.4 says so only when its disk
+        monitor is on (``[disk_monitor] enable = true``): 507, or per document in ``_bulk_docs``,
+        as ``insufficent_storage`` (sic). Without the monitor a full disk is a bare
+        ``internal_server_error`` (ENOSPC is in its log only), which cannot be told from any other.
+        """
         text = f"{self.error} {self.reason}".lower()
-        return self.status >= 500 and any(m in text for m in ("no space left", "enospc", "insufficient_storage"))
+        return self.status == 507 or (self.status >= 500 and any(m in text for m in STORAGE_FULL))
 
 
 class CouchUnavailable(CouchError):
@@ -209,7 +217,7 @@ class Couch:
         body: dict[str, Any] = {"docs": docs}
         if not new_edits:
             body["new_edits"] = False
-        res = self.call("POST", f"/{self.physical(db)}/_bulk_docs", body=body)
+        res = raise_if_storage_full(self.call("POST", f"/{self.physical(db)}/_bulk_docs", body=body))
         by_id: dict[str, list[dict]] = {}
         for row in res:
             by_id.setdefault(row.get("id", ""), []).append(row)
@@ -334,3 +342,15 @@ class Couch:
         if resp.status_code >= 400:
             raise CouchError(resp.status_code, "error", resp.text[:200])
         return resp.content
+
+
+def raise_if_storage_full(results: list[dict]) -> list[dict]:
+    """``_bulk_docs`` results, or CouchError 507 when CouchDB refused documents for want of disk.
+
+    CouchDB 3.4's disk monitor answers such a batch 201 with the refusal in each row: treated as
+    rows, a caller would see one failed write per document and no reason to back off.
+    """
+    for row in results if isinstance(results, list) else []:
+        if isinstance(row, dict) and str(row.get("error", "")).lower() in STORAGE_FULL:
+            raise CouchError(507, "insufficient_storage", str(row.get("reason", "")))
+    return results

@@ -118,3 +118,23 @@ def test_a_published_version_is_never_overwritten(conn):
     assert bootstrap.publish_form(conn.admin, newer) is True
     versions = {d["version"] for d in bootstrap.published_forms(conn.admin) if d["form_id"] == "tiny"}
     assert versions == {"2026010101", "2026010102"}
+
+
+def test_init_tells_the_operator_when_couchdb_could_not_name_a_full_disk(conn):
+    from sync.bootstrap import DISK_MONITOR_OFF, init
+
+    if conn.admin.is_pouchdb_server:  # the embedded server's full disk is named by LevelDB itself
+        assert init(conn)["notes"] == []
+        return
+    config = "/_node/_local/_config/disk_monitor/enable"
+    before = conn.admin.call("GET", config, ok_missing=True)
+    try:
+        conn.admin.call("PUT", config, body="false")
+        assert init(conn)["notes"] == [DISK_MONITOR_OFF]
+        conn.admin.call("PUT", config, body="true")
+        assert init(conn)["notes"] == []
+    finally:
+        if before is None:
+            conn.admin.call("DELETE", config)
+        else:
+            conn.admin.call("PUT", config, body=before)

@@ -262,3 +262,41 @@ def test_a_full_disk_refuses_writes_clearly_loses_nothing_and_everything_complet
         assert serve.proc.stop(signal.SIGINT, timeout=60) == 0
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)  # lazily: a failed run may still hold it
+
+
+@pytest.mark.couchdb_only
+def test_couchdbs_disk_monitor_refusal_is_told_as_a_full_disk_to_tablets_and_the_worker(web, conn, township):
+    """Apache CouchDB 3.4 refuses interactive writes once its disk is fuller than ``[disk_monitor]``'s
+    threshold; a threshold of 0 makes the real server refuse exactly as it does on a full disk
+    (measured on a full tmpfs). Replicated writes (``new_edits: false``) are not refused by it."""
+    from test_boundaries import raw
+    from test_household_worker import run
+
+    from sync.couch import CouchError
+
+    a = township.a
+    roster(conn, a)
+    push(conn, a, survey(a, f"{a}-0001"))  # stored before the disk "fills"; the worker will review it
+    assert raw(web, "GET", f"/sync/{names.village_db(a)}")[0] == 200  # gw_a's credentials checked once
+    config = "/_node/_local/_config/disk_monitor"
+    try:
+        conn.admin.call("PUT", f"{config}/interactive_database_writes_threshold", body="0")
+        conn.admin.call("PUT", f"{config}/enable", body="true")
+    except CouchError as exc:  # Cloudant: no node configuration to change
+        pytest.skip(f"this CouchDB's disk monitor cannot be set: {exc}")
+    try:
+        status, body = raw(web, "POST", f"/sync/{names.village_db(a)}/_bulk_docs", {"docs": [survey(a, f"{a}-0002")]})
+        text = json.dumps(body, ensure_ascii=False)
+        assert status == 507 and body["error"] == "insufficient_storage", (status, body)
+        assert "存储空间已满" in text and "storage is full" in text and "database_dir" not in text
+        one = survey(a, f"{a}-0003")
+        status, body = raw(web, "PUT", f"/sync/{names.village_db(a)}/{one['_id']}", one)
+        assert status == 507, (status, body)
+        with pytest.raises(CouchError) as caught:
+            run(conn)
+        assert caught.value.disk_full  # the worker's run loop logs "CouchDB's disk is full" and backs off
+    finally:
+        conn.admin.call("DELETE", f"{config}/enable")
+        conn.admin.call("DELETE", f"{config}/interactive_database_writes_threshold")
+    assert raw(web, "POST", f"/sync/{names.village_db(a)}/_bulk_docs", {"docs": [survey(a, f"{a}-0002")]})[0] == 201
+    assert run(conn) >= 1  # the survey stored before is reviewed once space is back
