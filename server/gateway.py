@@ -496,12 +496,9 @@ def local_doc(physical: str, user: User, local_id: str, method: str) -> Response
 
 
 def db_info(physical: str, db: str) -> Response:
-    try:
-        info = upstream().call("GET", physical)
-    except CouchError as exc:
-        raise ApiError(exc.status, exc.error, "数据库不可用", f"database unavailable: {exc.reason}") from exc
+    info = read_json("GET", physical)
     info["db_name"] = db  # never reveal the deployment prefix
-    return Response(json.dumps(info), mimetype="application/json")
+    return json_response(info)
 
 
 def bulk_docs(physical: str, user: User, village: str) -> Response:
