@@ -16,7 +16,10 @@ pytestmark = pytest.mark.embedded_only  # the embedded server itself
 
 def test_connect_starts_a_server_for_the_command_and_stops_it_after(tmp_path):
     settings = Settings(data_dir=tmp_path / "data", in_memory=True)
-    with connect(settings) as conn:
+    with pytest.raises(EmbeddedError, match="no Fangpin data directory"), connect(settings):
+        pass  # only init, serve and demo make a data directory
+    assert not (tmp_path / "data").exists()
+    with connect(settings, create=True) as conn:
         url = conn.url
         assert url.startswith("http://127.0.0.1:")
         assert conn.admin.server_info()["version"]
@@ -48,7 +51,7 @@ def test_a_stale_run_file_is_ignored(tmp_path):
     run = tmp_path / "data" / "run"
     run.mkdir(parents=True)
     (run / "couchdb.json").write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": 1}))
-    with connect(settings) as conn:
+    with connect(settings, create=True) as conn:
         assert conn.url != "http://127.0.0.1:9"
         assert conn.admin.server_info()
 
