@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from . import HTML_NS, XFORMS_NS, XForm
+from forms import HTML_NS, XFORMS_NS, XForm
 
 JR_NS = "http://openrosa.org/javarosa"
 NS = {"h": HTML_NS, "x": XFORMS_NS, "jr": JR_NS}

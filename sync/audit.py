@@ -12,9 +12,9 @@ import time
 import uuid
 from typing import Any
 
-from . import names
-from .clock import utc_now
-from .couch import Couch, CouchError
+from sync import names
+from sync.clock import utc_now
+from sync.couch import Couch, CouchError
 
 
 def record(

@@ -15,11 +15,10 @@ import json
 from collections.abc import Iterable
 
 from forms import XForm, shipped_forms, version_key
-
-from . import names
-from .clock import utc_now
-from .couch import Couch, CouchError
-from .embedded import Connection
+from sync import names
+from sync.clock import utc_now
+from sync.couch import Couch, CouchError
+from sync.embedded import Connection
 
 ADMIN_ONLY = {"admins": {"names": [], "roles": []}, "members": {"names": [], "roles": ["_admin"]}}
 

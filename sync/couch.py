@@ -23,7 +23,7 @@ from ibm_cloud_sdk_core.authenticators import BasicAuthenticator, NoAuthAuthenti
 from ibmcloudant.cloudant_v1 import CloudantV1
 from requests.adapters import HTTPAdapter
 
-from .settings import Credential
+from sync.settings import Credential
 
 # How the servers name a full disk, in their own spelling (CouchDB 3.4's chttpd writes "insufficent").
 STORAGE_FULL = ("no space left", "enospc", "insufficient_storage", "insufficent_storage")

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import requests
 
-from .couch import Couch
-from .names import GATEWAY_USER
-from .settings import Credential, Settings
+from sync.couch import Couch
+from sync.names import GATEWAY_USER
+from sync.settings import Credential, Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ADMIN_NAME = "fpadmin"

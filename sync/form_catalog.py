@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 
 from forms import version_key
 from forms.spec import FormSpec, spec_for
-
-from . import names
-from .couch import Couch
+from sync import names
+from sync.couch import Couch
 
 
 @dataclass

@@ -129,7 +129,7 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
 def fangpin(settings: Settings, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
     """Run the real ``fangpin`` command against this test's databases."""
     proc = subprocess.run(
-        [sys.executable, "-m", "server.cli", *args],
+        [sys.executable, "-m", "server.ops.cli", *args],
         env=env_for(settings, **env),
         capture_output=True,
         text=True,
@@ -170,7 +170,7 @@ def spawn(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., Proc]]:
         log = tmp_path / f"{name}-{len(procs)}.log"
         fh = open(log, "wb")  # noqa: SIM115 - handed to the child
         p = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", *args],
+            [sys.executable, "-m", "server.ops.cli", *args],
             env=env or env_for(settings),
             stdout=fh,
             stderr=subprocess.STDOUT,
@@ -303,8 +303,8 @@ def password_hash() -> str:
 def township(conn: Connection, password_hash: str) -> Township:
     from functools import partial
 
-    from server.accounts import add_user as add
-    from server.accounts import add_village
+    from server.access.accounts import add_user as add
+    from server.access.accounts import add_village
 
     add_user = partial(add, password_hash=password_hash)
 
@@ -322,7 +322,7 @@ def township(conn: Connection, password_hash: str) -> Township:
 
 @pytest.fixture
 def app(conn: Connection, settings: Settings):
-    from server.app import create_app
+    from server.web.app import create_app
 
     return create_app(settings, conn)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import records
 from conftest import PASSWORD
 
+from server.pipeline.worker import Worker
 from sync import names
-from sync.worker import Worker
 
 
 def test_health_reports_couchdb_and_worker_lag(app, conn, township):

@@ -8,7 +8,7 @@ import threading
 import pytest
 from conftest import PASSWORD
 
-from server import accounts
+from server.access import accounts
 from sync import names
 
 

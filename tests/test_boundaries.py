@@ -19,8 +19,8 @@ import records
 from conftest import PASSWORD
 from test_household_worker import roster, run, survey
 
+from server.pipeline.worker import checkpoint_name, lag
 from sync import names
-from sync.worker import checkpoint_name, lag
 
 pytestmark = pytest.mark.slow  # these start the real web service
 
@@ -118,7 +118,7 @@ def test_a_tablet_cannot_reach_the_workers_checkpoint_nor_anothers(web, conn, to
     assert status == 200 and doc["_id"] == f"_local/{cp}" and doc["last_seq"] == 7
     status, body = raw(web, "PUT", f"/sync/{db}/_local/{cp}", {**doc, "last_seq": 8})  # as PouchDB writes it back
     assert status == 201, body
-    from server.accounts import add_user
+    from server.access.accounts import add_user
 
     add_user(conn.admin, "gw_a2", PASSWORD, "field", [a])
     assert raw(web, "GET", f"/sync/{db}/_local/{cp}", user="gw_a2")[0] == 404
@@ -485,7 +485,7 @@ def test_parallel_guesses_across_two_web_processes_are_checked_at_most_five_time
     import requests
     from conftest import Web, env_for, wait_for
 
-    from server.accounts import secret_digest
+    from server.access.accounts import secret_digest
     from sync.embedded import free_port
 
     port = free_port()
@@ -539,8 +539,8 @@ def _answers(web) -> bool:
 
 def test_unknown_names_cost_a_password_check_as_known_ones_do(conn, township):
     """Each refusal waits for a hashing slot as a real check does (no timing: the slot is held)."""
-    from server.accounts import Authenticator, Busy
-    from server.lockout import Lockout
+    from server.access.accounts import Authenticator, Busy
+    from server.access.lockout import Lockout
 
     auth = Authenticator(conn.admin, lockout=Lockout(conn.admin), hashing=1, wait_s=0.2)
     assert auth.check("gw_a", PASSWORD) is not None  # a slot is free: checked
@@ -561,8 +561,8 @@ def test_sign_out_a_new_password_disabling_and_revocation_end_sessions_at_once(w
 
     import requests
 
-    from server import enrolment
-    from server.accounts import add_user
+    from server.access import enrolment
+    from server.access.accounts import add_user
 
     def me(cookies) -> int:
         return requests.get(web.url + "/api/v1/me", cookies=cookies).status_code
@@ -616,7 +616,7 @@ def test_sign_out_a_new_password_disabling_and_revocation_end_sessions_at_once(w
 def test_the_session_cookie_is_secure_behind_tls(conn, settings, township):
     import dataclasses
 
-    from server.app import create_app
+    from server.web.app import create_app
 
     app = create_app(dataclasses.replace(settings, proxies=1), conn)
     client = app.test_client()

@@ -13,7 +13,8 @@ from browser import shot, start, text_of, wait
 from conftest import PASSWORD, wait_for
 from selenium.webdriver.common.by import By
 
-from sync import household_store, names
+from server.pipeline import household_store
+from sync import names
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from server.clerk.common import FORM_NAMES, TIER_NAMES
-from server.clerk.i18n import EN
-from server.clerk.queue import ACTION_NAMES
-from server.review import STATE_NAMES
+from server.casework.review import STATE_NAMES
+from server.web.clerk.common import FORM_NAMES, TIER_NAMES
+from server.web.clerk.i18n import EN
+from server.web.clerk.queue import ACTION_NAMES
 
-ROOT = Path(__file__).resolve().parent.parent / "server"
+ROOT = Path(__file__).resolve().parent.parent / "server" / "web"
 CALLS = re.compile(r"""(?:\b_|gettext|both)\(\s*(["'])(.+?)\1""")
 
 
@@ -25,7 +25,7 @@ def texts() -> set[str]:
 
 def test_every_chinese_text_has_its_english():
     missing = sorted(t for t in texts() if t not in EN)
-    assert missing == [], f"add these to server/clerk/i18n.py EN: {missing}"
+    assert missing == [], f"add these to server/web/clerk/i18n.py EN: {missing}"
     assert len(texts()) > 100  # the scan itself found the app's texts
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from server.clerk import stats
-from server.readmodel import local_day, parse_geopoint
+from server.pipeline.readmodel import local_day, parse_geopoint
+from server.web.clerk import stats
 
 TODAY = dt.date(2026, 11, 22)
 

@@ -102,7 +102,7 @@ def test_serve_on_a_port_in_use_says_so_and_stops(tmp_path):
         port = taken.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("FANGPIN_")}
         env["FANGPIN_DATA_DIR"] = str(tmp_path / "var")
-        proc = subprocess.run([sys.executable, "-m", "server.cli", "serve", "--port", str(port)], env=env,
+        proc = subprocess.run([sys.executable, "-m", "server.ops.cli", "serve", "--port", str(port)], env=env,
                               capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)  # fmt: skip
     assert proc.returncode == 2 and "already in use" in proc.stderr and "已被占用" in proc.stderr
     assert "is running" not in proc.stdout
@@ -118,7 +118,7 @@ def test_a_command_run_outside_the_project_creates_nothing_and_says_where_it_loo
     env = {k: v for k, v in os.environ.items() if not k.startswith("FANGPIN_")}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     for args in (["users", "list"], ["villages", "add", "500112104201", "石坪村"], ["worker", "--once"]):
-        proc = subprocess.run([sys.executable, "-m", "server.cli", *args], env=env, capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, "-m", "server.ops.cli", *args], env=env, capture_output=True, text=True,
                               timeout=60, cwd=tmp_path)  # fmt: skip
         assert proc.returncode == 1, proc.stderr
         assert "没有 Fangpin 数据目录" in proc.stderr and str(tmp_path / "var") in proc.stderr

@@ -80,7 +80,7 @@ def test_serve_runs_everything_on_the_embedded_default_and_stops_cleanly(serve, 
     import sys
 
     demo = subprocess.run(
-        [sys.executable, "-m", "server.cli", "demo"],
+        [sys.executable, "-m", "server.ops.cli", "demo"],
         env=env,
         capture_output=True,
         text=True,

@@ -8,8 +8,9 @@ import json
 import pytest
 from conftest import wait_for
 
-from server.accounts import add_user
-from sync import household_store, names
+from server.access.accounts import add_user
+from server.pipeline import household_store
+from sync import names
 
 PHONE_1, PHONE_2 = "13900139000", "13700137000"
 

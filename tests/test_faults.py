@@ -101,7 +101,7 @@ def test_worker_killed_with_sigkill_at_random_points_has_exactly_once_effects(co
 
 
 def test_a_batch_pushed_twice_is_stored_and_reviewed_once(conn, township, spawn):
-    from sync.worker import Worker
+    from server.pipeline.worker import Worker
 
     a = township.a
     roster(conn, a, 3)
@@ -122,7 +122,7 @@ def test_a_batch_pushed_twice_is_stored_and_reviewed_once(conn, township, spawn)
 
 
 def test_a_tablet_whose_clock_is_days_off_loses_nothing(conn, township):
-    from sync.worker import Worker
+    from server.pipeline.worker import Worker
 
     a = township.a
     roster(conn, a, 2)
@@ -166,7 +166,7 @@ def test_a_push_cut_mid_request_stores_nothing_and_the_retry_stores_all(conn, to
 @pytest.mark.slow
 def test_couchdb_killed_during_a_tablet_push_resumes_and_loses_nothing(serve, tablet):
     env, url, tmp_path = serve.env, serve.url, serve.data_dir.parent
-    subprocess.run([sys.executable, "-m", "server.cli", "demo"], env=env, check=True, capture_output=True,
+    subprocess.run([sys.executable, "-m", "server.ops.cli", "demo"], env=env, check=True, capture_output=True,
                    cwd=PROJECT_ROOT, timeout=120)  # fmt: skip
     device = tablet("big")
     device.login(url, "gw_wang", "fangpin-demo")
@@ -219,14 +219,14 @@ def test_a_full_disk_refuses_writes_clearly_loses_nothing_and_everything_complet
 
     try:
         serve = start_serve(spawn, disk / "var")
-        subprocess.run([sys.executable, "-m", "server.cli", "demo"], env=serve.env, check=True, capture_output=True,
+        subprocess.run([sys.executable, "-m", "server.ops.cli", "demo"], env=serve.env, check=True, capture_output=True,
                        cwd=PROJECT_ROOT, timeout=120)  # fmt: skip
         village = "500112104201"
         device = tablet("full")
         device.login(serve.url, "gw_wang", "fangpin-demo")
         device.run("pull")
         created = device.run("create", "--count", "400")["created"]
-        worker = int(subprocess.run(["pgrep", "-P", str(serve.proc.proc.pid), "-f", "server.cli worker"],
+        worker = int(subprocess.run(["pgrep", "-P", str(serve.proc.proc.pid), "-f", "server.ops.cli worker"],
                                     capture_output=True, text=True).stdout.split()[0])  # fmt: skip
         os.kill(worker, signal.SIGSTOP)  # the worker waits until the second part
 

@@ -16,7 +16,7 @@ from conftest import PASSWORD, fangpin
 from test_clerk_app import TOKEN, sign_in
 from test_household_worker import roster
 
-from server import enrolment
+from server.access import enrolment
 
 
 def decode(path: Path) -> list[str]:
@@ -172,7 +172,7 @@ def pdf_boxes(path: Path) -> tuple[list[tuple[str, tuple[float, ...]]], list[tup
 
 
 def test_door_card_text_never_runs_into_the_qr_code_nor_off_the_card(client, conn, township, tmp_path):
-    from sync import household_store
+    from server.pipeline import household_store
 
     long_name = "阿卜杜热合曼·买买提艾力江"  # 13 characters
     household_store.add_roster(conn.admin, township.a, {

@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_household_worker import roster, run, survey
 
-from sync import household_store, names
+from server.pipeline import household_store
+from sync import names
 
 pytestmark = pytest.mark.slow
 

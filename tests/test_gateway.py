@@ -104,7 +104,7 @@ def test_field_user_may_write_only_own_submissions(client, conn, township):
 
 def test_another_users_submission_cannot_be_overwritten_or_deleted(client, conn, township):
     conn.admin.create_db(names.village_db(township.a))
-    from server.accounts import add_user
+    from server.access.accounts import add_user
 
     add_user(conn.admin, "gw_a2", PASSWORD, "field", [township.a])
     first = bulk(client, township, [sub(township, uuid="mine")]).get_json()[0]

@@ -8,8 +8,10 @@ import uuid
 
 import records
 
-from sync import household_store, households, names
-from sync.worker import Worker, checkpoint_name
+from server.households import model as households
+from server.pipeline import household_store
+from server.pipeline.worker import Worker, checkpoint_name
+from sync import names
 
 HEAD = records.HEAD_ID
 

@@ -9,8 +9,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync import households as hh
-from sync import matching
+from server.households import matching
+from server.households import model as hh
 
 VILLAGE = "500112104201"
 HID = f"{VILLAGE}-0001"

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from server.identification import GuardRefused, add_measure, advance, current, due, overdue
+from server.casework.identification import GuardRefused, add_measure, advance, current, due, overdue
 
 AT = "2026-11-22T08:00:00Z"
 FLAG = "2026-11-01"

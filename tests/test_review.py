@@ -10,7 +10,16 @@ from hypothesis import strategies as st
 
 from forms import shipped_forms
 from forms.spec import spec_for
-from server.review import STATES, ActionRefused, check, clerk_action, last_clerk_decision, next_state, review_for, undo
+from server.casework.review import (
+    STATES,
+    ActionRefused,
+    check,
+    clerk_action,
+    last_clerk_decision,
+    next_state,
+    review_for,
+    undo,
+)
 from server.validation import CODES
 from server.validation.envelope import REQUIRED, check_envelope
 from server.validation.rules import Context
@@ -140,7 +149,7 @@ def test_state_transitions():
 
 
 def test_what_feeds_the_household_record():
-    from server.review import contributes
+    from server.casework.review import contributes
 
     sub = submission()
     placeable = [{"path": "phone", "code": "constraint.failed", "severity": "error"}]

@@ -11,8 +11,10 @@ from conftest import fangpin
 from openpyxl import Workbook, load_workbook
 from records import make_id
 
-from server.roster import RosterError, parse, read_table
-from sync import household_store, households, names
+from server.casework.roster import RosterError, parse, read_table
+from server.households import model as households
+from server.pipeline import household_store
+from sync import names
 
 TODAY = dt.date(2026, 11, 22)
 V = "500112104201"

@@ -9,7 +9,7 @@ import records
 from conftest import PASSWORD, fangpin
 from test_household_worker import push, roster, run, survey
 
-from server import policy as policies
+from server.casework import policy as policies
 from sync import audit, names
 
 CLERK = ("clerk", PASSWORD)

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server import policy as policies
-from server.tiers import assess, retier
+from server.casework import policy as policies
+from server.casework.tiers import assess, retier
 
 ON = dt.date(2026, 11, 22)
 CQ = "500112104201"  # Chongqing: national floor L = 6000 (2021)
@@ -457,7 +457,7 @@ def test_the_tier_does_not_depend_on_field_or_member_order(draw, rng):
 @given(st.lists(households, min_size=1, max_size=4), st.randoms(use_true_random=False))
 def test_the_tier_does_not_depend_on_arrival_order(surveys, rng):
     """Surveys of one household from several tablets, delivered in two orders: the same tier."""
-    from sync import households as hh
+    from server.households import model as hh
 
     def deliver(order: list[int]) -> dict:
         record = hh.new_record(CQ + "-0001", CQ, {}, "roster", "2026-11-01T00:00:00Z")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import records
 from conftest import env_for, wait_for
 
-from server.accounts import add_village
+from server.access.accounts import add_village
+from server.pipeline.worker import Worker, checkpoint_name, lag
 from sync import bootstrap, names
-from sync.worker import Worker, checkpoint_name, lag
 
 
 def submissions(village: str, user: str, count: int, start: int = 0) -> list[dict]:

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Set
 from typing import Any
 
+from server.validation import issue
 from sync import names
-
-from . import issue
 
 # field -> (python types accepted, zh name of the type, en name of the type)
 REQUIRED: dict[str, tuple[tuple[type, ...], str, str]] = {

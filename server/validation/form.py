@@ -24,10 +24,9 @@ from lxml import etree
 from marshmallow import ValidationError
 
 from forms.spec import Field, FormSpec
-
-from . import WARNING, issue
-from .schema import PROBLEM, schema_for
-from .xpath import date_days, datetime_days, evaluate, evaluation_day, to_bool, to_string
+from server.validation import WARNING, issue
+from server.validation.schema import PROBLEM, schema_for
+from server.validation.xpath import date_days, datetime_days, evaluate, evaluation_day, to_bool, to_string
 
 
 @dataclass

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from . import WARNING, idcard, issue
+from server.validation import WARNING, idcard, issue
 
 
 @dataclass(frozen=True)

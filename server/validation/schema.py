@@ -17,8 +17,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields
 
 from forms.spec import Field, FormSpec
-
-from .xpath import parse_date, parse_datetime
+from server.validation.xpath import parse_date, parse_datetime
 
 _INT = re.compile(r"^[+-]?\d+\Z")
 _DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)\Z")

@@ -8,12 +8,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from forms.spec import FormSpec
-
-from . import ERROR, issue, without_shadowed_warnings
-from .envelope import check_envelope
-from .form import validate_data
-from .rules import Context, apply_rules
-from .xpath import parse_datetime
+from server.validation import ERROR, issue, without_shadowed_warnings
+from server.validation.envelope import check_envelope
+from server.validation.form import validate_data
+from server.validation.rules import Context, apply_rules
+from server.validation.xpath import parse_datetime
 
 # Surveys happen in China: "today" for `. <= today()` is the township's day, not UTC's.
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")

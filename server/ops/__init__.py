@@ -1,0 +1,1 @@
+"""Operations: the ``fangpin`` command (``cli``), ``serve``'s supervisor and the demo township."""

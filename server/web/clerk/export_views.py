@@ -1,0 +1,123 @@
+"""Exports of the clerk app: submissions and households with the page's current filters, as
+XLSX (openpyxl; one sheet per form and per repeat, members as their own sheet) or CSV (one sheet,
+``sheet=`` picks which). ID and phone numbers are masked unless ``numbers=whole`` is asked for;
+every export is audited, with whether numbers were whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from flask import Response, abort, current_app, request, stream_with_context
+
+from server.casework import exports, identification
+from server.households import model as households
+from server.pipeline.roster_import import XLSX
+from server.web.clerk import bp, queue
+from server.web.clerk import households as households_page
+from server.web.clerk.common import clerk, couch, model, render, today, villages
+from server.web.clerk.i18n import gettext
+from sync import audit, names
+
+BATCH = 500
+MIME = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": XLSX,
+}
+
+
+def _send(kind: str, fmt: str, sheets: list[exports.Sheet], count: int) -> Response:
+    user = clerk()
+    whole = request.args.get("numbers") == "whole"
+    params = {k: v for k, v in request.args.items() if v}
+    audit.record(couch(), user.name, f"export.{kind}", f"export:{kind}", after={"format": fmt, "rows": count,
+                 "whole_numbers": whole, "filters": params})  # fmt: skip
+    if fmt == "csv":
+        wanted = request.args.get("sheet") or sheets[0].name
+        chosen = next((s for s in sheets if s.name == wanted), None)
+        if chosen is None:
+            abort(400, description=gettext("没有这个工作表"))
+        body: Iterator[bytes] = exports.csv_stream(chosen)
+        name = f"{chosen.name}.csv"
+    else:
+        body, name = exports.xlsx_stream(sheets), f"{kind}.xlsx"
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
+    response = Response(stream_with_context(body), mimetype=MIME[fmt])
+    response.headers["Content-Disposition"] = f'attachment; filename="fangpin-{stamp}-{name}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/export")
+def export_page():
+    clerk()
+    return render("export.html", forms=sorted(current_app.extensions["fangpin.forms"].get()))
+
+
+@bp.get("/export/submissions.<fmt>")
+def export_submissions(fmt: str):
+    if fmt not in MIME:
+        abort(404)
+    user = clerk()
+    codes = [v.code for v in villages(user)]
+    f = queue.filters()
+    rows = queue.select(model().review_rows(codes), f)
+    catalog = current_app.extensions["fangpin.forms"]
+    wanted = [f["form"]] if f["form"] else sorted(catalog.get())
+    whole = request.args.get("numbers") == "whole"
+    sheets: list[exports.Sheet] = []
+    for form_id in wanted:
+        spec = catalog.newest(form_id)
+        if spec is None:
+            continue
+        chosen = [r for r in rows if r.get("form_id") == form_id]
+        sheets += exports.submission_sheets(spec, lambda c=chosen: _with_docs(c), whole)
+    if not sheets:
+        abort(404)
+    return _send("submissions", fmt, sheets, len(rows))
+
+
+def _with_docs(rows: list[dict]) -> Iterator[tuple[dict, dict]]:
+    """(row, submission doc), read in batches per village."""
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start : start + BATCH]
+        docs: dict[str, dict] = {}
+        for village in {r["village_code"] for r in batch}:
+            wanted = [f"submission:{r['id']}" for r in batch if r["village_code"] == village]
+            docs.update(couch().get_many(names.village_db(village), wanted))
+        for r in batch:
+            yield r, docs.get(f"submission:{r['id']}", {})
+
+
+@bp.get("/export/households.<fmt>")
+def export_households(fmt: str):
+    if fmt not in MIME:
+        abort(404)
+    user = clerk()
+    codes = [v.code for v in villages(user)]
+    chosen = households_page.select(model().household_rows(codes), households_page.filters(), today())
+    ids = sorted(h["id"] for h in chosen)
+
+    def records() -> Iterator[dict]:
+        for start in range(0, len(ids), BATCH):
+            loaded = couch().get_many(names.CASES, [households.doc_id(h) for h in ids[start : start + BATCH]])
+            yield from (loaded[k] for k in sorted(loaded))
+
+    def step_of(record: dict) -> str | None:
+        return (identification.current(record) or {}).get("step")
+
+    sheets = exports.household_sheets(records, _property_columns(), request.args.get("numbers") == "whole", step_of)
+    return _send("households", fmt, sheets, len(ids))
+
+
+def _property_columns() -> list[str]:
+    """Household properties in form order: the household survey's, then the damage survey's."""
+    catalog = current_app.extensions["fangpin.forms"]
+    out: list[str] = []
+    for form_id in ("household_survey", "damage_survey"):
+        spec = catalog.newest(form_id)
+        if spec is not None:
+            for path, _ in exports.spec_columns(spec):
+                if "/" not in path and path not in households.NOT_PROPERTIES and path not in out:
+                    out.append(path)
+    return out
