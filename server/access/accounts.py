@@ -30,7 +30,7 @@ USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}\Z")
 TOWNSHIP_CODE = re.compile(r"^[0-9]{9}\Z")
 MIN_PASSWORD = 8
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}\Z")
-DEVICE_PREFIX = "device."  # a tablet's own credential: device.<device id>.<secret> (server.enrolment)
+DEVICE_PREFIX = "device."  # a tablet's own credential: device.<device id>.<secret> (server.access.enrolment)
 
 
 class AccountError(BilingualError):

@@ -1,7 +1,7 @@
 """Setting up tablets in bulk without handing out passwords: enrolment tokens and device credentials.
 
 A clerk (or ``fangpin users enrol``) makes a short-lived, single-use token for a grid worker and
-shows it as a QR code with the sync URL, the user and the databases (:mod:`server.qr`). The
+shows it as a QR code with the sync URL, the user and the databases (:mod:`server.web.qr`). The
 tablet exchanges it once (``POST /api/v1/enrol``) for a credential of its own — the user name and
 a password ``device.<device id>.<secret>`` — which the gateway accepts like the account password
 and which can be revoked for that one device. Only digests of tokens and secrets are stored

@@ -2,7 +2,7 @@
 
 Pure functions over plain data. The rules are those of ../shared/domain.md (H1–H7 high, M1–M6
 medium, else low; no damage survey, no tier); every number they compare against comes from the
-policy (:mod:`server.policy`), and every fired rule reports the values that fired it.
+policy (:mod:`server.casework.policy`), and every fired rule reports the values that fired it.
 
 Two readings of domain.md chosen so that more damage or less income can never lower a tier
 (property-tested): M1 covers every damaged house that H1 did not catch (a severe or collapsed

@@ -5,9 +5,9 @@ retried with the same key (a double click, a lost answer) completes what a first
 half done and repeats nothing:
 
 1. the ``review:<uuid>`` doc in the village database (state, history, the comment the grid worker
-   reads offline) — the transition rules are the pure :func:`server.review.clerk_action`;
+   reads offline) — the transition rules are the pure :func:`server.casework.review.clerk_action`;
 2. the household record: an approved revision makes the tier less provisional, a rejected one
-   stops feeding the record (:func:`sync.households.record_decision`), and the tier is recomputed;
+   stops feeding the record (:func:`server.households.model.record_decision`), and the tier is recomputed;
 3. one audit entry per submission, keyed by the action, with the state before and after.
 """
 

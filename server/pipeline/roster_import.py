@@ -1,6 +1,6 @@
 """Importing a roster file, for the ``fangpin roster import`` command and the clerks' upload page:
-read and check every row (:mod:`server.roster`), write nothing unless every row is right, then
-create or update the households all or nothing (:func:`sync.household_store.import_roster`),
+read and check every row (:mod:`server.casework.roster`), write nothing unless every row is right, then
+create or update the households all or nothing (:func:`server.pipeline.household_store.import_roster`),
 audit it, and give back the file as an error report (one more column) when it is not."""
 
 from __future__ import annotations

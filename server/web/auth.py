@@ -2,7 +2,7 @@
 
 The authenticated user is put on ``flask.g.user`` by :func:`load_user`; views ask for it with
 :func:`require_user`. Failed password checks are counted per name and per client address in
-CouchDB (:mod:`server.lockout`), so the lock-out holds across processes and hosts.
+CouchDB (:mod:`server.access.lockout`), so the lock-out holds across processes and hosts.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Reads come from ``fp_cases``. Clerks and admins see ID and phone numbers whole: comparing them is
 their work here (choosing between two phones, merging two households with one head). A field
 user, whose tablet already holds the village, gets them masked from the API. Every change goes through
-:func:`sync.household_store.update` (reload and redo on a concurrent write), publishes the
+:func:`server.pipeline.household_store.update` (reload and redo on a concurrent write), publishes the
 village ``household:`` docs so tablets see it at their next pull, and is audited.
 """
 

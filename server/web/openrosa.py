@@ -1,7 +1,7 @@
 """OpenRosa 1.0 for ODK Collect and Enketo: the form list, forms, manifests, and submissions.
 
 A submission's XML instance becomes the same ``submission:<uuid>`` document a PouchDB tablet
-writes (:mod:`server.xform_instance`), stored in the village database through the gateway's
+writes (:mod:`forms.instance`), stored in the village database through the gateway's
 CouchDB account with the gateway's write rules, so the one worker files both.
 
 Resubmitting an instanceID with the same XML answers 201 and writes nothing; with other XML, 409.

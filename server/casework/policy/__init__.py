@@ -2,7 +2,7 @@
 
 A policy is what a county may read, change and audit: the income lines with their sources, the
 thresholds of rules H1–H7 and M1–M6, their texts, the measures they suggest ("缺什么补什么") and
-the deadlines. The rule *logic* lives in :mod:`server.tiers`; everything it compares against
+the deadlines. The rule *logic* lives in :mod:`server.casework.tiers`; everything it compares against
 lives here. ``[counties."<6-digit code>"]`` sections override any part for one county.
 
 Every error names the line and the key, in Chinese and English, so that a clerk editing the file

@@ -1,7 +1,7 @@
 """Households: the list, one household (tier with reasons and measures, properties, version
 timeline, audit), the conflict resolution screen (base / server / submitted side by side, as ODK
 Central shows them) and the duplicate merge screen. Changes go through the same functions as the
-JSON API (:mod:`server.household_api`)."""
+JSON API (:mod:`server.web.household_api`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The identification workflow in the clerk app: the list with deadlines and overdue badges,
-moving a household to its next step (with the guards of :mod:`server.identification`), recording
+moving a household to its next step (with the guards of :mod:`server.casework.identification`), recording
 measures (green channel), and the printable public notice list (公示名单)."""
 
 from __future__ import annotations
