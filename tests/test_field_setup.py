@@ -85,6 +85,12 @@ def test_an_expired_or_unknown_token_is_refused(client, conn, township):
 
 def test_odk_collect_settings_qr_decodes_to_its_settings(conn, township, settings, tmp_path):
     png = tmp_path / "odk.png"
+    refused = fangpin(settings, "users", "odk-qr", "gw_a", "--server", "http://10.0.0.5:8080", "--png", str(png),
+                      check=False)  # fmt: skip
+    assert refused.returncode == 1 and "https" in refused.stderr and "只在 https 上发送密码" in refused.stderr
+    assert "--insecure" in refused.stderr and not png.exists()
+    fangpin(settings, "users", "odk-qr", "gw_a", "--server", "http://10.0.0.5:8080", "--png", str(png), "--insecure")
+    assert png.exists()
     fangpin(settings, "users", "odk-qr", "gw_a", "--server", "https://fangpin.example.cn", "--png", str(png))
     [text] = decode(png)
     settings_json = json.loads(zlib.decompress(base64.b64decode(text)))
@@ -123,7 +129,12 @@ def test_clerks_make_enrolment_codes_and_revoke_devices_of_their_township_only(c
         client.post("/clerk/devices/gw_other/enrol", data={"csrf_token": TOKEN.search(page).group(1)}).status_code
         == 404
     )
-    assert client.get("/clerk/devices/gw_a/odk.png").mimetype == "image/png"
+    refused = client.get("/clerk/devices/gw_a/odk.png")  # the test client speaks http
+    assert refused.status_code == 400 and "只在 https 上发送密码" in refused.get_data(as_text=True)
+    assert 'id="odk-https"' in page and "insecure=1" in page  # the page says why, and offers the test-only way
+    assert client.get("/clerk/devices/gw_a/odk.png?insecure=1").mimetype == "image/png"
+    secure = client.get("/clerk/devices", base_url="https://fangpin.example.cn").get_data(as_text=True)
+    assert 'id="odk-https"' not in secure and "insecure=1" not in secure
 
 
 @pytest.mark.slow

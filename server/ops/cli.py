@@ -456,11 +456,19 @@ def users_enrol(name: str, server_url: str, ttl: int, png_path: str | None, svg_
 @click.argument("name")
 @click.option("--server", "server_url", required=True, help="the address ODK Collect reaches")
 @click.option("--png", "png_path", type=click.Path(dir_okay=False), required=True)
-def users_odk_qr(name: str, server_url: str, png_path: str) -> None:
-    """ODK Collect's settings QR for a grid worker (server, user name; Collect asks the password)."""
+@click.option("--insecure", is_flag=True, help="allow an http:// address (test networks only)")
+def users_odk_qr(name: str, server_url: str, png_path: str, insecure: bool) -> None:
+    """ODK Collect's settings QR for a grid worker (server, user name; Collect asks the password).
+
+    Collect sends Basic auth only over https, so an http:// address is refused unless --insecure.
+    """
     from server.web import qr
 
-    Path(png_path).write_bytes(qr.png(qr.odk_settings(server_url, name)))
+    try:
+        payload = qr.odk_settings(server_url, name, insecure=insecure)
+    except qr.InsecureServer as exc:
+        raise click.ClickException(f"{exc} (--insecure)") from None
+    Path(png_path).write_bytes(qr.png(payload))
     click.echo(f"QR: {png_path}")
 
 

@@ -20,6 +20,8 @@ import qrcode
 import qrcode.image.svg
 from qrcode.constants import ERROR_CORRECT_M
 
+from server.refusals import BilingualError
+
 HOUSEHOLD_PREFIX = "fangpin:household:"
 
 
@@ -60,7 +62,21 @@ def enrolment(server: str, user: str, databases: list[str], token: str, expires_
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
-def odk_settings(server: str, user: str, project: str = "防贫 Fangpin") -> str:
+class InsecureServer(BilingualError):
+    """An ``http://`` address in ODK Collect's settings: Collect sends its Basic-auth password only
+    over https, so the worker would be asked for it again and again and nothing would be sent."""
+
+
+INSECURE = (
+    "ODK Collect 只在 https 上发送密码：请用 https:// 地址（测试网络上可明确选择不安全的 http）",
+    "ODK Collect sends the password (Basic auth) only over https: use an https:// address "
+    "(on a test network, ask for insecure http explicitly)",
+)
+
+
+def odk_settings(server: str, user: str, project: str = "防贫 Fangpin", insecure: bool = False) -> str:
+    if not server.lower().startswith("https://") and not insecure:
+        raise InsecureServer(*INSECURE)
     settings = {
         "general": {
             "server_url": server.rstrip("/"),

@@ -30,9 +30,8 @@ def _field_user(name: str):
 def devices():
     user = clerk()
     field = [u for u in list_users(couch()) if u.role == "field" and any(user.sees_village(v) for v in u.villages)]
-    return render(
-        "devices.html", people=[(u, enrolment.devices(couch(), u.name)) for u in sorted(field, key=lambda u: u.name)]
-    )
+    people = [(u, enrolment.devices(couch(), u.name)) for u in sorted(field, key=lambda u: u.name)]
+    return render("devices.html", people=people, secure=request.host_url.startswith("https://"))
 
 
 @bp.post("/devices/<name>/enrol")
@@ -54,7 +53,10 @@ def enrol(name: str):
 @bp.get("/devices/<name>/odk.<fmt>")
 def odk_settings(name: str, fmt: str):
     person = _field_user(name)
-    payload = qr.odk_settings(request.host_url, person.name)
+    try:
+        payload = qr.odk_settings(request.host_url, person.name, insecure=request.args.get("insecure") == "1")
+    except qr.InsecureServer as exc:
+        return render("error.html", message=loc({"zh": exc.zh, "en": exc.en}), code=400), 400
     if fmt == "png":
         return Response(qr.png(payload), mimetype="image/png")
     if fmt == "svg":

@@ -239,6 +239,11 @@ EN: dict[str, str] = {
     "吊销": "Revoke",
     "入网二维码": "Enrolment QR",
     "ODK Collect 配置二维码": "ODK Collect settings QR",
+    "ODK Collect 配置二维码（http，仅测试网络）": "ODK Collect settings QR (http, test networks only)",
+    "本页不是通过 https 打开的：ODK Collect 只在 https 上发送密码，正式使用请通过 https 访问本系统。": (
+        "This page was not opened over https: ODK Collect sends the password only over https, so serve "
+        "the system over https for real use."
+    ),
     "用平板扫描，一次有效；不含密码。有效至": "Scan with the tablet; works once; holds no password. Valid until",
     "返回": "Back",
     "已吊销设备 {d}": "Device {d} revoked",
