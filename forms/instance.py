@@ -83,9 +83,10 @@ def read(xml: bytes, spec: FormSpec | None) -> Instance:
     return Instance(form_id, version, instance_id, meta.get("deprecatedID") or None, meta, data)
 
 
-def _typed(el: etree._Element, spec: FormSpec, parent: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    fields = {f.name: f for f in spec.children(parent)}
+def _typed(el: etree._Element, spec: FormSpec, xml_parent: str, out: dict | None = None) -> dict[str, Any]:
+    """An instance element's answers by the spec; a page's answers land beside their siblings."""
+    out = {} if out is None else out
+    fields = {f.name: f for f in spec.xml_children(xml_parent)}
     for child in el:
         if not isinstance(child.tag, str):
             continue
@@ -93,10 +94,12 @@ def _typed(el: etree._Element, spec: FormSpec, parent: str) -> dict[str, Any]:
         f = fields.get(name)
         if f is None:  # not in the form: kept as sent, and validation names it
             out[name] = _untyped_value(child)
+        elif f.kind == "page":
+            _typed(child, spec, f.xml_path or f.path, out)
         elif f.kind == "repeat":
-            out.setdefault(name, []).append(_typed(child, spec, f.path))
+            out.setdefault(name, []).append(_typed(child, spec, f.xml_path or f.path))
         elif f.kind == "group":
-            out[name] = _typed(child, spec, f.path)
+            out[name] = _typed(child, spec, f.xml_path or f.path)
         else:
             text = child.text.strip() if child.text else ""
             if text:

@@ -7,6 +7,11 @@ cached per (form id, version): a submission is always checked against the versio
 
 Paths are relative to the instance root, ``/`` separated, without repeat positions:
 ``deaths``, ``members/name``, ``photos/photo``.
+
+Groups that are not repeats are *pages* (``field-list`` groups, one screen each in Collect): they
+shape the XForm instance but not the data. A field's ``path`` leaves them out, so the data keeps
+the contract's flat field names whatever the pages are; its ``xml_path`` keeps them, for building
+the instance the form's expressions are evaluated against (``/data/household/head_name``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ KINDS = (
     "calculate",
     "group",
     "repeat",
+    "page",
 )
 _BIND_KIND = {
     "string": "text",
@@ -76,6 +82,7 @@ class Field:
     choices: tuple[Choice, ...] = ()
     list_name: str | None = None
     repeat: str | None = None  # path of the innermost enclosing repeat
+    xml_path: str = ""  # where it sits in the XForm instance (pages included); "" = same as path
 
     @functools.cached_property
     def name(self) -> str:
@@ -84,6 +91,11 @@ class Field:
     @functools.cached_property
     def parent(self) -> str:
         return self.path.rsplit("/", 1)[0] if "/" in self.path else ""
+
+    @functools.cached_property
+    def xml_parent(self) -> str:
+        where = self.xml_path or self.path
+        return where.rsplit("/", 1)[0] if "/" in where else ""
 
     @property
     def choice_values(self) -> frozenset[str]:
@@ -95,10 +107,27 @@ class FormSpec:
     form_id: str
     version: str
     root: str  # instance root element name (pyxform: "data")
-    fields: dict[str, Field]  # in document order
+    fields: dict[str, Field]  # in document order, by data path
+    pages: dict[str, Field] = field(default_factory=dict)  # page groups, by instance path
+    order: tuple[str, ...] = ()  # instance paths (pages and fields) in document order
 
     def children(self, parent: str) -> list[Field]:
+        """The data's fields directly inside ``parent`` (a repeat's path, or "" for the top)."""
         return self._children.get(parent, [])
+
+    def xml_children(self, parent: str) -> list[Field]:
+        """What the XForm instance holds directly inside ``parent`` (an instance path): fields,
+        repeats and pages, in document order."""
+        return self._xml_children.get(parent, [])
+
+    @functools.cached_property
+    def _xml_children(self) -> dict[str, list[Field]]:
+        out: dict[str, list[Field]] = {}
+        items = [*self.pages.values(), *self.fields.values()]
+        order = {p: i for i, p in enumerate(self.order)}
+        for f in sorted(items, key=lambda f: order.get(f.xml_path or f.path, 0)):
+            out.setdefault(f.xml_parent, []).append(f)
+        return out
 
     @functools.cached_property
     def _children(self) -> dict[str, list[Field]]:
@@ -197,13 +226,21 @@ def compile_xform(xml: bytes) -> FormSpec:
             controls[rel(ref)] = control
 
     fields: dict[str, Field] = {}
+    pages: dict[str, Field] = {}
     repeats: list[str] = []
     for path in order:
         bind = binds.get(path)
         control = controls.get(path)
         kind = kinds.get(path)
+        if kind == "group":  # a page: in the instance, not in the data
+            pages[path] = Field(path=path, kind="page", label=_label(control, itext) if control is not None else {},
+                                relevant=_expr(bind, "relevant"), xml_path=path)  # fmt: skip
+            continue
+        data_path = "/".join(
+            part for i, part in enumerate(path.split("/")) if kinds.get("/".join(path.split("/")[: i + 1])) != "group"
+        )
         if kind == "repeat":
-            repeats.append(path)
+            repeats.append(data_path)
         if kind is None:
             tag = _local(control) if control is not None else None
             if tag in ("select1", "select"):
@@ -217,9 +254,11 @@ def compile_xform(xml: bytes) -> FormSpec:
             choices, list_name = _choices(control, secondary, itext)
         msg_ref = _itext_ref(bind.get(f"{{{JR_NS}}}constraintMsg")) if bind is not None else None
         plain_msg = bind.get(f"{{{JR_NS}}}constraintMsg") if bind is not None and not msg_ref else None
-        enclosing = [r for r in repeats if path.startswith(r + "/")]
-        fields[path] = Field(
-            path=path,
+        enclosing = [r for r in repeats if data_path.startswith(r + "/")]
+        if data_path in fields:
+            raise ValueError(f"two fields are {data_path} once pages are left out: names must be unique")
+        fields[data_path] = Field(
+            path=data_path,
             kind=kind,
             label=_label(control, itext) if control is not None else {},
             required=_expr(bind, "required"),
@@ -230,8 +269,10 @@ def compile_xform(xml: bytes) -> FormSpec:
             choices=choices,
             list_name=list_name,
             repeat=enclosing[-1] if enclosing else None,
+            xml_path=path if path != data_path else "",
         )
-    return FormSpec(form_id=form.form_id, version=form.version, root=_local(instance), fields=fields)
+    return FormSpec(form_id=form.form_id, version=form.version, root=_local(instance), fields=fields, pages=pages,
+                    order=tuple(order))  # fmt: skip
 
 
 def _expr(bind: etree._Element | None, name: str) -> str | None:

@@ -28,6 +28,8 @@ from server.validation import WARNING, issue
 from server.validation.schema import PROBLEM, schema_for
 from server.validation.xpath import date_days, datetime_days, evaluate, evaluation_day, to_bool, to_string
 
+CONTAINERS = ("group", "repeat", "page", "calculate")  # nothing of their own to require or constrain
+
 
 @dataclass
 class Node:
@@ -61,23 +63,30 @@ def xpath_text(kind: str, value: Any) -> str:
 
 
 def build_instance(spec: FormSpec, data: dict) -> Instance:
+    """The XForm instance of ``data``: pages put back around their fields, repeats per item."""
     root = etree.Element(spec.root)
     instance = Instance(root)
 
-    def fill(parent_el: etree._Element, parent_path: str, values: dict, where: str) -> None:
-        for f in spec.children(parent_path):
+    def fill(parent_el: etree._Element, xml_parent: str, values: dict, where: str) -> None:
+        for f in spec.xml_children(xml_parent):
+            xml_path = f.xml_path or f.path
+            if f.kind == "page":  # its fields are the data's siblings
+                el = etree.SubElement(parent_el, f.name)
+                instance.nodes.append(Node(f, el, concrete(where, f.name), None))
+                fill(el, xml_path, values, where)
+                continue
             value = values.get(f.name) if isinstance(values, dict) else None
             if f.kind == "repeat":
                 for i, item in enumerate(value or [], start=1):
                     el = etree.SubElement(parent_el, f.name)
                     here = f"{concrete(where, f.name)}[{i}]"
                     instance.nodes.append(Node(f, el, here, item))
-                    fill(el, f.path, item if isinstance(item, dict) else {}, here)
+                    fill(el, xml_path, item if isinstance(item, dict) else {}, here)
             elif f.kind == "group":
                 el = etree.SubElement(parent_el, f.name)
                 here = concrete(where, f.name)
                 instance.nodes.append(Node(f, el, here, value))
-                fill(el, f.path, value if isinstance(value, dict) else {}, here)
+                fill(el, xml_path, value if isinstance(value, dict) else {}, here)
             else:
                 el = etree.SubElement(parent_el, f.name)
                 el.text = xpath_text(f.kind, value)
@@ -154,12 +163,12 @@ def validate_data(data: Any, spec: FormSpec, day: dt.date) -> tuple[list[dict], 
             parent_ok = relevant.get(node.element.getparent(), True)
             own = to_bool(_eval(f.relevant, node, issues, "relevant")) if f.relevant and parent_ok else parent_ok
             relevant[node.element] = own
-            if not own and f.kind not in ("group", "repeat", "calculate") and node.value is not None:
+            if not own and f.kind not in CONTAINERS and node.value is not None:
                 issues.append(issue("relevant.value_ignored", node.path, original(node.value), severity=WARNING))
                 node.element.text = ""
         for node in instance.nodes:
             f = node.field
-            if not relevant[node.element] or node.path in broken or f.kind in ("group", "repeat", "calculate"):
+            if not relevant[node.element] or node.path in broken or f.kind in CONTAINERS:
                 continue
             empty = node.value is None
             if empty and f.required and to_bool(_eval(f.required, node, issues, "required")):
