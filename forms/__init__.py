@@ -13,6 +13,7 @@ from pathlib import Path
 from lxml import etree
 
 FORMS_DIR = Path(__file__).resolve().parent
+VERSIONS_DIR = FORMS_DIR / "versions"  # every earlier released XForm, as built then
 FORM_IDS = ("damage_survey", "household_survey")
 XFORMS_NS = "http://www.w3.org/2002/xforms"
 HTML_NS = "http://www.w3.org/1999/xhtml"
@@ -76,19 +77,41 @@ def build(source: Path | bytes, validate: bool = False, file_type: str | None = 
     return result.xform.encode("utf-8")
 
 
-def shipped_forms() -> list[XForm]:
-    """The committed, built XForms of this release."""
+def current_forms() -> list[XForm]:
+    """The committed, built XForms of this release: the version a tablet gets today."""
     return [XForm.parse(built_path(form_id).read_bytes()) for form_id in FORM_IDS]
 
 
+def shipped_forms() -> list[XForm]:
+    """Every version ever released, oldest first per form, the current one last: a fresh server
+    publishes them all, so a tablet still on an older version is checked against what it ran."""
+    older = [XForm.parse(path.read_bytes()) for path in sorted(VERSIONS_DIR.glob("*.xml"))]
+    return sorted([*older, *current_forms()], key=lambda f: (FORM_IDS.index(f.form_id), version_key(f.version)))
+
+
 def build_all(check: bool = False, validate: bool = False) -> list[str]:
-    """Rebuild every form; with ``check`` write nothing and return the forms whose XML is stale."""
+    """Rebuild every form; with ``check`` write nothing and return the forms whose XML is stale.
+
+    A new version keeps the one it replaces in ``forms/versions/``; other content under a version
+    already built is refused, because that version may be on tablets and in ``fp_forms`` already.
+    """
     stale = []
     for form_id in FORM_IDS:
         xml = build(source_path(form_id), validate=validate)
         target = built_path(form_id)
-        if not target.exists() or target.read_bytes() != xml:
-            stale.append(form_id)
-            if not check:
-                target.write_bytes(xml)
+        if target.exists() and target.read_bytes() == xml:
+            continue
+        stale.append(form_id)
+        if check:
+            continue
+        if target.exists():
+            old, new = XForm.parse(target.read_bytes()), XForm.parse(xml)
+            if old.version == new.version:
+                raise ValueError(
+                    f"{form_id} v{new.version} 已发布，内容不能再改：请在 settings 中提高 version / "
+                    f"{form_id} v{new.version} is released and cannot change: raise the version in its settings"
+                )
+            VERSIONS_DIR.mkdir(exist_ok=True)
+            (VERSIONS_DIR / f"{form_id}-{old.version}.xml").write_bytes(target.read_bytes())
+        target.write_bytes(xml)
     return stale

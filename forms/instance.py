@@ -92,12 +92,16 @@ def _typed(el: etree._Element, spec: FormSpec, xml_parent: str, out: dict | None
             continue
         name = _local(child)
         f = fields.get(name)
-        if f is None:  # not in the form: kept as sent, and validation names it
-            out[name] = _untyped_value(child)
+        if f is None:  # not in the form here: kept as sent (validation names it), never over an answer
+            if name not in out:
+                out[name] = _untyped_value(child)
         elif f.kind == "page":
             _typed(child, spec, f.xml_path or f.path, out)
         elif f.kind == "repeat":
-            out.setdefault(name, []).append(_typed(child, spec, f.xml_path or f.path))
+            items = out.get(name)
+            if not isinstance(items, list):  # the form's repeat wins over a stray element of its name
+                items = out[name] = []
+            items.append(_typed(child, spec, f.xml_path or f.path))
         elif f.kind == "group":
             out[name] = _typed(child, spec, f.xml_path or f.path)
         else:

@@ -71,3 +71,13 @@ def test_an_instance_with_pages_reads_as_flat_data():
     assert data == {"consent": "yes", "rooms": 4, "size": 2, "members": [{"name": "王", "age": 40}, {"name": "李"}],
                     "outage": 3}  # fmt: skip
     assert codes(data) == []
+
+
+def test_stray_elements_never_break_reading_nor_overwrite_an_answer():
+    xml = b"""<paged id="paged" version="2026120101"><members>stray</members><rooms>99</rooms>
+      <household><rooms>4</rooms><size>2</size><members><name>w</name></members><members>
+      <name>l</name></members><rooms>7</rooms></household><extra>x</extra>
+      <meta><instanceID>uuid:6f1c2a4e-0b1d-4c8e-9f00-1a2b3c4d5e6f</instanceID></meta></paged>"""
+    data = read(xml, spec()).data
+    assert data["members"] == [{"name": "w"}, {"name": "l"}] and data["extra"] == "x"
+    assert data["rooms"] in (4, 7) and data["rooms"] != 99  # the page's answer, not the stray root element

@@ -15,7 +15,7 @@ from conftest import PASSWORD
 from lxml import etree
 from test_household_worker import record, roster, run
 
-from forms import shipped_forms
+from forms import current_forms, shipped_forms
 from sync import names
 
 HEADERS = {"X-OpenRosa-Version": "1.0"}
@@ -43,21 +43,43 @@ FORM_LIST_XSD = b"""<?xml version="1.0"?>
 
 
 def instance_xml(form_id: str, data: dict, instance_id: str, version: str = records.VERSION, **meta: str) -> bytes:
-    """The XML ODK Collect would send for ``data`` (the tablet's shape)."""
+    """The XML ODK Collect would send for ``data`` (the tablet's shape: each field inside its page)."""
+    from forms import shipped_forms
+    from forms.spec import spec_for
+
+    spec = next((spec_for(f.xml) for f in shipped_forms() if (f.form_id, f.version) == (form_id, version)), None)
     root = etree.Element("data", id=form_id, version=version)
 
-    def fill(parent, values: dict) -> None:
-        for key, value in values.items():
-            items = value if isinstance(value, list) else [value]
-            for item in items:
-                el = etree.SubElement(parent, key)
-                if isinstance(item, dict):
-                    fill(el, item)
-                else:
-                    el.text = str(item)
+    def fill(parent, values: dict, xml_parent: str) -> None:
+        used = set()
+        for f in spec.xml_children(xml_parent) if spec else []:
+            if f.kind == "page":
+                used |= fill(etree.SubElement(parent, f.name), values, f.xml_path) or set()
+            elif f.name in values:
+                used.add(f.name)
+                for item in values[f.name] if f.kind == "repeat" else [values[f.name]]:
+                    el = etree.SubElement(parent, f.name)
+                    if isinstance(item, dict):
+                        fill(el, item, f.xml_path or f.path)
+                        unknown(el, item, f.xml_path or f.path)
+                    else:
+                        el.text = str(item)
+        return used
 
-    fill(root, data)
-    fill(etree.SubElement(root, "meta"), {"instanceID": instance_id, **meta})
+    def unknown(parent, values: dict, xml_parent: str) -> None:
+        """What the form does not know, as sent (at the level it was given)."""
+        known = {f.name for f in spec.fields.values()} if spec else set()
+        for key, value in values.items():
+            if key not in known:
+                for item in value if isinstance(value, list) else [value]:
+                    el = etree.SubElement(parent, key)
+                    el.text = None if isinstance(item, dict) else str(item)
+
+    fill(root, data, "")
+    unknown(root, data, "")
+    meta_el = etree.SubElement(root, "meta")
+    for key, value in {"instanceID": instance_id, **meta}.items():
+        etree.SubElement(meta_el, key).text = value
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
@@ -84,7 +106,7 @@ def test_form_list_matches_the_schema_and_every_url_answers(client, conn, townsh
     etree.XMLSchema(etree.fromstring(FORM_LIST_XSD)).assertValid(doc)
     listed = {x.findtext("x:formID", namespaces=NS): x for x in doc.findall("x:xform", NS)}
     assert set(listed) == {"damage_survey", "household_survey"}
-    for form in shipped_forms():
+    for form in current_forms():  # the list offers the newest version of each form
         item = listed[form.form_id]
         assert item.findtext("x:version", namespaces=NS) == form.version
         xml = client.get(item.findtext("x:downloadUrl", namespaces=NS), headers=HEADERS, auth=FIELD).data
@@ -206,11 +228,11 @@ def test_a_new_form_version_is_published_beside_the_old_and_an_old_version_strin
     from conftest import fangpin
 
     newer = tmp_path / "damage_v2.md"
-    newer.write_text(NEW_VERSION_MD.format(version="2026112301"))
+    newer.write_text(NEW_VERSION_MD.format(version="2026120201"))
     out = fangpin(settings, "forms", "publish", str(newer))
-    assert "published: form:damage_survey:2026112301" in out.stdout
+    assert "published: form:damage_survey:2026120201" in out.stdout
     listed = etree.fromstring(client.get("/formList?formID=damage_survey", headers=HEADERS, auth=FIELD).data)
-    assert listed.findtext("x:xform/x:version", namespaces=NS) == "2026112301"
+    assert listed.findtext("x:xform/x:version", namespaces=NS) == "2026120201"
     assert conn.admin.get(names.FORMS, f"form:damage_survey:{records.VERSION}")  # the old one stays
     # a survey of the old version still validates against the old version
     a = township.a
@@ -220,7 +242,27 @@ def test_a_new_form_version_is_published_beside_the_old_and_an_old_version_strin
     review = conn.admin.get(names.village_db(a), f"review:{iid[5:]}")
     assert review["state"] == "received" and review["issues"] == []
     older = tmp_path / "damage_old.md"
-    older.write_text(NEW_VERSION_MD.format(version="2026112300"))
+    older.write_text(NEW_VERSION_MD.format(version="2026120200"))
     refused = fangpin(settings, "forms", "publish", str(older), check=False)
-    assert refused.returncode != 0 and "须大于已发布的最新版本 2026112301" in refused.stderr
-    assert "must come after the newest published 2026112301" in refused.stderr
+    assert refused.returncode != 0 and "须大于已发布的最新版本 2026120201" in refused.stderr
+    assert "must come after the newest published 2026120201" in refused.stderr
+
+
+def test_a_collect_survey_keeps_when_and_on_which_device_it_was_filled_not_when_it_arrived(client, conn, township):
+    a = township.a
+    filled = damage(a, start="2026-11-25T09:02:11.481+08:00", end="2026-11-25T09:31:40.007+08:00",
+                    deviceid="collect:Xk2LQ9", username="gw_a")  # fmt: skip
+    iid = f"uuid:{uuid.uuid4()}"
+    assert post(client, instance_xml("damage_survey", filled, iid)).status_code == 201
+    doc = conn.admin.get(names.village_db(a), f"submission:{iid[5:]}")
+    assert (doc["completed_at"], doc["started_at"], doc["device_id"]) == (
+        "2026-11-25T09:31:40.007+08:00",
+        "2026-11-25T09:02:11.481+08:00",
+        "collect:Xk2LQ9",
+    )
+    assert doc["data"]["end"] == filled["end"]  # the metadata stays in the answers as sent
+    # an older form without the metadata: the survey's own date, not the upload day
+    iid = f"uuid:{uuid.uuid4()}"
+    assert post(client, instance_xml("damage_survey", damage(a), iid, version=records.V1)).status_code == 201
+    doc = conn.admin.get(names.village_db(a), f"submission:{iid[5:]}")
+    assert doc["completed_at"] == "2026-11-20T12:00:00+08:00" and doc["form_version"] == records.V1

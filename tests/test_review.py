@@ -25,7 +25,9 @@ from server.validation.envelope import REQUIRED, check_envelope
 from server.validation.rules import Context
 
 VILLAGE = "500112104201"
-FORMS = {f.form_id: {f.version: spec_for(f.xml)} for f in shipped_forms()}
+FORMS: dict = {}
+for _form in shipped_forms():
+    FORMS.setdefault(_form.form_id, {})[_form.version] = spec_for(_form.xml)
 NOW = "2026-11-22T08:00:00Z"
 TODAY = dt.date(2026, 11, 22)
 

@@ -7,6 +7,7 @@ and the domain rules in ../shared/domain.md.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -18,7 +19,9 @@ from server.validation import CODES, ERROR, WARNING
 from server.validation.rules import Context
 from server.validation.submission import validate_submission
 
-CATALOG = {f.form_id: {f.version: spec_for(f.xml)} for f in shipped_forms()}
+CATALOG: dict = {}
+for _form in shipped_forms():
+    CATALOG.setdefault(_form.form_id, {})[_form.version] = spec_for(_form.xml)
 DELETE = object()
 D, H = "damage_survey", "household_survey"
 
@@ -61,6 +64,13 @@ CASES = [
     ("decimal as numeric string accepted", D, {"crop_area_mu": "4.5"}, []),
     ("decimal integer accepted", D, {"direct_loss_yuan": 32000}, []),
     ("date not a calendar day", D, {"disaster_date": "2026-02-30"}, [("disaster_date", "type.date")]),
+    (
+        "metadata end as ODK sends it",
+        D,
+        {"start": "2026-11-20T09:02:11.481+08:00", "end": "2026-11-20T09:31:40.007+08:00"},
+        [],
+    ),
+    ("metadata end not a moment", D, {"end": "yesterday"}, [("end", "type.datetime")]),
     ("date without dashes", D, {"survey_date": "20261120"}, [("survey_date", "type.date")]),
     ("date given as dateTime", D, {"disaster_date": "2026-11-18T10:00:00"}, [("disaster_date", "type.date")]),
     ("date in the future", D, {"disaster_date": "2026-11-23"}, [("disaster_date", "constraint.failed")]),
@@ -287,6 +297,7 @@ def test_every_xform_kind_in_the_forms_is_covered_by_a_case():
         "integer",
         "decimal",
         "date",
+        "dateTime",  # the start and end metadata
         "geopoint",
         "select_one",
         "select_multiple",
@@ -350,3 +361,35 @@ def test_a_submission_is_validated_against_the_version_it_names():
     doc = submission(D, data="not an object")
     issues = validate_submission(doc, VILLAGE, CATALOG, Context(today=TODAY))
     assert [(i["path"], i["code"]) for i in issues] == [("data", "envelope.type")]
+
+
+def test_today_is_the_day_the_form_says_it_was_completed_never_the_upload_day():
+    from records import V1
+
+    from server.validation.submission import form_day
+
+    # the third member turns 6 on 2026-11-28: filled on 11-25, uploaded on 12-01
+    six_on_28th = {"members[3]/id_number": make_id("20201128", 1), "members[3]/birth_date": "2020-11-28",
+                   "members[3]/out_of_school": DELETE}  # fmt: skip
+    upload = Context(today=dt.date(2026, 12, 1), household_id=HOUSEHOLD)
+    filled = {**six_on_28th, "end": "2026-11-25T10:00:00.000+08:00"}
+    assert check(H, filled, upload, completed_at="2026-12-01T09:00:00+08:00") == []
+    # had the upload day been used, the 6-year-old would owe an answer
+    assert check(H, six_on_28th, upload, completed_at="2026-12-01T09:00:00+08:00") == [
+        ("members[3]/out_of_school", "required.missing")
+    ]
+    # no end and no completion time: the survey's own date
+    assert form_day({"data": {"survey_date": "2026-11-24"}}, dt.date(2026, 12, 1)) == dt.date(2026, 11, 24)
+    assert form_day({"data": {"survey_date": "2026-12-09"}}, dt.date(2026, 12, 1)) == dt.date(2026, 12, 1)
+    # the exact age: on the sixth birthday the child is 6 (the first release's 365.25-day formula said 5)
+    birthday = {**six_on_28th, "end": "2026-11-28T10:00:00.000+08:00"}
+    assert check(H, birthday, upload) == [("members[3]/out_of_school", "required.missing")]
+    assert check(H, {k: v for k, v in birthday.items() if k != "end"}, upload, form_version=V1,
+                 completed_at="2026-11-28T10:00:00+08:00") == []  # fmt: skip
+
+
+def test_a_survey_of_the_first_release_still_validates_against_it():
+    from records import V1
+
+    assert check(D, {}, form_version=V1) == [] and check(H, {}, form_version=V1) == []
+    assert check(H, {"income_wage": -1}, form_version=V1) == [("income_wage", "constraint.failed")]

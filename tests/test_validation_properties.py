@@ -41,6 +41,11 @@ def value_for(field: Field) -> st.SearchStrategy:
         return st.floats(0, 1e7, allow_nan=False) | st.integers(0, 10**7)
     if field.kind == "date":
         return st.dates(dt.date(2000, 1, 1), SURVEY_DAY).map(dt.date.isoformat)
+    if field.kind == "dateTime":  # start, end: on the survey's day or after (ISO 8601, the device's offset)
+        moments = st.datetimes(
+            dt.datetime.combine(SURVEY_DAY, dt.time()), dt.datetime.combine(records.TODAY, dt.time())
+        )
+        return moments.map(lambda m: m.replace(microsecond=0).isoformat() + ".000+08:00")
     if field.kind == "geopoint":
         return st.tuples(st.floats(-90, 90), st.floats(-180, 180)).map(lambda p: f"{p[0]} {p[1]}")
     if field.name == "phone":

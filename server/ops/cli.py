@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from forms import XForm, build, build_all, shipped_forms
+from forms import XForm, build, build_all, current_forms, shipped_forms
 from server.access.accounts import AccountError, add_user, add_village, get_user, list_users, list_villages
 from server.pipeline.worker import Worker, parse_shard
 from sync import bootstrap
@@ -247,10 +247,13 @@ def forms() -> None:
 @click.option("--validate", is_flag=True, help="also run ODK Validate (needs Java)")
 def forms_build(check: bool, validate: bool) -> None:
     """Build forms/*.xml from the XLSForm sources forms/*.xlsx with pyxform."""
-    stale = build_all(check=check, validate=validate)
+    try:
+        stale = build_all(check=check, validate=validate)
+    except ValueError as exc:
+        fail(exc)
     if check and stale:
         raise click.ClickException(f"out of date: {', '.join(stale)} (run fangpin forms build)")
-    click.echo(f"{'checked' if check else 'built'}: " + ", ".join(f"{f.form_id} v{f.version}" for f in shipped_forms()))
+    click.echo(f"{'checked' if check else 'built'}: " + ", ".join(f"{f.form_id} v{f.version}" for f in current_forms()))
 
 
 @forms.command("publish")

@@ -12,7 +12,7 @@ from server.validation import ERROR, issue, without_shadowed_warnings
 from server.validation.envelope import check_envelope
 from server.validation.form import validate_data
 from server.validation.rules import Context, apply_rules
-from server.validation.xpath import parse_datetime
+from server.validation.xpath import parse_date, parse_datetime
 
 # Surveys happen in China: "today" for `. <= today()` is the township's day, not UTC's.
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
@@ -26,15 +26,19 @@ def local_today() -> dt.date:
 
 
 def form_day(doc: Mapping[str, Any], today: dt.date) -> dt.date:
-    """The day ``today()`` meant on the device: the local day the survey was completed.
+    """The day ``today()`` meant on the device: the local day the survey was completed — the form's
+    ``end`` metadata, else ``completed_at``, else its ``survey_date`` — never the day it arrived.
 
     Capped at the server's day, so a device clock set in the future does not hide future dates.
     """
-    completed = parse_datetime(doc["completed_at"]) if isinstance(doc.get("completed_at"), str) else None
-    if completed is None:
-        return today
-    local = completed.astimezone(LOCAL_TIME).date() if completed.tzinfo else completed.date()
-    return min(local, today)
+    data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
+    for stated in (data.get("end"), doc.get("completed_at")):
+        moment = parse_datetime(stated) if isinstance(stated, str) else None
+        if moment is not None:
+            local = moment.astimezone(LOCAL_TIME).date() if moment.tzinfo else moment.date()
+            return min(local, today)
+    surveyed = parse_date(data["survey_date"]) if isinstance(data.get("survey_date"), str) else None
+    return min(surveyed, today) if surveyed is not None else today
 
 
 def validate_submission(doc: Mapping[str, Any], village: str, catalog: Catalog, ctx: Context) -> list[dict]:

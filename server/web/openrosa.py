@@ -25,7 +25,8 @@ from xml.sax.saxutils import escape
 from flask import Blueprint, Response, current_app, g, request, url_for
 
 from forms import version_key
-from forms.instance import InstanceError, head, read, uuid_of
+from forms.instance import Instance, InstanceError, head, read, uuid_of
+from server.validation.xpath import parse_date, parse_datetime
 from server.web.attachments import stored_type
 from server.web.errors import ApiError
 from server.web.gateway import write_denied
@@ -229,9 +230,9 @@ def submission() -> Response:
         "household_id": instance.data.get("household_id") or "",
         "household_base_version": 0,  # Collect saw no household version: anything changed since the roster shows
         "submitted_by": user.name,
-        "device_id": instance.meta.get("deviceID") or "odk-collect",
-        "started_at": instance.meta.get("timeStart") or None,
-        "completed_at": instance.meta.get("timeEnd") or utc_now(),
+        "device_id": _text(instance.data.get("deviceid")) or instance.meta.get("deviceID") or "odk-collect",
+        "started_at": _text(instance.data.get("start")) or instance.meta.get("timeStart") or None,
+        "completed_at": _completed_at(instance),
         "data": instance.data,
         "openrosa": {"instance_id": instance.instance_id, "xml_sha256": digest, "received_at": utc_now()},
         "_attachments": {name: _inline(kind, body) for name, (kind, body) in files.items()},
@@ -276,6 +277,23 @@ def _again(pointer: dict, digest: str, files: dict, user: str) -> Response:
         doc["_attachments"] = {**{k: {"stub": True, **v} for k, v in stored.items()}, **new}
         _store(db, doc)
     return message(201, "submit_success", "已收到调查", "survey received")
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _completed_at(instance: Instance) -> str:
+    """When the device says the survey was completed: the form's ``end`` metadata, Collect's
+    ``meta/timeEnd``, else noon (Beijing time) of its ``survey_date``; the receipt time only when
+    the instance says nothing. The form's ``today()`` is evaluated on that day, never the upload day."""
+    for stated in (instance.data.get("end"), instance.meta.get("timeEnd")):
+        if isinstance(stated, str) and parse_datetime(stated) is not None:
+            return stated
+    day = instance.data.get("survey_date")
+    if isinstance(day, str) and parse_date(day) is not None:
+        return f"{day}T12:00:00+08:00"
+    return utc_now()
 
 
 def _inline(kind: str, body: bytes) -> dict:
