@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 import records
-from conftest import PASSWORD
+from conftest import PASSWORD, wait_for
 from lxml import etree
 from test_household_worker import record, roster, run
 
@@ -266,3 +266,48 @@ def test_a_collect_survey_keeps_when_and_on_which_device_it_was_filled_not_when_
     assert post(client, instance_xml("damage_survey", damage(a), iid, version=records.V1)).status_code == 201
     doc = conn.admin.get(names.village_db(a), f"submission:{iid[5:]}")
     assert doc["completed_at"] == "2026-11-20T12:00:00+08:00" and doc["form_version"] == records.V1
+
+
+def manifest_files(client, form_id: str, auth=FIELD) -> dict[str, tuple[str, bytes]]:
+    """name -> (md5 the manifest states, bytes the download gives)."""
+    listed = etree.fromstring(client.get(f"/forms/{form_id}/manifest", headers=HEADERS, auth=auth).data)
+    out = {}
+    for item in listed.findall("m:mediaFile", {"m": "http://openrosa.org/xforms/xformsManifest"}):
+        ns = {"m": "http://openrosa.org/xforms/xformsManifest"}
+        body = client.get(item.findtext("m:downloadUrl", namespaces=ns), headers=HEADERS, auth=auth).data
+        out[item.findtext("m:filename", namespaces=ns)] = (item.findtext("m:hash", namespaces=ns), body)
+    return out
+
+
+def test_form_media_are_made_per_user_from_the_servers_data_and_their_md5_follows_it(client, conn, township):
+    import csv
+
+    from server.pipeline import household_store
+
+    roster(conn, township.a, 3)
+    roster(conn, township.b, 2)
+    files = manifest_files(client, "household_survey")
+    assert set(files) == {"villages.csv", "households.csv"}
+    for stated, body in files.values():  # what the manifest says is what Collect downloads
+        assert stated == "md5:" + hashlib.md5(body).hexdigest()
+    villages = list(csv.DictReader(io.StringIO(files["villages.csv"][1].decode())))
+    assert villages == [{"name": township.a, "label": "石坪村"}]  # gw_a's own village only
+    households = list(csv.DictReader(io.StringIO(files["households.csv"][1].decode())))
+    assert [h["name"] for h in households] == [f"{township.a}-000{n}" for n in (1, 2, 3)]
+    assert households[0] == {"name": f"{township.a}-0001", "label": "0001 王秀英", "village": township.a,
+                             "number": "0001", "head_name": "王秀英"}  # fmt: skip
+    assert "11010519491231002X" not in files["households.csv"][1].decode()  # never an ID number
+    # another worker, another list; the township's clerk sees both villages
+    other = manifest_files(client, "household_survey", auth=("gw_b", PASSWORD))
+    assert township.a not in other["households.csv"][1].decode() and township.b in other["villages.csv"][1].decode()
+    clerk = manifest_files(client, "damage_survey", auth=("clerk", PASSWORD))
+    assert [row.split(",")[0] for row in clerk["villages.csv"][1].decode().splitlines()[1:]] == [township.a, township.b]
+    # a new household in the village: that list's md5 changes, the other stays
+    household_store.add_roster(conn.admin, township.a, {f"{township.a}-0009": {"head_name": "欧阳"}},
+                               "2026-11-01T00:00:00Z")  # fmt: skip
+    changed = wait_for(lambda: (m := manifest_files(client, "household_survey"))["households.csv"][0]
+                       != files["households.csv"][0] and m, message="the list's md5 follows the data")  # fmt: skip
+    assert (
+        changed["villages.csv"][0] == files["villages.csv"][0] and "0009 欧阳" in changed["households.csv"][1].decode()
+    )
+    assert client.get("/forms/household_survey/media/other.csv", headers=HEADERS, auth=FIELD).status_code == 404

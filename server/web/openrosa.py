@@ -26,7 +26,9 @@ from flask import Blueprint, Response, current_app, g, request, url_for
 
 from forms import version_key
 from forms.instance import Instance, InstanceError, head, read, uuid_of
+from server.access.accounts import list_villages
 from server.validation.xpath import parse_date, parse_datetime
+from server.web import form_media
 from server.web.attachments import stored_type
 from server.web.errors import ApiError
 from server.web.gateway import write_denied
@@ -148,26 +150,36 @@ def form_xml(form_id: str) -> Response:
 
 @bp.get("/forms/<form_id>/manifest")
 def manifest(form_id: str) -> Response:
-    """Media files of the form (every attachment of its doc besides the XForm itself)."""
+    """Media files of the form: every attachment of its doc besides the XForm itself, and the lists
+    made for the signed-in user (:mod:`server.web.form_media`), each with the md5 of its content."""
     doc = _form(form_id)
     files = []
     for name, stub in sorted((doc.get("_attachments") or {}).items()):
-        if name == "xform.xml":
+        if name == "xform.xml" or name in form_media.FILES:
             continue
         digest = stub.get("digest", "")
-        md5 = base64.b64decode(digest[4:]).hex() if digest.startswith("md5-") else ""
-        url = url_for("openrosa.media", form_id=form_id, name=name, _external=True)
-        files.append(
-            f"<mediaFile><filename>{escape(name)}</filename><hash>md5:{md5}</hash>"
-            f"<downloadUrl>{escape(url)}</downloadUrl></mediaFile>"
-        )
-    body = f'<?xml version="1.0" encoding="UTF-8"?><manifest xmlns="{MANIFEST}">{"".join(files)}</manifest>'
+        files.append((name, base64.b64decode(digest[4:]).hex() if digest.startswith("md5-") else ""))
+    files += [(name, form_media.md5(content)) for name, content in _generated().items()]
+    items = "".join(
+        f"<mediaFile><filename>{escape(name)}</filename><hash>md5:{md5}</hash>"
+        f"<downloadUrl>{escape(url_for('openrosa.media', form_id=form_id, name=name, _external=True))}</downloadUrl>"
+        "</mediaFile>"
+        for name, md5 in files
+    )
+    body = f'<?xml version="1.0" encoding="UTF-8"?><manifest xmlns="{MANIFEST}">{items}</manifest>'
     return Response(body, mimetype="text/xml", headers={"Content-Type": "text/xml; charset=utf-8"})
+
+
+def _generated() -> dict[str, bytes]:
+    model = current_app.extensions["fangpin.readmodel"]
+    return form_media.files_for(g.user, list_villages(couch()), model.household_rows)
 
 
 @bp.get("/forms/<form_id>/media/<path:name>")
 def media(form_id: str, name: str) -> Response:
     doc = _form(form_id)
+    if name in form_media.FILES:
+        return Response(_generated()[name], mimetype="text/csv", headers={"Content-Type": "text/csv; charset=utf-8"})
     stub = (doc.get("_attachments") or {}).get(name)
     data = couch().get_attachment(names.FORMS, doc["_id"], name) if stub and name != "xform.xml" else None
     if data is None:

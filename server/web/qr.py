@@ -20,9 +20,8 @@ import qrcode
 import qrcode.image.svg
 from qrcode.constants import ERROR_CORRECT_M
 
+from server.casework import door_cards
 from server.refusals import BilingualError
-
-HOUSEHOLD_PREFIX = "fangpin:household:"
 
 
 def _code(payload: str) -> qrcode.QRCode:
@@ -91,4 +90,4 @@ def odk_settings(server: str, user: str, project: str = "防贫 Fangpin", insecu
 
 
 def household(household_id: str) -> str:
-    return HOUSEHOLD_PREFIX + household_id
+    return door_cards.qr_content(household_id)

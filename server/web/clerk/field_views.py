@@ -10,12 +10,12 @@ from flask import Response, abort, flash, redirect, request, url_for
 
 from server.access import enrolment
 from server.access.accounts import list_users
+from server.casework.door_cards import entries as card_entries
 from server.web import qr
 from server.web.clerk import bp
 from server.web.clerk.common import clerk, couch, model, render, villages
 from server.web.clerk.i18n import gettext, loc
 from server.web.gateway import sync_databases
-from sync import names
 
 
 def _field_user(name: str):
@@ -82,9 +82,7 @@ def _cards(village: str) -> tuple[str, list[dict]]:
     chosen = next((v for v in villages(user) if v.code == village), None)
     if chosen is None:
         abort(404)
-    rows = sorted(model().household_rows([village]), key=lambda h: h["id"])
-    return chosen.name, [{"id": h["id"], "number": h["id"].rsplit("-", 1)[-1] if names.ROSTER_HOUSEHOLD.match(h["id"])
-                          else "—", "head": h.get("head_name") or ""} for h in rows]  # fmt: skip
+    return chosen.name, card_entries(model().household_rows([village]))
 
 
 @bp.get("/cards")

@@ -1,0 +1,60 @@
+"""Form media made for the person asking: the lists a survey picks from instead of typing.
+
+ODK Collect downloads every file of a form's manifest and keeps it while the md5 stays the same,
+so each list is made from the server's current data for the signed-in user and its md5 changes
+exactly when its content does. A list holds only the user's own villages (a grid worker's, or a
+clerk's township), never an ID number:
+
+* ``villages.csv`` — ``name`` (village code), ``label`` (village name);
+* ``households.csv`` — ``name`` (household id), ``label`` (house number and head's name, what the
+  door card shows), ``village`` (for the form's ``choice_filter``), ``number``, ``head_name``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from server.access.accounts import User, Village
+from server.casework import door_cards
+
+FILES = ("villages.csv", "households.csv")
+
+
+def _csv(header: list[str], rows: Iterable[list[str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def villages_csv(villages: Iterable[Village]) -> bytes:
+    return _csv(["name", "label"], ([v.code, v.name] for v in sorted(villages, key=lambda v: v.code)))
+
+
+def households_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    cards = door_cards.entries(rows)
+    return _csv(
+        ["name", "label", "village", "number", "head_name"],
+        ([c["id"], f"{c['number']} {c['head']}".strip(), c["village"], c["number"], c["head"]] for c in cards),
+    )
+
+
+def files_for(
+    user: User, villages: list[Village], household_rows: Callable[[list[str]], list[Mapping[str, Any]]]
+) -> dict[str, bytes]:
+    """Every generated file for ``user`` (``villages``: all registered; ``household_rows``: the read
+    model's rows of the given villages)."""
+    own = [v for v in villages if user.sees_village(v.code)]
+    return {
+        "villages.csv": villages_csv(own),
+        "households.csv": households_csv(household_rows([v.code for v in own])),
+    }
+
+
+def md5(content: bytes) -> str:
+    return hashlib.md5(content).hexdigest()
