@@ -41,8 +41,11 @@ function remote(server, db, user, password) {
   return new PouchDB(`${server}/sync/${db}`, { auth: { username: user, password }, skip_setup: true });
 }
 
+const PICKER_RELEASE = '2026120102'; // from this form version on, the household is picked from a list
+
 function survey(village, household, user, device, seq, version) {
   const now = new Date().toISOString();
+  const picked = version >= PICKER_RELEASE ? { is_new: 'no', household_pick: household } : {};
   return {
     _id: 'submission:' + crypto.randomUUID(), type: 'submission', form_id: 'damage_survey', form_version: version,
     village_code: village, household_id: household, household_base_version: 0, submitted_by: user,
@@ -54,7 +57,7 @@ function survey(village, household, user, device, seq, version) {
       house_damage: ['none', 'minor', 'severe', 'collapsed'][seq % 4], rooms_damaged: seq % 4, only_dwelling: 'yes',
       safe_shelter: seq % 3 ? 'yes' : 'no', crop_area_mu: 3, crop_loss_band: 'p10_30', crops_main_income: 'no',
       livestock_lost: 0, water_cut_days: seq % 10, direct_loss_yuan: 1000 * (seq % 7), income_drop_pct: 10,
-      urgent_needs: 'food',
+      urgent_needs: 'food', ...picked,
     },
   };
 }

@@ -158,6 +158,11 @@ async function latestForm(dir, formId) {
   return res.rows.map((r) => r.doc).sort((a, b) => (a.version < b.version ? 1 : -1))[0];
 }
 
+async function formXml(dir, form) {
+  const blob = await localDb(dir, 'fp_forms').getAttachment(form._id, 'xform.xml');
+  return Buffer.isBuffer(blob) ? blob.toString('utf8') : String(blob);
+}
+
 // Deterministic pseudo-random values per submission so that runs are repeatable.
 function rng(seed) {
   let x = crypto.createHash('sha256').update(seed).digest().readUInt32LE(0) || 1;
@@ -242,6 +247,7 @@ async function create(args) {
   if (!state.villages.includes(village)) fail(`village ${village} is not assigned to ${state.user}`);
   const formId = args.form || 'damage_survey';
   const form = await latestForm(args.dir, formId);
+  const picks = (await formXml(args.dir, form)).includes('household_pick');
   const count = parseInt(args.count || '1', 10);
   const values = parseValues(args.values);
   const db = localDb(args.dir, 'fp_v_' + village);
@@ -254,6 +260,9 @@ async function create(args) {
     const household = args.household || `${village}-${String(1 + Math.floor(r() * spread)).padStart(4, '0')}`;
     const now = new Date().toISOString();
     const envelope = { village_code: village, household_id: household, surveyor: state.user, survey_date: today(), consent: 'yes' };
+    // Forms that pick the household (from the list, or as new) rather than typing its id
+    if (picks) Object.assign(envelope, household.startsWith('new-')
+      ? { is_new: 'yes', new_household_id: household } : { is_new: 'no', household_pick: household });
     const data = formId === 'household_survey' ? householdData(r, envelope) : damageData(r, envelope);
     // Start from the household's current version: the form is prefilled with what the server knows.
     const current = await currentHousehold(db, household);

@@ -7,7 +7,7 @@ import datetime as dt
 
 VILLAGE = "500112104201"
 HOUSEHOLD = f"{VILLAGE}-0001"
-VERSION = "2026120101"  # the current release of both forms
+VERSION = "2026120102"  # the current release of both forms
 V1 = "2026112201"  # the first release, still published and checked
 TODAY = dt.date(2026, 11, 22)  # the day every validation in the tests runs on
 
@@ -113,8 +113,23 @@ HOUSEHOLD_SURVEY = {
 DATA = {"damage_survey": DAMAGE, "household_survey": HOUSEHOLD_SURVEY}
 
 
-def data(form_id: str) -> dict:
-    return copy.deepcopy(DATA[form_id])
+def data(form_id: str, version: str = VERSION) -> dict:
+    out = copy.deepcopy(DATA[form_id])
+    return picked(out, version)
+
+
+def picked(answers: dict, version: str = VERSION) -> dict:
+    """The household as a worker picks it (release 2026120102 on): from the list, or a new one."""
+    if version < "2026120102":
+        return answers
+    for key in ("is_new", "household_pick", "new_household_id", "household_scan"):
+        answers.pop(key, None)
+    hid = answers.get("household_id")
+    if isinstance(hid, str) and hid.startswith("new-"):
+        answers.update(is_new="yes", new_household_id=hid)
+    else:
+        answers.update(is_new="no", household_pick=hid)
+    return answers
 
 
 def submission(form_id: str, uuid: str = "s1", rev: str = "1-a", **over) -> dict:
@@ -135,8 +150,10 @@ def submission(form_id: str, uuid: str = "s1", rev: str = "1-a", **over) -> dict
     }
     doc.update(over)
     if isinstance(doc.get("data"), dict) and "data" not in over:  # the form repeats the envelope's place
+        doc["data"] = data(form_id, str(doc.get("form_version")))
         doc["data"]["village_code"] = doc.get("village_code")
         doc["data"]["household_id"] = doc.get("household_id")
+        picked(doc["data"], str(doc.get("form_version")))
     return doc
 
 

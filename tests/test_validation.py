@@ -40,9 +40,13 @@ def put(data: dict, path: str, value: object) -> None:
 
 
 def check(form: str, changes: dict, ctx: Context | None = None, **envelope) -> list[tuple[str, str]]:
+    """Issues of the base record with ``changes`` to its answers (a ``/name`` key changes the envelope)."""
     doc = submission(form, **envelope)
     for path, value in changes.items():
-        put(doc["data"], path, value)
+        if path.startswith("/"):
+            doc[path[1:]] = value
+        else:
+            put(doc["data"], path, value)
     issues = validate_submission(doc, VILLAGE, CATALOG, ctx or Context(today=TODAY, household_id=HOUSEHOLD))
     for i in issues:
         assert i["code"] in CODES and i["severity"] in (ERROR, WARNING)
@@ -124,8 +128,25 @@ CASES = [
     ),
     ("relevance on crop loss", D, {"crop_loss_band": "none"}, [("crops_main_income", "relevant.value_ignored")]),
     ("village code format", D, {"village_code": "5001"}, [("village_code", "constraint.failed")]),
-    ("household id format", D, {"household_id": "abc"}, [("household_id", "constraint.failed")]),
-    ("provisional household id", D, {"household_id": "new-3f1c2a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60"}, []),
+    ("household id format", D, {"household_id": "abc"}, [("household_id", "envelope.data_mismatch")]),
+    (
+        "household id not the submission's",
+        D,
+        {"household_id": "500112104201-0002"},
+        [("household_id", "envelope.data_mismatch")],
+    ),
+    (
+        "provisional household id",
+        D,
+        {
+            "household_id": "new-3f1c2a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60",
+            "/household_id": "new-3f1c2a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60",
+            "is_new": "yes",
+            "household_pick": DELETE,
+            "new_household_id": "new-3f1c2a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60",
+        },
+        [],
+    ),
     # -- damage survey: repeats ---------------------------------------------------------------
     ("repeat not a list", D, {"photos": "a.jpg"}, [("photos", "repeat.not_list")]),
     ("repeat item not an object", D, {"photos": [{"photo": "a.jpg"}, 3]}, [("photos[2]", "repeat.item_not_object")]),
@@ -393,3 +414,5 @@ def test_a_survey_of_the_first_release_still_validates_against_it():
 
     assert check(D, {}, form_version=V1) == [] and check(H, {}, form_version=V1) == []
     assert check(H, {"income_wage": -1}, form_version=V1) == [("income_wage", "constraint.failed")]
+    # there the household id is typed, and the form's own constraint says what is wrong with it
+    assert check(D, {"household_id": "abc"}, form_version=V1) == [("household_id", "constraint.failed")]

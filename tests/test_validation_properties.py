@@ -23,7 +23,19 @@ CTX = Context(today=records.TODAY, household_id=records.HOUSEHOLD)
 SURVEY_DAY = dt.date(2026, 11, 20)
 # Identity and place fields are bound to each other by domain rules (ID number ↔ birth date ↔ sex);
 # they keep the base record's consistent values, everything else is drawn from the form spec.
-FIXED = {"village_code", "household_id", "head_id_number", "survey_date", "members", "photos"}
+FIXED = {
+    "village_code",
+    "household_id",
+    "head_id_number",
+    "survey_date",
+    "members",
+    "photos",
+    "household_scan",
+    "is_new",
+    "household_pick",
+    "new_household_id",
+    "household_shown",
+}
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

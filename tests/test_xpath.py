@@ -102,3 +102,10 @@ def test_a_broken_expression_raises_here_and_becomes_an_issue_in_validation():
     spec = compile_xform(XForm.parse(build(md, file_type=".md")).xml)
     issues, _ = validate_data({"n": 3}, spec, DAY)
     assert [(i["path"], i["code"], i["severity"]) for i in issues] == [("n", "expression.error", "warning")]
+
+
+def test_once_keeps_the_value_the_node_already_has():
+    doc = etree.fromstring(b"<data><id>new-kept</id><blank/></data>")
+    assert evaluate("once(concat('new-', uuid()))", doc.find("id")) == "new-kept"
+    # an empty node takes the new value (the server's uuid() is empty: validation stays deterministic)
+    assert evaluate("once(concat('new-', uuid()))", doc.find("blank")) == "new-"

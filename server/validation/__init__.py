@@ -24,6 +24,10 @@ CODES: dict[str, tuple[str, str]] = {
         '户编号 {value} 格式不对：应为本村的"{village}-4位序号"或临时编号 new-<uuid>',
         "household_id {value} is neither {village}-<4 digits> nor a provisional new-<uuid>",
     ),
+    "envelope.data_mismatch": (
+        "答案中的 {path} 为 {value}，与提交记录的 {expected} 不一致",
+        "{path} in the answers is {value}, not the submission's {expected}",
+    ),
     "household.other_village": (
         "户编号 {value} 属于另一个村，本次调查没有计入任何农户；请核对户编号，或按新户重新登记",
         "household id {value} belongs to another village: this survey was applied to no household; check the id "

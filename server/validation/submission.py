@@ -13,6 +13,7 @@ from server.validation.envelope import check_envelope
 from server.validation.form import validate_data
 from server.validation.rules import Context, apply_rules
 from server.validation.xpath import parse_date, parse_datetime
+from sync import names
 
 # Surveys happen in China: "today" for `. <= today()` is the township's day, not UTC's.
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
@@ -50,9 +51,25 @@ def validate_submission(doc: Mapping[str, Any], village: str, catalog: Catalog, 
     if spec is not None and isinstance(data, dict):
         data, capped = cap_repeats(data, spec)
         form_issues, clean = validate_data(data, spec, form_day(doc, ctx.today))
-        issues += capped + form_issues
+        issues += capped + form_issues + place_mismatch(doc, data, spec)
         issues += apply_rules(spec.form_id, clean, ctx)
     return cap_issues(without_shadowed_warnings(issues))
+
+
+def place_mismatch(doc: Mapping[str, Any], data: dict, spec: FormSpec) -> list[dict]:
+    """The answers repeat the submission's village and household; they must agree with it. Where the
+    form itself constrains the answer (a typed id, release 2026112201) it already says what is wrong;
+    a computed one (picked or scanned, from 2026120102) is checked here."""
+    out = []
+    for name in ("village_code", "household_id"):
+        answer, stated, field = data.get(name), doc.get(name), spec.fields.get(name)
+        if not isinstance(answer, str) or not isinstance(stated, str) or answer == stated or field is None:
+            continue
+        well_formed = names.is_household_id(answer) if name == "household_id" else names.is_village_code(answer)
+        if field.kind != "calculate" and field.constraint and not well_formed:
+            continue  # the form's own constraint reports it
+        out.append(issue("envelope.data_mismatch", name, answer, expected=stated))
+    return out
 
 
 def cap_repeats(data: dict, spec: FormSpec) -> tuple[dict, list[dict]]:

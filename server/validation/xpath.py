@@ -255,8 +255,12 @@ def _max(_ctx, *args) -> float:
     return math.nan if not values or any(math.isnan(v) for v in values) else max(values)
 
 
-def _once(_ctx, value) -> Any:
-    return value
+def _once(ctx, value) -> Any:
+    """ODK's once(): the node keeps the value it has (what the device computed, for a generated id);
+    only an empty node takes the new one."""
+    node = getattr(ctx, "context_node", None)
+    current = node.text if node is not None and isinstance(getattr(node, "text", None), str) else ""
+    return current if current else value
 
 
 def _uuid(_ctx, *_args) -> str:
