@@ -204,6 +204,11 @@ def test_clerk_resolves_a_conflict_exports_xlsx_and_walks_the_identification_pag
     browser.find_element(By.ID, "nav-notice").click()
     wait(browser, lambda d: d.find_elements(By.ID, "notice"))
     shot(browser, "notice")
+    # the tablets page over plain http says why ODK Collect would not send a password
+    browser.get(web.url + "/clerk/devices")
+    wait(browser, lambda d: d.find_elements(By.ID, "devices"))
+    assert browser.find_element(By.ID, "odk-https").is_displayed() and "https" in text_of(browser, "#odk-https")
+    shot(browser, "devices")
 
     # export the households as XLSX through the browser and open the file
     downloads = tmp_path / "downloads"
