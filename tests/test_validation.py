@@ -416,3 +416,33 @@ def test_a_survey_of_the_first_release_still_validates_against_it():
     assert check(H, {"income_wage": -1}, form_version=V1) == [("income_wage", "constraint.failed")]
     # there the household id is typed, and the form's own constraint says what is wrong with it
     assert check(D, {"household_id": "abc"}, form_version=V1) == [("household_id", "constraint.failed")]
+
+
+@pytest.mark.parametrize(
+    ("form", "changes", "message"),
+    [
+        (D, {"disaster_date": "2026-11-20", "survey_date": "2026-11-19"}, "受灾日期不能晚于今天，也不能晚于调查日期"),
+        (D, {"deaths": 60}, "须在0到50人之间"),
+        (D, {"rooms_damaged": 0}, "住房受损时，受损间数须为1到50间"),
+        (D, {"crop_area_mu": 45000}, "须在0到10000亩之间"),
+        (D, {"livestock_lost": 200000}, "须在0到100000头（只）之间"),
+        (D, {"water_cut_days": 400}, "须在0到366天之间"),
+        (D, {"direct_loss_yuan": 320000000}, "金额须在0到1000万元之间"),
+        (H, {"income_wage": 120000000}, "金额须在0到1000万元之间"),
+        (H, {"water_outage_days": 367}, "须在0到366天之间"),
+    ],
+)
+def test_the_forms_bounds_catch_a_slipped_finger_on_the_server_too(form, changes, message):
+    """Release 2026120103's checks, as the form states them: the server evaluates the same
+    constraint and reports it with the form's own Chinese and English message."""
+    from records import V1
+
+    doc = submission(form)
+    for path, value in changes.items():
+        put(doc["data"], path, value)
+    issues = validate_submission(doc, VILLAGE, CATALOG, Context(today=TODAY, household_id=HOUSEHOLD))
+    [failed] = [i for i in issues if i["code"] == "constraint.failed"]
+    assert failed["path"] == next(iter(changes)) and message in failed["message"]["zh"]
+    assert failed["message"]["en"] and failed["message"]["en"] not in failed["message"]["zh"]
+    if "survey_date" not in changes and "rooms_damaged" not in changes:  # the first release had no bound
+        assert check(form, changes, form_version=V1) == []

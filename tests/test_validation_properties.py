@@ -47,10 +47,12 @@ def value_for(field: Field) -> st.SearchStrategy:
         plain = sorted(field.choice_values - {"none"})
         picks = st.lists(st.sampled_from(plain), min_size=1, max_size=len(plain), unique=True).map(" ".join)
         return picks | st.just("none") if "none" in field.choice_values else picks
+    if field.name == "rooms_damaged":  # asked only when the house is damaged: at least one room
+        return st.integers(1, 50)
     if field.kind == "integer":
-        return st.integers(0, 100)
+        return st.integers(0, 50)
     if field.kind == "decimal":
-        return st.floats(0, 1e7, allow_nan=False) | st.integers(0, 10**7)
+        return st.floats(0, 1e4, allow_nan=False) | st.integers(0, 10**4)  # mu and yuan both fit
     if field.kind == "date":
         return st.dates(dt.date(2000, 1, 1), SURVEY_DAY).map(dt.date.isoformat)
     if field.kind == "dateTime":  # start, end: on the survey's day or after (ISO 8601, the device's offset)
