@@ -7,7 +7,7 @@ import datetime as dt
 
 VILLAGE = "500112104201"
 HOUSEHOLD = f"{VILLAGE}-0001"
-VERSION = "2026120103"  # the current release of both forms
+VERSION = "2026120104"  # the current release of both forms
 V1 = "2026112201"  # the first release, still published and checked
 TODAY = dt.date(2026, 11, 22)  # the day every validation in the tests runs on
 

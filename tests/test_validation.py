@@ -446,3 +446,37 @@ def test_the_forms_bounds_catch_a_slipped_finger_on_the_server_too(form, changes
     assert failed["message"]["en"] and failed["message"]["en"] not in failed["message"]["zh"]
     if "survey_date" not in changes and "rooms_damaged" not in changes:  # the first release had no bound
         assert check(form, changes, form_version=V1) == []
+
+
+def test_the_form_checks_an_id_number_as_the_server_does_and_one_problem_is_one_issue():
+    """Release 2026120104 checks the ID's check digit, and the birth date and sex against it, in the
+    form (the device refuses at once); on the server the domain rule's message is kept, alone."""
+    from lxml import etree
+
+    from server.validation import idcard
+    from server.validation.xpath import evaluate, evaluation_day
+
+    spec = CATALOG[H]["2026120104"]
+    constraint = spec.fields["members/id_number"].constraint
+    with evaluation_day(TODAY):
+        for number in [HEAD_ID, SPOUSE_ID, CHILD_ID, "999999194901010011", *(HEAD_ID[:17] + c for c in "0123456789X")]:
+            doc = etree.fromstring(f"<data><members><id_number>{number}</id_number></members></data>".encode())
+            ok = evaluate(constraint, doc.find("members/id_number"))
+            assert ok == (idcard.check_digit_ok(number) or number.startswith("999999")), number
+    # one problem, one issue: the rule's, never the form's echo beside it
+    wrong_digit = HEAD_ID[:17] + "5"
+    for changes, expected in [
+        (
+            {"members[1]/id_number": wrong_digit, "head_id_number": wrong_digit},
+            {("members[1]/id_number", "id.check_digit"), ("head_id_number", "id.check_digit")},
+        ),
+        ({"members[3]/birth_date": "2015-03-02"}, {("members[3]/birth_date", "id.birth_date_mismatch")}),
+        ({"members[3]/sex": "female"}, {("members[3]/sex", "id.sex_mismatch")}),
+    ]:
+        assert set(check(H, changes)) == expected and len(check(H, changes)) == len(expected)
+    # the format is the form's own check, with its message
+    doc = submission(H)
+    put(doc["data"], "members[2]/id_number", "11010519480101003")
+    issues = validate_submission(doc, VILLAGE, CATALOG, Context(today=TODAY, household_id=HOUSEHOLD))
+    [short] = [i for i in issues if i["path"] == "members[2]/id_number"]
+    assert short["code"] == "constraint.failed" and "末位校验码须正确" in short["message"]["zh"]
