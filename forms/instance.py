@@ -96,14 +96,14 @@ def _typed(el: etree._Element, spec: FormSpec, xml_parent: str, out: dict | None
             if name not in out:
                 out[name] = _untyped_value(child)
         elif f.kind == "page":
-            _typed(child, spec, f.xml_path or f.path, out)
+            _typed(child, spec, f.xml_path, out)
         elif f.kind == "repeat":
             items = out.get(name)
             if not isinstance(items, list):  # the form's repeat wins over a stray element of its name
                 items = out[name] = []
-            items.append(_typed(child, spec, f.xml_path or f.path))
+            items.append(_typed(child, spec, f.xml_path))
         elif f.kind == "group":
-            out[name] = _typed(child, spec, f.xml_path or f.path)
+            out[name] = _typed(child, spec, f.xml_path)
         else:
             text = child.text.strip() if child.text else ""
             if text:

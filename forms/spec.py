@@ -82,7 +82,7 @@ class Field:
     choices: tuple[Choice, ...] = ()
     list_name: str | None = None
     repeat: str | None = None  # path of the innermost enclosing repeat
-    xml_path: str = ""  # where it sits in the XForm instance (pages included); "" = same as path
+    xml_path: str = ""  # where it sits in the XForm instance, pages included
 
     @functools.cached_property
     def name(self) -> str:
@@ -94,8 +94,7 @@ class Field:
 
     @functools.cached_property
     def xml_parent(self) -> str:
-        where = self.xml_path or self.path
-        return where.rsplit("/", 1)[0] if "/" in where else ""
+        return self.xml_path.rsplit("/", 1)[0] if "/" in self.xml_path else ""
 
     @property
     def choice_values(self) -> frozenset[str]:
@@ -108,8 +107,7 @@ class FormSpec:
     version: str
     root: str  # instance root element name (pyxform: "data")
     fields: dict[str, Field]  # in document order, by data path
-    pages: dict[str, Field] = field(default_factory=dict)  # page groups, by instance path
-    order: tuple[str, ...] = ()  # instance paths (pages and fields) in document order
+    layout: tuple[Field, ...] = ()  # every node of the instance, pages included, in document order
 
     def children(self, parent: str) -> list[Field]:
         """The data's fields directly inside ``parent`` (a repeat's path, or "" for the top)."""
@@ -121,11 +119,14 @@ class FormSpec:
         return self._xml_children.get(parent, [])
 
     @functools.cached_property
+    def pages(self) -> dict[str, Field]:
+        """The page groups, by instance path."""
+        return {f.xml_path: f for f in self.layout if f.kind == "page"}
+
+    @functools.cached_property
     def _xml_children(self) -> dict[str, list[Field]]:
         out: dict[str, list[Field]] = {}
-        items = [*self.pages.values(), *self.fields.values()]
-        order = {p: i for i, p in enumerate(self.order)}
-        for f in sorted(items, key=lambda f: order.get(f.xml_path or f.path, 0)):
+        for f in self.layout:
             out.setdefault(f.xml_parent, []).append(f)
         return out
 
@@ -226,19 +227,18 @@ def compile_xform(xml: bytes) -> FormSpec:
             controls[rel(ref)] = control
 
     fields: dict[str, Field] = {}
-    pages: dict[str, Field] = {}
+    layout: list[Field] = []
     repeats: list[str] = []
     for path in order:
         bind = binds.get(path)
         control = controls.get(path)
         kind = kinds.get(path)
         if kind == "group":  # a page: in the instance, not in the data
-            pages[path] = Field(path=path, kind="page", label=_label(control, itext) if control is not None else {},
-                                relevant=_expr(bind, "relevant"), xml_path=path)  # fmt: skip
+            layout.append(Field(path=path, kind="page", label=_label(control, itext) if control is not None else {},
+                                relevant=_expr(bind, "relevant"), xml_path=path))  # fmt: skip
             continue
-        data_path = "/".join(
-            part for i, part in enumerate(path.split("/")) if kinds.get("/".join(path.split("/")[: i + 1])) != "group"
-        )
+        parts = path.split("/")  # the data path: the instance path without its pages
+        data_path = "/".join(part for i, part in enumerate(parts) if kinds.get("/".join(parts[: i + 1])) != "group")
         if kind == "repeat":
             repeats.append(data_path)
         if kind is None:
@@ -269,10 +269,11 @@ def compile_xform(xml: bytes) -> FormSpec:
             choices=choices,
             list_name=list_name,
             repeat=enclosing[-1] if enclosing else None,
-            xml_path=path if path != data_path else "",
+            xml_path=path,
         )
-    return FormSpec(form_id=form.form_id, version=form.version, root=_local(instance), fields=fields, pages=pages,
-                    order=tuple(order))  # fmt: skip
+        layout.append(fields[data_path])
+    return FormSpec(form_id=form.form_id, version=form.version, root=_local(instance), fields=fields,
+                    layout=tuple(layout))  # fmt: skip
 
 
 def _expr(bind: etree._Element | None, name: str) -> str | None:

@@ -47,7 +47,7 @@ def codes(data: dict) -> list[tuple[str, str]]:
 def test_the_data_of_a_paged_form_keeps_flat_field_names():
     s = spec()
     assert list(s.fields) == ["consent", "rooms", "size", "members", "members/name", "members/age", "outage"]
-    assert s.fields["members/name"].xml_path == "household/members/name" and s.fields["consent"].xml_path == ""
+    assert s.fields["members/name"].xml_path == "household/members/name" and s.fields["consent"].xml_path == "consent"
     assert set(s.pages) == {"household", "water"} and s.pages["household"].relevant
 
 

@@ -51,22 +51,19 @@ def instance_xml(form_id: str, data: dict, instance_id: str, version: str = reco
     root = etree.Element("data", id=form_id, version=version)
 
     def fill(parent, values: dict, xml_parent: str) -> None:
-        used = set()
         for f in spec.xml_children(xml_parent) if spec else []:
             if f.kind == "page":
-                used |= fill(etree.SubElement(parent, f.name), values, f.xml_path) or set()
+                fill(etree.SubElement(parent, f.name), values, f.xml_path)
             elif f.name in values:
-                used.add(f.name)
                 for item in values[f.name] if f.kind == "repeat" else [values[f.name]]:
                     el = etree.SubElement(parent, f.name)
                     if isinstance(item, dict):
-                        fill(el, item, f.xml_path or f.path)
-                        unknown(el, item, f.xml_path or f.path)
+                        fill(el, item, f.xml_path)
+                        unknown(el, item)
                     else:
                         el.text = str(item)
-        return used
 
-    def unknown(parent, values: dict, xml_parent: str) -> None:
+    def unknown(parent, values: dict) -> None:
         """What the form does not know, as sent (at the level it was given)."""
         known = {f.name for f in spec.fields.values()} if spec else set()
         for key, value in values.items():
@@ -76,7 +73,7 @@ def instance_xml(form_id: str, data: dict, instance_id: str, version: str = reco
                     el.text = None if isinstance(item, dict) else str(item)
 
     fill(root, data, "")
-    unknown(root, data, "")
+    unknown(root, data)
     meta_el = etree.SubElement(root, "meta")
     for key, value in {"instanceID": instance_id, **meta}.items():
         etree.SubElement(meta_el, key).text = value

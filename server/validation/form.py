@@ -69,11 +69,10 @@ def build_instance(spec: FormSpec, data: dict) -> Instance:
 
     def fill(parent_el: etree._Element, xml_parent: str, values: dict, where: str) -> None:
         for f in spec.xml_children(xml_parent):
-            xml_path = f.xml_path or f.path
             if f.kind == "page":  # its fields are the data's siblings
                 el = etree.SubElement(parent_el, f.name)
                 instance.nodes.append(Node(f, el, concrete(where, f.name), None))
-                fill(el, xml_path, values, where)
+                fill(el, f.xml_path, values, where)
                 continue
             value = values.get(f.name) if isinstance(values, dict) else None
             if f.kind == "repeat":
@@ -81,12 +80,12 @@ def build_instance(spec: FormSpec, data: dict) -> Instance:
                     el = etree.SubElement(parent_el, f.name)
                     here = f"{concrete(where, f.name)}[{i}]"
                     instance.nodes.append(Node(f, el, here, item))
-                    fill(el, xml_path, item if isinstance(item, dict) else {}, here)
+                    fill(el, f.xml_path, item if isinstance(item, dict) else {}, here)
             elif f.kind == "group":
                 el = etree.SubElement(parent_el, f.name)
                 here = concrete(where, f.name)
                 instance.nodes.append(Node(f, el, here, value))
-                fill(el, xml_path, value if isinstance(value, dict) else {}, here)
+                fill(el, f.xml_path, value if isinstance(value, dict) else {}, here)
             else:
                 el = etree.SubElement(parent_el, f.name)
                 el.text = xpath_text(f.kind, value)
