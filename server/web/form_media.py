@@ -21,7 +21,7 @@ from typing import Any
 from server.access.accounts import User, Village
 from server.casework import door_cards
 
-FILES = ("villages.csv", "households.csv")
+FILES = ("villages.csv", "households.csv")  # what make() makes
 
 
 def _csv(header: list[str], rows: Iterable[list[str]]) -> bytes:
@@ -44,16 +44,15 @@ def households_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
     )
 
 
-def files_for(
-    user: User, villages: list[Village], household_rows: Callable[[list[str]], list[Mapping[str, Any]]]
-) -> dict[str, bytes]:
-    """Every generated file for ``user`` (``villages``: all registered; ``household_rows``: the read
-    model's rows of the given villages)."""
+def make(
+    name: str, user: User, villages: list[Village], household_rows: Callable[[list[str]], list[Mapping[str, Any]]]
+) -> bytes:
+    """One generated file (a name of ``FILES``) for ``user`` (``villages``: all registered;
+    ``household_rows``: the read model's rows of the given villages)."""
     own = [v for v in villages if user.sees_village(v.code)]
-    return {
-        "villages.csv": villages_csv(own),
-        "households.csv": households_csv(household_rows([v.code for v in own])),
-    }
+    if name == "villages.csv":
+        return villages_csv(own)
+    return households_csv(household_rows([v.code for v in own]))
 
 
 def md5(content: bytes) -> str:

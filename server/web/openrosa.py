@@ -26,7 +26,7 @@ from flask import Blueprint, Response, current_app, g, request, url_for
 
 from forms import version_key
 from forms.instance import Instance, InstanceError, head, read, uuid_of
-from server.access.accounts import list_villages
+from server.access.accounts import Village, list_villages
 from server.validation.xpath import parse_date, parse_datetime
 from server.web import form_media
 from server.web.attachments import stored_type
@@ -159,7 +159,8 @@ def manifest(form_id: str) -> Response:
             continue
         digest = stub.get("digest", "")
         files.append((name, base64.b64decode(digest[4:]).hex() if digest.startswith("md5-") else ""))
-    files += [(name, form_media.md5(content)) for name, content in _generated().items()]
+    villages = list_villages(couch())
+    files += [(name, form_media.md5(_generated(name, villages))) for name in form_media.FILES]
     items = "".join(
         f"<mediaFile><filename>{escape(name)}</filename><hash>md5:{md5}</hash>"
         f"<downloadUrl>{escape(url_for('openrosa.media', form_id=form_id, name=name, _external=True))}</downloadUrl>"
@@ -170,16 +171,20 @@ def manifest(form_id: str) -> Response:
     return Response(body, mimetype="text/xml", headers={"Content-Type": "text/xml; charset=utf-8"})
 
 
-def _generated() -> dict[str, bytes]:
+def _generated(name: str, villages: list[Village]) -> bytes:
     model = current_app.extensions["fangpin.readmodel"]
-    return form_media.files_for(g.user, list_villages(couch()), model.household_rows)
+    return form_media.make(name, g.user, villages, model.household_rows)
 
 
 @bp.get("/forms/<form_id>/media/<path:name>")
 def media(form_id: str, name: str) -> Response:
     doc = _form(form_id)
     if name in form_media.FILES:
-        return Response(_generated()[name], mimetype="text/csv", headers={"Content-Type": "text/csv; charset=utf-8"})
+        return Response(
+            _generated(name, list_villages(couch())),
+            mimetype="text/csv",
+            headers={"Content-Type": "text/csv; charset=utf-8"},
+        )
     stub = (doc.get("_attachments") or {}).get(name)
     data = couch().get_attachment(names.FORMS, doc["_id"], name) if stub and name != "xform.xml" else None
     if data is None:
