@@ -132,17 +132,25 @@ def submission_view(review: dict) -> dict:
     }
 
 
-@bp.get("/submissions")
-def list_submissions():
-    user = require_user()
+def asked_villages(user: User) -> list[str]:
+    """The villages a listing covers: the one ``?village=`` names, which the user must see, or all
+    the user sees."""
     villages = visible_villages(user)
-    village, state = request.args.get("village"), request.args.get("state")
+    village = request.args.get("village")
     if village:
         if not names.is_village_code(village):
             raise bad_request("village 须为12位村代码", "village must be a 12-digit village code")
         if village not in villages:
             raise forbidden(f"无权查看村 {village}", f"you may not see village {village}")
         villages = [village]
+    return villages
+
+
+@bp.get("/submissions")
+def list_submissions():
+    user = require_user()
+    villages = asked_villages(user)
+    state = request.args.get("state")
     if state and state not in STATES:
         raise bad_request(f"state 须为 {', '.join(STATES)} 之一", f"state must be one of {', '.join(STATES)}")
     selector: dict = {"type": "review"}

@@ -22,7 +22,7 @@ from server.casework.tiers import retier
 from server.households import model as households
 from server.pipeline import household_store
 from server.validation.submission import local_today
-from server.web.api import require_csrf_for_cookies, visible_villages
+from server.web.api import asked_villages, require_csrf_for_cookies
 from server.web.auth import require_user
 from server.web.errors import ApiError, bad_request, forbidden, not_found
 from sync import audit, names
@@ -56,14 +56,7 @@ def couch() -> Couch:
 @bp.get("")
 def list_households():
     user = require_user()
-    villages = visible_villages(user)
-    village = request.args.get("village")
-    if village:
-        if not names.is_village_code(village):
-            raise bad_request("village 须为12位村代码", "village must be a 12-digit village code")
-        if village not in villages:
-            raise forbidden(f"无权查看村 {village}", f"you may not see village {village}")
-        villages = [village]
+    villages = asked_villages(user)
     selector: dict[str, Any] = {"type": "household", "village_code": {"$in": villages}, "merged_into": None}
     conflict = request.args.get("conflict")
     if conflict is not None:
