@@ -51,7 +51,7 @@ def validate_submission(doc: Mapping[str, Any], village: str, catalog: Catalog, 
     if spec is not None and isinstance(data, dict):
         data, capped = cap_repeats(data, spec)
         form_issues, clean = validate_data(data, spec, form_day(doc, ctx.today))
-        rule_issues = list(apply_rules(spec.form_id, clean, ctx))
+        rule_issues = apply_rules(spec.form_id, clean, ctx)
         issues += capped + without_form_echo(form_issues, rule_issues) + place_mismatch(doc, data, spec)
         issues += rule_issues
     return cap_issues(without_shadowed_warnings(issues))
@@ -63,9 +63,8 @@ def without_form_echo(form_issues: list[dict], rule_issues: list[dict]) -> list[
     on the same answer, its message is the more precise one: one problem, one issue."""
     named = {i["path"] for i in rule_issues if i["severity"] == ERROR}
     # a wrong ID number is the problem; the birth date and sex the form compares with it follow from it
-    named |= {
-        f"{p[: -len('id_number')]}{echo}" for p in named if p.endswith("/id_number") for echo in ("birth_date", "sex")
-    }
+    wrong_ids = [path.removesuffix("id_number") for path in named if path.endswith("/id_number")]
+    named |= {base + echo for base in wrong_ids for echo in ("birth_date", "sex")}
     return [i for i in form_issues if not (i["code"] == "constraint.failed" and i["path"] in named)]
 
 
