@@ -79,5 +79,5 @@ def answers_for(spec: FormSpec, data: dict) -> tuple[dict[str, str], dict[str, i
             for sub_key, sub_value in entry.items():
                 sub = spec.fields.get(f"{key}/{sub_key}")
                 if sub is not None and not sub.calculate:
-                    answers[f"{top(f)}[{n}]{sub.xml_path[len(f.xml_path):]}"] = text(sub_value)
+                    answers[f"{top(f)}[{n}]{sub.xml_path[len(f.xml_path) :]}"] = text(sub_value)
     return answers, repeats
