@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 
 import pytest
 import records
@@ -18,7 +19,7 @@ from lxml import etree
 from test_household_worker import roster
 from test_openrosa import manifest_files, post
 
-from forms import shipped_forms
+from forms import current_forms, shipped_forms
 from forms.spec import spec_for
 from server.pipeline.worker import Worker
 from sync import names
@@ -73,3 +74,97 @@ def test_every_published_form_filled_in_javarosa_is_a_review_without_errors(form
 
 def instance_id(xml: str) -> str:
     return etree.fromstring(xml.encode()).findtext("meta/instanceID").removeprefix("uuid:")
+
+
+# Each in-form check and a value a worker might enter that it must refuse. Dates are relative to
+# the day the test runs (the engine's today()); ``{other}`` is another village's household.
+REFUSED = """
+| form | question | value | engine | why |
+| damage_survey | village_code | {other_village} | not offered | another village's code is not in the list |
+| damage_survey | household_scan | fangpin:household:{other} | constraint | a door card from another village |
+| damage_survey | survey_date | {tomorrow} | constraint | in the future |
+| damage_survey | disaster_date | {tomorrow} | constraint | after the survey |
+| damage_survey | deaths | 51 | constraint | more than the bound |
+| damage_survey | missing | -1 | constraint | negative |
+| damage_survey | injured_serious | 51 | constraint | more than the bound |
+| damage_survey | injured_minor | 51 | constraint | more than the bound |
+| damage_survey | rooms_damaged | 0 | constraint | a damaged house has at least one room |
+| damage_survey | crop_area_mu | 10000.5 | constraint | more than the bound |
+| damage_survey | livestock_lost | 100001 | constraint | more than the bound |
+| damage_survey | water_cut_days | 367 | constraint | more than a year |
+| damage_survey | direct_loss_yuan | 10000001 | constraint | more than the bound |
+| damage_survey | income_drop_pct | 101 | constraint | more than everything |
+| damage_survey | urgent_needs | none food | constraint | "none" with a need |
+| household_survey | village_code | {other_village} | not offered | another village's code is not in the list |
+| household_survey | household_scan | fangpin:household:{other} | constraint | a door card from another village |
+| household_survey | survey_date | {tomorrow} | constraint | in the future |
+| household_survey | head_id_number | 110105194912310021 | constraint | wrong check digit |
+| household_survey | phone | 12800138000 | constraint | not a mobile number |
+| household_survey | members[2]/id_number | 11010519480101003 | constraint | 17 digits |
+| household_survey | members[1]/sex | male | constraint | the ID says female |
+| household_survey | members[1]/birth_date | 1950-01-01 | constraint | the ID says 1949-12-31 |
+| household_survey | members[2]/disability_grade | 5 | constraint | grades are 1-4 |
+| household_survey | income_wage | 10000001 | constraint | more than the bound |
+| household_survey | income_business | -1 | constraint | negative |
+| household_survey | income_property | 10000001 | constraint | more than the bound |
+| household_survey | income_transfer | 10000001 | constraint | more than the bound |
+| household_survey | cost_business | -0.5 | constraint | negative |
+| household_survey | expense_medical_oop | 10000001 | constraint | more than the bound |
+| household_survey | expense_education | 10000001 | constraint | more than the bound |
+| household_survey | last_year_income | 10000001 | constraint | more than the bound |
+| household_survey | water_outage_days | 367 | constraint | more than a year |
+"""
+
+
+def refused_rows() -> list[dict[str, str]]:
+    lines = [line.strip().strip("|").split("|") for line in REFUSED.strip().splitlines()]
+    head = [cell.strip() for cell in lines[0]]
+    return [dict(zip(head, (cell.strip() for cell in line), strict=True)) for line in lines[1:]]
+
+
+def question_path(spec, question: str) -> str:
+    """members[2]/sex -> /data/members[2]/sex; income_wage -> /data/page_income/income_wage."""
+    name, _, rest = question.partition("[")
+    field = spec.fields[name if not rest else f"{name}/{rest.split('/', 1)[1]}"]
+    if not rest:
+        return f"/{spec.root}/{field.xml_path}"
+    repeat = spec.fields[name]
+    return f"/{spec.root}/{repeat.xml_path}[{rest.split(']')[0]}]{field.xml_path[len(repeat.xml_path) :]}"
+
+
+@pytest.mark.parametrize("form", current_forms(), ids=lambda f: f.form_id)
+def test_each_in_form_check_refuses_its_bad_value_in_javarosa_with_its_chinese_message(
+    form, javarosa, client, conn, township
+):
+    a = township.a
+    roster(conn, a, 3)
+    roster(conn, township.b, 1)
+    media = {name: body for name, (_, body) in manifest_files(client, form.form_id).items()}
+    spec = spec_for(form.xml)
+    today = dt.date.today()
+    tomorrow = (today + dt.timedelta(days=1)).isoformat()
+    values = {"other": f"{township.b}-0001", "other_village": township.b, "tomorrow": tomorrow}
+    rows = [r for r in refused_rows() if r["form"] == form.form_id]
+    answers, repeats = answers_for(spec, worker_answers(form.form_id, form.version, a, today))
+    runs = []
+    for row in rows:
+        path = question_path(spec, row["question"])
+        assert path in answers or spec.fields[row["question"].split("[")[0]].kind != "repeat"
+        runs.append(Run(row["question"], {**answers, path: row["value"].format(**values)}, repeats))
+    results = step_through(javarosa, form.xml, media, runs, **DEVICE)
+
+    for row, result in zip(rows, results, strict=True):
+        path = question_path(spec, row["question"])
+        [event] = [e for e in result["events"] if e["path"] == path]
+        if row["engine"] == "not offered":  # a list question: the choice is not there to tap
+            assert event["verdict"] == "no_such_choice" and event.get("after") is None, row["why"]
+            continue
+        field = spec.fields[re.sub(r"\[\d+\]", "", row["question"])]
+        assert (row["question"], event["verdict"], event.get("message")) == (
+            row["question"], "constraint", field.constraint_msg["zh"]), row["why"]  # fmt: skip
+        assert re.search(r"[\u4e00-\u9fff]", event["message"])
+        assert event["after"] != row["value"].format(**values)  # the bad value is not kept
+    # every check the form has is in the table
+    checked = {re.sub(r"\[\d+\]", "", r["question"]) for r in rows}
+    constrained = {f.path for f in spec.fields.values() if f.constraint}
+    assert constrained == checked, constrained ^ checked
