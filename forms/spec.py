@@ -149,6 +149,15 @@ class FormSpec:
         return MAX_ITEMS.get(repeat.rsplit("/", 1)[-1], MAX_ITEMS_DEFAULT)
 
 
+ACTIONS = frozenset({"setvalue", "setgeopoint"})  # XForms actions inside a control (trigger, defaults)
+
+
+def selected(answer: object) -> frozenset[str]:
+    """The choices of a select answer: XForms writes a select_multiple as space-separated values,
+    so a select_one answer is the one-element case (release 2026120105 made ``health`` multiple)."""
+    return frozenset(answer.split()) if isinstance(answer, str) else frozenset()
+
+
 def _local(el: etree._Element) -> str:
     return etree.QName(el).localname
 
@@ -218,7 +227,7 @@ def compile_xform(xml: bytes) -> FormSpec:
         if not isinstance(control.tag, str):
             continue
         ref = control.get("ref") or control.get("nodeset")
-        if ref is None:
+        if ref is None or _local(control) in ACTIONS:  # an action names the node it sets, not a control
             continue
         if _local(control) == "repeat":
             kinds[rel(ref)] = "repeat"
@@ -246,7 +255,8 @@ def compile_xform(xml: bytes) -> FormSpec:
             if tag in ("select1", "select"):
                 kind = _BIND_KIND[tag]
             elif bind is not None and bind.get("calculate") is not None and control is None:
-                kind = "calculate"
+                # a number the form works out (a total) is typed as one; anything else is text
+                kind = _BIND_KIND[bind.get("type")] if bind.get("type") in ("int", "decimal") else "calculate"
             else:
                 kind = _BIND_KIND.get((bind.get("type") if bind is not None else None) or "string", "text")
         choices, list_name = (), None

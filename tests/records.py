@@ -7,7 +7,7 @@ import datetime as dt
 
 VILLAGE = "500112104201"
 HOUSEHOLD = f"{VILLAGE}-0001"
-VERSION = "2026120104"  # the current release of both forms
+VERSION = "2026120105"  # the current release of both forms
 V1 = "2026112201"  # the first release, still published and checked
 TODAY = dt.date(2026, 11, 22)  # the day every validation in the tests runs on
 
@@ -36,17 +36,29 @@ DAMAGE = {
     "main_labour_lost": "no",
     "relocated": "dispersed",
     "house_damage": "severe",
+    "house_structure": "brick_wood",
+    "rooms_collapsed": 0,
+    "rooms_severe": 3,
+    "rooms_minor": 0,
     "rooms_damaged": 3,
     "only_dwelling": "yes",
     "safe_shelter": "no",
+    "can_recover_alone": "partly",
     "crop_area_mu": 4.5,
     "crop_loss_band": "p30_80",
     "crops_main_income": "yes",
+    "crop_affected_mu": 4.5,
+    "crop_damaged_mu": 3,
+    "crop_lost_mu": 1.5,
+    "livestock_pigs": 2,
     "livestock_lost": 2,
     "water_cut_days": 10,
     "direct_loss_yuan": 32000.5,
     "income_drop_pct": 40,
     "urgent_needs": "food shelter",
+    "insurance": "house anti_poverty",
+    "relief_received": "food",
+    "loans_due": "yes",
     "photos": [{"photo": "house-1.jpg"}],
 }
 
@@ -56,6 +68,8 @@ HOUSEHOLD_SURVEY = {
     "head_id_number": HEAD_ID,
     "phone": "13800138000",
     "category": "lifted",
+    "welfare": "dibao disability_allowance",
+    "relocated_household": "no",
     "members": [
         {
             "name": "王秀英",
@@ -75,6 +89,7 @@ HOUSEHOLD_SURVEY = {
             "relation": "spouse",
             "birth_date": "1948-01-01",
             "health": "disabled",
+            "disability_type": "physical",
             "disability_grade": 2,
             "labour": "lost",
             "school": "none",
@@ -84,7 +99,7 @@ HOUSEHOLD_SURVEY = {
             "name": "李小明",
             "id_number": CHILD_ID,
             "sex": "male",
-            "relation": "grandchild",
+            "relation": "grandson",
             "birth_date": "2015-03-01",
             "health": "healthy",
             "labour": "none",
@@ -118,8 +133,28 @@ def data(form_id: str, version: str = VERSION) -> dict:
     return picked(out, version)
 
 
+# What release 2026120105 added, and the relations it splits (the national system's list)
+NEW_IN_05 = {"house_structure", "rooms_collapsed", "rooms_severe", "rooms_minor", "can_recover_alone",
+             "crop_affected_mu", "crop_damaged_mu", "crop_lost_mu", "livestock_pigs", "livestock_cattle",
+             "livestock_sheep", "livestock_poultry", "livestock_other", "insurance", "relief_received", "loans_due",
+             "welfare", "relocated_household", "monitoring_category", "disability_type", "consent_photo"}  # fmt: skip
+OLD_RELATION = {"son": "child", "daughter": "child", "son_in_law": "child", "daughter_in_law": "child",
+                "grandson": "grandchild", "granddaughter": "grandchild", "grandson_maternal": "grandchild",
+                "granddaughter_maternal": "grandchild", "father": "parent", "mother": "parent",
+                "father_in_law": "parent", "mother_in_law": "parent"}  # fmt: skip
+
+
 def picked(answers: dict, version: str = VERSION) -> dict:
-    """The household as a worker picks it (release 2026120102 on): from the list, or a new one."""
+    """The answers as ``version`` of the form collects them: the household picked from the list
+    or new (release 2026120102 on), release 2026120105's questions only from that release on."""
+    if version < "2026120105":
+        for key in NEW_IN_05:
+            answers.pop(key, None)
+        for member in answers.get("members") or []:
+            if isinstance(member, dict):
+                for key in NEW_IN_05:
+                    member.pop(key, None)
+                member["relation"] = OLD_RELATION.get(member.get("relation"), member.get("relation"))
     if version < "2026120102":
         return answers
     for key in ("is_new", "household_pick", "new_household_id", "household_scan"):

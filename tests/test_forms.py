@@ -11,6 +11,16 @@ NS = {"x": "http://www.w3.org/2002/xforms", "h": "http://www.w3.org/1999/xhtml"}
 ENVELOPE = {"village_code", "household_id", "surveyor", "survey_date", "location", "consent"}
 META = {"start", "end", "today", "deviceid", "username"}  # ODK metadata, from 2026120101 on
 PICKER = {"household_scan", "is_new", "household_pick", "new_household_id", "household_shown"}  # 2026120102 on
+PROMPTS = {"damage_survey": {"consent_stop"}, "household_survey": {"consent_stop", "known_phone_shown"}}  # notes
+# What release 2026120105 added beyond the domain's names, each documented in the README's contract
+ADDED_05 = {
+    "damage_survey": {"consent_photo", "household_base_version", "house_structure", "rooms_collapsed", "rooms_severe",
+                      "rooms_minor", "can_recover_alone", "crop_affected_mu", "crop_damaged_mu", "crop_lost_mu",
+                      "livestock_pigs", "livestock_cattle", "livestock_sheep", "livestock_poultry", "livestock_other",
+                      "insurance", "relief_received", "loans_due"},
+    "household_survey": {"consent_photo", "household_base_version", "known_phone", "monitoring_category", "welfare",
+                         "relocated_household", "members/disability_type"},
+}  # fmt: skip
 # Field names from ../shared/domain.md, the contract tablets and exports rely on.
 CONTRACT = {
     "damage_survey": ENVELOPE
@@ -90,10 +100,25 @@ def test_built_xforms_agree_with_their_xlsform_sources():
 
 @pytest.mark.parametrize("form_id", FORM_IDS)
 def test_field_names_are_the_data_contract(form_id):
-    assert fields(built_path(form_id).read_bytes()) == CONTRACT[form_id] | META | PICKER
+    assert (
+        fields(built_path(form_id).read_bytes())
+        == CONTRACT[form_id] | META | PICKER | PROMPTS[form_id] | ADDED_05[form_id]
+    )
     for older in shipped_forms():  # every released version keeps the contract's names
         if older.form_id == form_id:
-            assert fields(older.xml) - META - PICKER == CONTRACT[form_id], older.version
+            assert fields(older.xml) - META - PICKER - PROMPTS[form_id] - ADDED_05[form_id] == CONTRACT[form_id], (
+                older.version
+            )
+
+
+@pytest.mark.parametrize("form_id", FORM_IDS)
+def test_every_field_beyond_the_domains_is_documented_in_the_readme(form_id):
+    from sync.embedded import PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    contract = readme[readme.index("### Field setup and ODK Collect") : readme.index("### API")]
+    missing = {name for name in ADDED_05[form_id] | META | PICKER if f"`{name}`" not in contract}
+    assert missing == set()
 
 
 @pytest.mark.parametrize("form_id", FORM_IDS)

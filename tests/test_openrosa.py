@@ -16,6 +16,7 @@ from lxml import etree
 from test_household_worker import record, roster, run
 
 from forms import current_forms, shipped_forms
+from server.pipeline.readmodel import PREFILL
 from sync import names
 
 HEADERS = {"X-OpenRosa-Version": "1.0"}
@@ -294,8 +295,10 @@ def test_form_media_are_made_per_user_from_the_servers_data_and_their_md5_follow
     households = list(csv.DictReader(io.StringIO(files["households.csv"][1].decode())))
     assert [h["name"] for h in households] == [f"{township.a}-000{n}" for n in (1, 2, 3)]
     assert households[0] == {"name": f"{township.a}-0001", "label": "0001 王秀英", "village": township.a,
-                             "number": "0001", "head_name": "王秀英"}  # fmt: skip
+                             "number": "0001", "head_name": "王秀英", "version": "0", "category": "",
+                             "phone_masked": "138****8000"} | dict.fromkeys(PREFILL, "")  # fmt: skip
     assert "11010519491231002X" not in files["households.csv"][1].decode()  # never an ID number
+    assert "13800138000" not in files["households.csv"][1].decode()  # the phone only masked
     # another worker, another list; the township's clerk sees both villages
     other = manifest_files(client, "household_survey", auth=("gw_b", PASSWORD))
     assert township.a not in other["households.csv"][1].decode() and township.b in other["villages.csv"][1].decode()

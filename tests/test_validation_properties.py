@@ -4,6 +4,7 @@ no input whatsoever makes it raise."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 
 import records
@@ -47,7 +48,7 @@ def value_for(field: Field) -> st.SearchStrategy:
         plain = sorted(field.choice_values - {"none"})
         picks = st.lists(st.sampled_from(plain), min_size=1, max_size=len(plain), unique=True).map(" ".join)
         return picks | st.just("none") if "none" in field.choice_values else picks
-    if field.name == "rooms_damaged":  # asked only when the house is damaged: at least one room
+    if field.name == "rooms_minor":  # asked only when the house is damaged: at least one room in all
         return st.integers(1, 50)
     if field.kind == "integer":
         return st.integers(0, 50)
@@ -80,6 +81,11 @@ def valid_record(draw, form_id: str) -> dict:
     data = records.data(form_id)
     for field in leaves(SPECS[form_id]):
         data[field.path] = draw(value_for(field))
+    # the areas nest: 绝收 within 成灾 within 受灾 within the sown area
+    nested = ("crop_area_mu", "crop_affected_mu", "crop_damaged_mu", "crop_lost_mu")
+    for outer, inner in itertools.pairwise(nested):
+        if isinstance(data.get(outer), (int, float)) and isinstance(data.get(inner), (int, float)):
+            data[inner] = min(data[inner], data[outer])
     if "notes" in data:
         data["notes"] = draw(st.text(st.characters(categories=["L"]), min_size=1, max_size=30))
     doc = records.submission(form_id)

@@ -41,23 +41,46 @@ HEADERS: dict[str, str] = {
     "联系电话": "phone", "电话": "phone",
     "户类型": "category",
     "监测对象类别": "monitoring_category",
+    "残疾类别": "disability_type",
+    "享受政策": "welfare", "社会保障": "welfare", "享受救助": "welfare",
+    "是否享受低保": "welfare:dibao", "是否特困供养": "welfare:tekun", "是否低保边缘": "welfare:dibao_edge",
+    "是否享受残疾人两项补贴": "welfare:disability_allowance", "是否领取养老金": "welfare:pension",
+    "是否易地扶贫搬迁": "relocated_household", "易地扶贫搬迁户": "relocated_household",
 }  # fmt: skip
 REQUIRED = ("household", "name", "relation")
 _FIRST = {"户编号", "姓名", "与户主关系"}  # how the required columns are named in the error message
 
 VALUES: dict[str, dict[str, str]] = {
     "sex": {"男": "male", "女": "female"},
+    # the national system's 与户主关系 list, as the survey codes it from release 2026120105
     "relation": {
         "户主": "head", "本人": "head", "配偶": "spouse", "妻": "spouse", "夫": "spouse",
-        "子": "child", "女": "child", "之子": "child", "之女": "child", "儿子": "child", "女儿": "child",
-        "父亲": "parent", "母亲": "parent", "之父": "parent", "之母": "parent", "父母": "parent",
-        "孙子": "grandchild", "孙女": "grandchild", "之孙子": "grandchild", "之孙女": "grandchild",
-        "外孙子": "grandchild", "外孙女": "grandchild",
+        "之子": "son", "子": "son", "儿子": "son", "之女": "daughter", "女": "daughter", "女儿": "daughter",
+        "之儿媳": "daughter_in_law", "儿媳": "daughter_in_law", "之女婿": "son_in_law", "女婿": "son_in_law",
+        "之孙子": "grandson", "孙子": "grandson", "之孙女": "granddaughter", "孙女": "granddaughter",
+        "之外孙子": "grandson_maternal", "外孙子": "grandson_maternal",
+        "之外孙女": "granddaughter_maternal", "外孙女": "granddaughter_maternal",
+        "之父": "father", "父亲": "father", "之母": "mother", "母亲": "mother",
+        "之公公": "father_in_law", "之岳父": "father_in_law", "之婆婆": "mother_in_law", "之岳母": "mother_in_law",
+        "之祖父": "grandfather", "祖父": "grandfather", "之祖母": "grandmother", "祖母": "grandmother",
+        "之兄弟姐妹": "sibling", "兄弟姐妹": "sibling", "其他": "other",
     },
+    # several answers at once from release 2026120105 ("长期慢性病、残疾")
     "health": {
         "健康": "healthy", "长期慢性病": "chronic", "慢性病": "chronic", "患有大病": "serious", "大病": "serious",
-        "残疾": "disabled",
+        "残疾": "disabled", "失能失智": "incapacitated", "失能": "incapacitated", "失智": "incapacitated",
     },
+    "disability_type": {
+        "视力": "visual", "视力残疾": "visual", "听力": "hearing", "听力残疾": "hearing", "言语": "speech",
+        "言语残疾": "speech", "肢体": "physical", "肢体残疾": "physical", "智力": "intellectual",
+        "智力残疾": "intellectual", "精神": "mental", "精神残疾": "mental", "多重": "multiple", "多重残疾": "multiple",
+    },
+    "welfare": {
+        "低保": "dibao", "农村低保": "dibao", "特困": "tekun", "特困供养": "tekun", "低保边缘": "dibao_edge",
+        "临时救助": "temporary_relief", "残疾人两项补贴": "disability_allowance", "两项补贴": "disability_allowance",
+        "养老金": "pension", "养老保险": "pension", "无": "none",
+    },
+    "relocated_household": {"是": "yes", "否": "no"},
     "labour": {
         "普通劳动力": "normal", "技能劳动力": "skilled", "弱劳动力或半劳动力": "weak", "弱劳动力": "weak",
         "半劳动力": "weak", "丧失劳动力": "lost", "无劳动力": "none",
@@ -236,13 +259,14 @@ def _household(rows: list[Row], today: dt.date, hid: str) -> dict:
     members = []
     for row in rows:
         member: dict[str, Any] = {"name": row.values.get("name") or None}
-        for key in ("sex", "relation", "health", "labour", "school", "medical_insurance", "disability_grade"):
+        for key in ("sex", "relation", "health", "disability_type", "labour", "school", "medical_insurance",
+                    "disability_grade"):  # fmt: skip
             raw = row.values.get(key, "")
             if not raw:
                 continue
-            mapped = VALUES[key].get(raw)
+            mapped = _several(key, raw) if key == "health" else VALUES[key].get(raw)
             if mapped is None and key == "relation":
-                mapped = OTHER_RELATION  # 兄弟姐妹, 儿媳, 其他 … are all "other" in the survey
+                mapped = OTHER_RELATION  # 之曾孙子, 之侄子, 非亲属 … are "other" in the survey
             if mapped is None:
                 row.messages.append(issue("roster.unknown_value", key, raw))
                 continue
@@ -263,7 +287,10 @@ def _household(rows: list[Row], today: dt.date, hid: str) -> dict:
     head = next((m for m in members if m.get("relation") == "head"), None)
     props: dict[str, Any] = {"members": members}
     first = next((r for r in rows if _is_head(r)), rows[0])
-    for key in ("phone", "category", "monitoring_category"):
+    welfare = _welfare(rows, first)
+    if welfare:
+        props["welfare"] = welfare
+    for key in ("phone", "category", "monitoring_category", "relocated_household"):
         raw = next((r.values.get(key, "") for r in [first, *rows] if r.values.get(key)), "")
         if raw:
             value = raw if key == "phone" else VALUES[key].get(raw)
@@ -286,6 +313,34 @@ def _household(rows: list[Row], today: dt.date, hid: str) -> dict:
         if isinstance(m.get("birth_date"), dt.date):
             m["birth_date"] = m["birth_date"].isoformat()
     return {k: v for k, v in props.items() if v is not None}
+
+
+SEPARATORS = re.compile(r"[、，,；;/\s]+")
+
+
+def _several(key: str, raw: str) -> str | None:
+    """A multiple answer ("长期慢性病、残疾") as the survey writes it ("chronic disabled"); None when
+    any part is not a known word."""
+    parts = [VALUES[key].get(p) for p in SEPARATORS.split(raw) if p]
+    return " ".join(dict.fromkeys(parts)) if parts and None not in parts else None  # type: ignore[arg-type]
+
+
+def _welfare(rows: list[Row], first: Row) -> str | None:
+    """The household's assistance: a list column (享受政策) and/or one 是/否 column per kind."""
+    found: list[str] = []
+    for row in rows:
+        listed = row.values.get("welfare", "")
+        if listed:
+            several = _several("welfare", listed)
+            if several is None:
+                first.messages.append(issue("roster.unknown_value", "welfare", listed))
+            else:
+                found += several.split()
+        for column, value in row.values.items():
+            if column.startswith("welfare:") and value == "是":
+                found.append(column.split(":", 1)[1])
+    kinds = list(dict.fromkeys(k for k in found if k != "none"))
+    return " ".join(kinds) if kinds else ("none" if found else None)
 
 
 def _rows_of(path: str, rows: list[Row]) -> Iterable[Row]:

@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from forms.spec import selected
 from server.casework.policy import RULE_IDS, Policy
 from server.households import model as households
 
@@ -215,7 +216,7 @@ def _h4(f: dict, t: dict) -> tuple[dict | None, set[str]]:
     ill = [
         m.get("name") or "?"
         for m in f["members"]
-        if m.get("health") == "serious" and m.get("medical_insurance") == "no"
+        if "serious" in selected(m.get("health")) and m.get("medical_insurance") == "no"
     ]
     return ({"members": "、".join(ill)}, set()) if ill else (None, set() if f["members"] else {"members"})
 
@@ -298,7 +299,8 @@ def _m6(f: dict, t: dict) -> tuple[dict | None, set[str]]:
     hit = [
         m.get("name") or "?"
         for m in f["members"]
-        if m.get("health") == "serious" or (m.get("health") == "disabled" and _num(m.get("disability_grade")) in grades)
+        if selected(m.get("health")) & {"serious", "incapacitated"}
+        or ("disabled" in selected(m.get("health")) and _num(m.get("disability_grade")) in grades)
     ]
     return ({"members": "、".join(hit)}, set()) if hit else (None, set() if f["members"] else {"members"})
 

@@ -29,7 +29,11 @@ from typing import Any
 from sync.names import doc_id_suffix
 
 # Envelope answers describe the visit, not the household; photos stay attached to the submission.
-NOT_PROPERTIES = frozenset({"village_code", "household_id", "surveyor", "survey_date", "consent", "photos", "meta"})
+NOT_PROPERTIES = frozenset(
+    {"village_code", "household_id", "surveyor", "survey_date", "consent", "photos", "meta",
+     # the form's own bookkeeping (release 2026120105): what the prefill came from, a masked echo, a photo's name
+     "household_base_version", "known_phone", "consent_photo"}
+)  # fmt: skip
 ALL = float("inf")
 
 

@@ -9,7 +9,8 @@ it up to date from each database's changes feed at most every :data:`FRESH_S` se
 answers. A process's own writes are noted at once, so a clerk sees the result of an action on
 the next page. The same code runs on Apache CouchDB and Cloudant: it uses only ``_changes``.
 
-Nothing here carries ID numbers, phones or health data: only what lists and counts need.
+Nothing here carries ID numbers, phones or health data: only what lists and counts need (and a
+masked phone for the survey's prefill).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from server.casework import identification
+from server.casework import identification, privacy
 from sync import names
 from sync.couch import Couch, CouchError
 
@@ -77,8 +78,24 @@ def household_row(doc: Mapping[str, Any]) -> dict:
         "flagged_on": tier.get("flagged_on"),
         "provisional": tier.get("provisional", True),
         "latlon": parse_geopoint(props.get("location")),
+        "prefill": prefill(props),
         **_identification(doc),
     }
+
+
+# What a household survey shows for confirmation instead of asking again (form media, release
+# 2026120105): the household's conditions and incomes, the phone masked; never an ID number or health.
+PREFILL = ("housing_grade", "water_quantity_ok", "water_quality_ok", "water_access_ok", "income_wage",
+           "income_business", "income_property", "income_transfer", "cost_business")  # fmt: skip
+
+
+def prefill(props: Mapping[str, Any]) -> dict[str, Any]:
+    out = {
+        k: props[k] for k in PREFILL if isinstance(props.get(k), (str, int, float)) and not isinstance(props[k], bool)
+    }
+    if isinstance(props.get("phone"), str) and props["phone"]:
+        out["phone_masked"] = privacy.mask_phone(props["phone"])
+    return out
 
 
 def _identification(doc: Mapping[str, Any]) -> dict:

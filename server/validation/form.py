@@ -166,6 +166,9 @@ def validate_data(data: Any, spec: FormSpec, day: dt.date) -> tuple[list[dict], 
                 issues.append(issue("relevant.value_ignored", node.path, original(node.value), severity=WARNING))
                 node.element.text = ""
         for node in instance.nodes:
+            if node.field.calculate and relevant[node.element]:
+                _fill_calculated(clean, node)
+        for node in instance.nodes:
             f = node.field
             if not relevant[node.element] or node.path in broken or f.kind in CONTAINERS:
                 continue
@@ -184,6 +187,23 @@ def validate_data(data: Any, spec: FormSpec, day: dt.date) -> tuple[list[dict], 
                     )
                 )
     return issues, clean
+
+
+def _fill_calculated(clean: dict, node: Node) -> None:
+    """A top-level calculation the device did not send (a total such as ``livestock_lost``) is
+    worked out here from the answers, so the domain rules see what the form would have written;
+    a value the device sent is kept (and checked like any answer)."""
+    f = node.field
+    if f.repeat is not None or f.path in clean or not node.element.text:
+        return
+    text = node.element.text
+    try:
+        number = float(text)
+    except ValueError:
+        clean[f.path] = text
+        return
+    if math.isfinite(number):
+        clean[f.path] = int(number) if number.is_integer() else number
 
 
 def _calc_text(result: Any) -> str:

@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from forms.spec import selected
 from server.validation import WARNING, idcard, issue
 
 
@@ -110,7 +111,7 @@ def check_members(data: dict, ctx: Context) -> Iterator[dict]:
                 yield issue("member.schooling_inconsistent", f"{path}/out_of_school", "no")
             if age < 16 and member.get("labour") not in (None, "none"):
                 yield issue("member.child_labour", f"{path}/labour", member.get("labour"))
-        if member.get("disability_grade") is not None and member.get("health") != "disabled":
+        if member.get("disability_grade") is not None and "disabled" not in selected(member.get("health")):
             yield issue(
                 "member.disability_grade_not_disabled", f"{path}/disability_grade", member.get("disability_grade")
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -65,7 +66,20 @@ def without_form_echo(form_issues: list[dict], rule_issues: list[dict]) -> list[
     # a wrong ID number is the problem; the birth date and sex the form compares with it follow from it
     wrong_ids = [path.removesuffix("id_number") for path in named if path.endswith("/id_number")]
     named |= {base + echo for base in wrong_ids for echo in ("birth_date", "sex")}
-    return [i for i in form_issues if not (i["code"] == "constraint.failed" and i["path"] in named)]
+    # the relation's check (one head, spouse's sex: from release 2026120105) is the head rules' own
+    head_rules = any(i["code"] in HEAD_RULES and i["severity"] == ERROR for i in rule_issues)
+    return [
+        i
+        for i in form_issues
+        if not (
+            i["code"] == "constraint.failed"
+            and (i["path"] in named or (head_rules and RELATION_PATH.fullmatch(i["path"] or "")))
+        )
+    ]
+
+
+HEAD_RULES = frozenset({"household.no_head", "household.several_heads", "household.spouse_same_sex"})
+RELATION_PATH = re.compile(r"members\[\d+\]/relation")
 
 
 def place_mismatch(doc: Mapping[str, Any], data: dict, spec: FormSpec) -> list[dict]:

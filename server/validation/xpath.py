@@ -196,6 +196,25 @@ def _coalesce(_ctx, first, second) -> str:
     return a if a else to_string(second)
 
 
+def _position(_ctx, nodes) -> float:
+    """ODK's ``position(node)``: the node's 1-based place among its same-named siblings (which
+    repeat entry it is). XPath's own ``position()`` cannot be overridden in lxml, so expressions
+    are rewritten to call this one when ``position`` is given an argument."""
+    if not isinstance(nodes, list) or not nodes or not isinstance(nodes[0], etree._Element):
+        return math.nan
+    node = nodes[0]
+    return float(1 + sum(1 for _ in node.itersiblings(node.tag, preceding=True)))
+
+
+_POSITION_WITH_ARGUMENT = re.compile(r"\bposition\(\s*(?=[^\s)])")
+
+
+def _instance(_ctx, _name) -> list:
+    """A secondary instance (the per-user lists a device downloads as form media) is not on the
+    server: what a form looks up in one is empty here, and the device's answer stands."""
+    return []
+
+
 def _today_fn(_ctx) -> float:
     return date_days(current_day())
 
@@ -290,6 +309,8 @@ FUNCTIONS = {
     "regex": _regex,
     "if": _if,
     "coalesce": _coalesce,
+    "instance": _instance,
+    "odk-position": _position,
     "today": _today_fn,
     "now": _now,
     "int": _int,
@@ -335,7 +356,9 @@ def compiled(expression: str) -> etree.XPath:
         register()
         if len(cache) > 4096:
             cache.clear()
-        xpath = cache[expression] = etree.XPath(expression, smart_strings=False)
+        xpath = cache[expression] = etree.XPath(
+            _POSITION_WITH_ARGUMENT.sub("odk-position(", expression), smart_strings=False
+        )
     return xpath
 
 

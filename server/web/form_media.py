@@ -7,7 +7,10 @@ clerk's township), never an ID number:
 
 * ``villages.csv`` — ``name`` (village code), ``label`` (village name);
 * ``households.csv`` — ``name`` (household id), ``label`` (house number and head's name, what the
-  door card shows), ``village`` (for the form's ``choice_filter``), ``number``, ``head_name``.
+  door card shows), ``village`` (for the form's ``choice_filter``), ``number``, ``head_name``; and
+  for the household survey's prefill (release 2026120105) ``version`` (the survey's
+  ``household_base_version``), ``category``, ``phone_masked`` and the household's conditions and
+  incomes (``readmodel.PREFILL``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 from server.access.accounts import User, Village
 from server.casework import door_cards
+from server.pipeline.readmodel import PREFILL
 
 FILES = ("villages.csv", "households.csv")  # what make() makes
 
@@ -36,11 +40,24 @@ def villages_csv(villages: Iterable[Village]) -> bytes:
     return _csv(["name", "label"], ([v.code, v.name] for v in sorted(villages, key=lambda v: v.code)))
 
 
+PREFILLED = ("version", "category", "phone_masked", *PREFILL)
+
+
 def households_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
-    cards = door_cards.entries(rows)
+    rows = list(rows)
+    by_id = {row["id"]: row for row in rows}
+
+    def known(card: dict[str, str]) -> list[str]:
+        row = by_id[card["id"]]
+        values = {"version": row.get("version"), "category": row.get("category"), **(row.get("prefill") or {})}
+        return ["" if values.get(k) is None else str(values[k]) for k in PREFILLED]
+
     return _csv(
-        ["name", "label", "village", "number", "head_name"],
-        ([c["id"], f"{c['number']} {c['head']}".strip(), c["village"], c["number"], c["head"]] for c in cards),
+        ["name", "label", "village", "number", "head_name", *PREFILLED],
+        (
+            [c["id"], f"{c['number']} {c['head']}".strip(), c["village"], c["number"], c["head"], *known(c)]
+            for c in door_cards.entries(rows)
+        ),
     )
 
 

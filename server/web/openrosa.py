@@ -245,7 +245,7 @@ def submission() -> Response:
         "form_version": instance.version or "",
         "village_code": village,
         "household_id": instance.data.get("household_id") or "",
-        "household_base_version": 0,  # Collect saw no household version: anything changed since the roster shows
+        "household_base_version": _base_version(instance.data),
         "submitted_by": user.name,
         "device_id": _text(instance.data.get("deviceid")) or instance.meta.get("deviceID") or "odk-collect",
         "started_at": _text(instance.data.get("start")) or instance.meta.get("timeStart") or None,
@@ -298,6 +298,13 @@ def _again(pointer: dict, digest: str, files: dict, user: str) -> Response:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _base_version(data: dict) -> int:
+    """The household version the form's prefill came from (release 2026120105 on: the list's
+    ``version``); 0 when the form had none, so everything changed since the roster shows."""
+    text = _text(data.get("household_base_version"))
+    return int(text) if text and text.isdigit() and len(text) < 10 else 0
 
 
 def _completed_at(instance: Instance) -> str:

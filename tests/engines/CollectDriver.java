@@ -146,9 +146,12 @@ public class CollectDriver {
         ValidateOutcome outcome = fd.validate(true);
         if (outcome != null) {
             ObjectNode failed = result.putObject("invalid");
+            FormEntryPrompt prompt = new FormEntryPrompt(fd, outcome.failedPrompt);
+            boolean constraint = outcome.outcome == FormEntryController.ANSWER_CONSTRAINT_VIOLATED;
             failed.put("path", path(outcome.failedPrompt.getReference()));
-            failed.put("outcome", outcome.outcome == FormEntryController.ANSWER_CONSTRAINT_VIOLATED
-                    ? "constraint" : "required");
+            failed.put("outcome", constraint ? "constraint" : "required");
+            failed.put("message", constraint ? prompt.getConstraintText()
+                    : prompt.getSpecialFormQuestionText("requiredMsg"));
         }
         byte[] xml = new XFormSerializingVisitor().serializeInstance(fd.getInstance());
         result.put("instance", new String(xml, StandardCharsets.UTF_8));
