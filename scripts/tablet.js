@@ -180,12 +180,27 @@ function damageData(r, envelope) {
     main_labour_lost: pick(r, ['yes', 'no', 'no', 'no']), relocated: pick(r, ['none', 'centralized', 'dispersed']),
     house_damage: house, safe_shelter: pick(r, ['yes', 'yes', 'no']),
     crop_area_mu: Math.round(r() * 100) / 10, crop_loss_band: pick(r, ['none', 'lt10', 'p10_30', 'p30_80', 'ge80']),
-    livestock_lost: Math.floor(r() * 5), water_cut_days: Math.floor(r() * 40),
+    livestock_pigs: Math.floor(r() * 3), livestock_poultry: Math.floor(r() * 3), water_cut_days: Math.floor(r() * 40),
     direct_loss_yuan: Math.round(r() * 50000), income_drop_pct: Math.floor(r() * 80),
     urgent_needs: pick(r, ['food water', 'shelter', 'cash medical', 'none']),
+    can_recover_alone: pick(r, ['yes', 'partly', 'no']), insurance: pick(r, ['house agriculture', 'anti_poverty', 'none']),
+    relief_received: pick(r, ['food', 'cash goods', 'none']), loans_due: pick(r, ['yes', 'no', 'no']),
   };
-  if (house !== 'none') { data.rooms_damaged = 1 + Math.floor(r() * 4); data.only_dwelling = pick(r, ['yes', 'no']); }
-  if (data.crop_loss_band !== 'none') data.crops_main_income = pick(r, ['yes', 'no']);
+  data.livestock_lost = data.livestock_pigs + data.livestock_poultry;  // the form's total
+  if (house !== 'none') {
+    const rooms = 1 + Math.floor(r() * 4);
+    Object.assign(data, {
+      house_structure: pick(r, ['brick_concrete', 'brick_wood', 'earth_wood']), rooms_damaged: rooms,
+      rooms_collapsed: house === 'collapsed' ? rooms : 0, rooms_severe: house === 'severe' ? rooms : 0,
+      rooms_minor: house === 'minor' ? rooms : 0, only_dwelling: pick(r, ['yes', 'no']),
+    });
+  }
+  if (data.crop_loss_band !== 'none') {
+    data.crops_main_income = pick(r, ['yes', 'no']);
+    data.crop_affected_mu = data.crop_area_mu;  // 受灾 ⊇ 成灾 ⊇ 绝收, within the sown area
+    data.crop_damaged_mu = Math.round(data.crop_area_mu * 5) / 10;
+    data.crop_lost_mu = 0;
+  }
   return data;
 }
 
@@ -211,10 +226,11 @@ function householdData(r, envelope) {
   const member = (name, id, sex, relation, birthDate, labour) => ({ name, id_number: id, sex, relation,
     birth_date: birthDate, health: pick(hr, ['healthy', 'healthy', 'chronic']), labour, school: 'primary',
     medical_insurance: 'yes' });
-  return {
+  const data = {
     ...envelope,
     head_name: pick(hr, ['王', '李', '张', '刘', '陈', '杨']) + pick(hr, ['建国', '秀英', '志强', '玉珍', '德明', '桂兰']),
     head_id_number: head, phone: '13800138000', category: pick(hr, ['lifted', 'monitored', 'ordinary']),
+    welfare: pick(hr, ['none', 'dibao', 'pension']), relocated_household: pick(hr, ['no', 'no', 'yes']),
     members: [
       member('户主', head, female ? 'female' : 'male', 'head', birth, pick(hr, ['normal', 'weak'])),
       member('配偶', spouse, female ? 'male' : 'female', 'spouse', spouseBirth, pick(hr, ['normal', 'weak'])),
@@ -224,6 +240,8 @@ function householdData(r, envelope) {
     housing_grade: pick(hr, ['A', 'B', 'C']), water_quantity_ok: 'yes', water_quality_ok: 'yes', water_access_ok: 'yes',
     risk_types: 'disaster',
   };
+  if (data.category === 'monitored') data.monitoring_category = pick(hr, ['unstable_lifted', 'marginal']);
+  return data;
 }
 
 // The household as this tablet last pulled it (following a merge), or null for one it never saw.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import re
+import uuid
 
 import pytest
 import records
@@ -193,3 +194,73 @@ def test_each_in_form_check_refuses_its_bad_value_in_javarosa_with_its_chinese_m
     checked = {re.sub(r"\[\d+\]", "", r["question"]) for r in rows}
     constrained = {f.path for f in spec.fields.values() if f.constraint}
     assert constrained == checked, constrained ^ checked
+
+
+TYPED_CONTROLS = {1, 4}  # JavaRosa's CONTROL_INPUT and CONTROL_TEXTAREA
+TYPED_DATA = {1, 2, 3, 4, 13}  # text, integer, decimal, date, long: what a worker types on the keyboard
+
+
+def typed(result: dict, answers: dict[str, str]) -> list[str]:
+    """The questions a worker types: a keyboard question whose answer the form did not already hold."""
+    return [
+        e["path"]
+        for e in result["events"]
+        if e["control"] in TYPED_CONTROLS and e["datatype"] in TYPED_DATA and not e["readonly"]
+        and e["path"] in answers and not same(e["before"], answers[e["path"]])
+    ]  # fmt: skip
+
+
+def same(shown: str | None, wanted: str) -> bool:
+    """The engine writes a decimal 12000 as 12000.0."""
+    try:
+        return shown is not None and float(shown) == float(wanted)
+    except ValueError:
+        return shown == wanted
+
+
+def test_a_known_households_survey_is_prefilled_and_only_what_changed_is_typed(javarosa, client, conn, township):
+    """The worker's path: the household picked from the list (or scanned), the form shows what its
+    record knows for confirmation; counted against the first release, where everything was typed."""
+    a, hid = township.a, f"{township.a}-0001"
+    roster(conn, a, 3)
+    today = dt.date.today()
+    earlier = worker_answers("household_survey", records.VERSION, a, today)  # last month's survey, processed
+    first = post(client, records_instance("household_survey", earlier))
+    assert first.status_code == 201, first.data
+    Worker(conn.admin).sweep()
+    version = conn.admin.get(names.CASES, f"household:{hid}")["version"]
+    media = {name: body for name, (_, body) in manifest_files(client, "household_survey").items()}
+
+    counts = {}
+    for form in (
+        f for f in shipped_forms() if f.form_id == "household_survey" and f.version in (records.V1, records.VERSION)
+    ):
+        spec = spec_for(form.xml)
+        answers, repeats = answers_for(spec, worker_answers("household_survey", form.version, a, today))
+        if "known_phone" in spec.fields:  # the phone on record is shown: unchanged, the worker leaves it empty
+            answers.pop(f"/{spec.root}/{spec.fields['phone'].xml_path}")
+        [result] = step_through(javarosa, form.xml, media, [Run("revisit", answers, repeats)], **DEVICE)
+        assert "invalid" not in result
+        counts[form.version] = typed(result, answers)
+        if form.version == records.VERSION:
+            shown = {e["path"].rsplit("/", 1)[-1]: e["before"] for e in result["events"]}
+            assert shown["head_name"] == "王秀英" and same(shown["income_wage"], "12000")  # from the record
+            assert shown["surveyor"] == "gw_a" and shown["survey_date"] == today.isoformat()
+            iid = instance_id(result["instance"])
+            assert post(client, result["instance"].encode()).status_code == 201
+            doc = conn.admin.get(names.village_db(a), f"submission:{iid}")
+            assert doc["household_base_version"] == version >= 1, re.findall(r"<household_base_version>[^<]*<|<household_base_version ?/>", result["instance"])
+
+    before, after = len(counts[records.V1]), len(counts[records.VERSION])
+    print(f"typed questions, household survey of a known household: {before} -> {after}", counts[records.VERSION])
+    assert after < before
+    prefilled = {"head_name", "phone", "income_wage", "income_business", "income_property", "income_transfer",
+                 "cost_business", "expense_medical_oop", "expense_education", "last_year_income", "water_outage_days",
+                 "surveyor", "survey_date", "village_code", "household_id"}  # fmt: skip
+    assert not {p.rsplit("/", 1)[-1] for p in counts[records.VERSION]} & prefilled, counts[records.VERSION]
+
+
+def records_instance(form_id: str, data: dict) -> bytes:
+    from test_openrosa import instance_xml
+
+    return instance_xml(form_id, data, f"uuid:{uuid.uuid4()}")

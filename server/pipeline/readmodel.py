@@ -86,7 +86,8 @@ def household_row(doc: Mapping[str, Any]) -> dict:
 # What a household survey shows for confirmation instead of asking again (form media, release
 # 2026120105): the household's conditions and incomes, the phone masked; never an ID number or health.
 PREFILL = ("housing_grade", "water_quantity_ok", "water_quality_ok", "water_access_ok", "income_wage",
-           "income_business", "income_property", "income_transfer", "cost_business")  # fmt: skip
+           "income_business", "income_property", "income_transfer", "cost_business", "expense_medical_oop",
+           "expense_education", "last_year_income", "water_outage_days")  # fmt: skip
 
 
 def prefill(props: Mapping[str, Any]) -> dict[str, Any]:

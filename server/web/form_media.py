@@ -36,6 +36,15 @@ def _csv(header: list[str], rows: Iterable[list[str]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+def _cell(value: Any) -> str:
+    """As the worker would type it: 12000, not 12000.0."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def villages_csv(villages: Iterable[Village]) -> bytes:
     return _csv(["name", "label"], ([v.code, v.name] for v in sorted(villages, key=lambda v: v.code)))
 
@@ -50,7 +59,7 @@ def households_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
     def known(card: dict[str, str]) -> list[str]:
         row = by_id[card["id"]]
         values = {"version": row.get("version"), "category": row.get("category"), **(row.get("prefill") or {})}
-        return ["" if values.get(k) is None else str(values[k]) for k in PREFILLED]
+        return [_cell(values.get(k)) for k in PREFILLED]
 
     return _csv(
         ["name", "label", "village", "number", "head_name", *PREFILLED],

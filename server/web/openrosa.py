@@ -303,8 +303,8 @@ def _text(value: object) -> str | None:
 def _base_version(data: dict) -> int:
     """The household version the form's prefill came from (release 2026120105 on: the list's
     ``version``); 0 when the form had none, so everything changed since the roster shows."""
-    text = _text(data.get("household_base_version"))
-    return int(text) if text and text.isdigit() and len(text) < 10 else 0
+    value = data.get("household_base_version")  # typed by the form (an integer calculation)
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9 else 0
 
 
 def _completed_at(instance: Instance) -> str:

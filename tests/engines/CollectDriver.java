@@ -111,6 +111,7 @@ public class CollectDriver {
             ObjectNode row = events.addObject();
             row.put("path", path);
             row.put("control", prompt.getControlType());
+            row.put("datatype", prompt.getDataType());
             row.put("readonly", prompt.isReadOnly());
             row.put("required", prompt.isRequired());
             row.put("before", text(prompt.getAnswerValue()));
