@@ -249,7 +249,7 @@ def test_a_known_households_survey_is_prefilled_and_only_what_changed_is_typed(j
             iid = instance_id(result["instance"])
             assert post(client, result["instance"].encode()).status_code == 201
             doc = conn.admin.get(names.village_db(a), f"submission:{iid}")
-            assert doc["household_base_version"] == version >= 1, re.findall(r"<household_base_version>[^<]*<|<household_base_version ?/>", result["instance"])
+            assert doc["household_base_version"] == version >= 1  # the merge knows what the worker saw
 
     before, after = len(counts[records.V1]), len(counts[records.VERSION])
     print(f"typed questions, household survey of a known household: {before} -> {after}", counts[records.VERSION])
