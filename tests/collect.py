@@ -1,11 +1,17 @@
-"""JavaRosa — ODK Collect's form engine — driven as Collect steps through a form.
+"""Two real XForm engines, driven as a worker fills a form, with one script and one report.
 
-The engine is the one pyxform ships inside ODK Validate (JavaRosa 5.1); ``engines/CollectDriver.java``
-is compiled against that jar with the JDK from ``scripts/install --test`` once per test session.
+* **JavaRosa** — ODK Collect's engine, the one pyxform ships inside ODK Validate (JavaRosa 5.1):
+  ``engines/CollectDriver.java`` is compiled against that jar with the JDK from
+  ``scripts/install --test`` once per test session, and steps through the form as Collect does.
+* **ODK Web Forms' engine** — ``@getodk/xforms-engine`` 0.22 from the npm lockfile (the engine
+  ODK Web Forms 0.22 is built on), in headless Debian Chromium through ``playwright-core``
+  (``engines/webforms.mjs``); no browser is downloaded.
+
 A *run* is a worker's pass through one form: the answers they give (by instance path, 1-based
-repeat positions) and how many repeat entries they add. The engine reports every question it
-showed, its verdict on every answer (with its message), Collect's final validation and the
-instance it would send.
+repeat positions) and how many repeat entries they add. Each engine reports every question it
+showed (``before``: what the form already held), its verdict on every answer (``ok``,
+``constraint``, ``required``, ``no_such_choice``) with its message, ``invalid`` (the first question
+that stops the form being finalised, with its message) and the instance it would send.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from pyxform.validators.odk_validate import ODK_VALIDATE_PATH
 
 from forms.spec import FormSpec
 
-DRIVER = Path(__file__).parent / "engines" / "CollectDriver.java"
+ENGINES = Path(__file__).parent / "engines"
+DRIVER = ENGINES / "CollectDriver.java"
+WEB_FORMS = ENGINES / "webforms.mjs"
 
 
 @dataclass
@@ -36,9 +44,10 @@ def compile_driver(into: Path) -> Path:
     return into
 
 
-def step_through(classes: Path, form_xml: bytes, media: dict[str, bytes], runs: list[Run],
+def step_through(classes: Path | None, form_xml: bytes, media: dict[str, bytes], runs: list[Run],
                  **properties: str) -> list[dict]:  # fmt: skip
-    """Each run in a fresh form session (one JVM for all of them)."""
+    """Each run in a fresh form session (one JVM, or one Chromium, for all of them): in JavaRosa
+    with the driver compiled into ``classes``, in Web Forms' engine when ``classes`` is None."""
     with tempfile.TemporaryDirectory(prefix="fangpin-collect-") as tmp:
         folder = Path(tmp)
         (folder / "form.xml").write_bytes(form_xml)
@@ -47,12 +56,20 @@ def step_through(classes: Path, form_xml: bytes, media: dict[str, bytes], runs: 
             (folder / "media" / name).write_bytes(body)
         script = {"properties": properties, "runs": [vars(r) for r in runs]}
         (folder / "script.json").write_text(json.dumps(script, ensure_ascii=False), encoding="utf-8")
-        done = subprocess.run(
-            ["java", "-cp", f"{ODK_VALIDATE_PATH}:{classes}", "CollectDriver", "form.xml", "media", "script.json",
-             "out.json"], cwd=folder, capture_output=True, text=True, timeout=120)  # fmt: skip
+        args = ["form.xml", "media", "script.json", "out.json"]
+        if classes is None:
+            command = ["node", str(WEB_FORMS), *args]
+        else:
+            command = ["java", "-cp", f"{ODK_VALIDATE_PATH}:{classes}", "CollectDriver", *args]
+        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=180)
         if done.returncode != 0:
-            raise AssertionError(f"JavaRosa failed:\n{done.stderr[-4000:]}")
-        return json.loads((folder / "out.json").read_text(encoding="utf-8"))
+            raise AssertionError(f"{command[0]} failed:\n{done.stderr[-4000:]}")
+        results = json.loads((folder / "out.json").read_text(encoding="utf-8"))
+    for result in results:  # Web Forms lists what stops the submission; the first is what Collect names
+        violations = result.get("violations")
+        if violations:
+            result["invalid"] = violations[0]
+    return results
 
 
 def answers_for(spec: FormSpec, data: dict) -> tuple[dict[str, str], dict[str, int]]:
