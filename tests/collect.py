@@ -98,3 +98,22 @@ def answers_for(spec: FormSpec, data: dict) -> tuple[dict[str, str], dict[str, i
                 if sub is not None and not sub.calculate:
                     answers[f"{top(f)}[{n}]{sub.xml_path[len(f.xml_path) :]}"] = text(sub_value)
     return answers, repeats
+
+
+def render_in_web_forms(form_xml: bytes, media: dict[str, bytes], screenshot: Path | None = None) -> dict:
+    """The form mounted in the real ODK Web Forms 0.22 UI: ``loaded``, the page's ``text`` (or the
+    load-failure dialog's), page ``errors``; a screenshot of the first screen if asked."""
+    with tempfile.TemporaryDirectory(prefix="fangpin-webforms-") as tmp:
+        folder = Path(tmp)
+        (folder / "form.xml").write_bytes(form_xml)
+        (folder / "media").mkdir()
+        for name, body in media.items():
+            (folder / "media" / name).write_bytes(body)
+        command = ["node", str(WEB_FORMS), "--render", "form.xml", "media", "out.json"]
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            command.append(str(screenshot))
+        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=180)
+        if done.returncode != 0:
+            raise AssertionError(f"Web Forms failed:\n{done.stderr[-4000:]}")
+        return json.loads((folder / "out.json").read_text(encoding="utf-8"))

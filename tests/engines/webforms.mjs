@@ -5,6 +5,9 @@
 // violations left when the instance is prepared, the instance XML the engine serialises).
 //
 // Usage: node webforms.mjs form.xml media-dir script.json out.json
+//        node webforms.mjs --render form.xml media-dir out.json [screenshot.png]
+// --render mounts the real ODK Web Forms 0.22 UI (@getodk/web-forms, on Vue) with the form and
+// reports what it shows: the form's text, or the load-failure dialog Web Forms raises.
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
@@ -13,19 +16,34 @@ import { chromium } from 'playwright-core';
 
 const require = createRequire(import.meta.url);
 const ENGINE = require.resolve('@getodk/xforms-engine');
+const WEB_FORMS = path.dirname(require.resolve('@getodk/web-forms'));
+const VUE = path.join(path.dirname(require.resolve('vue/package.json')), 'dist', 'vue.esm-browser.prod.js');
+const render = process.argv[2] === '--render';
 const CHROMIUM = process.env.FANGPIN_CHROMIUM || '/usr/bin/chromium';
-const [formPath, mediaDir, scriptPath, outPath] = process.argv.slice(2);
+const [formPath, mediaDir, scriptPath, outPath] = render
+  ? [process.argv[3], process.argv[4], null, process.argv[5]]
+  : process.argv.slice(2);
+const screenshot = render ? process.argv[6] : null;
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>ODK Web Forms</title>
+<script type="importmap">{"imports": {"vue": "/vue.js"}}</script><div id="app"></div>`;
 
 // One origin for the page, the engine module, the form and its media (no file:// module quirks).
 function serve() {
   const routes = {
-    '/': ['text/html', async () => '<!doctype html><meta charset="utf-8"><title>Web Forms engine</title>'],
+    '/': ['text/html', async () => PAGE],
     '/engine.js': ['text/javascript', () => readFile(ENGINE)],
+    '/vue.js': ['text/javascript', () => readFile(VUE)],
     '/form.xml': ['application/xml', () => readFile(formPath)],
   };
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://x');
     let route = routes[url.pathname];
+    if (!route && url.pathname.startsWith('/web-forms/')) {
+      const name = path.basename(url.pathname);
+      route = [name.endsWith('.js') ? 'text/javascript' : 'application/octet-stream',
+        () => readFile(path.join(WEB_FORMS, name))];
+    }
     if (!route && url.pathname.startsWith('/media/')) {
       const name = path.basename(decodeURIComponent(url.pathname));
       route = ['text/csv', () => readFile(path.join(mediaDir, name))];
@@ -111,7 +129,17 @@ async function fillInPage({ runs, properties }) {
   return results;
 }
 
-const script = JSON.parse(await readFile(scriptPath, 'utf-8'));
+// Runs in the page: Web Forms' own component, as a host application mounts it.
+async function mountInPage() {
+  const { createApp, h } = await import('vue');
+  const { OdkWebForm, webFormsPlugin } = await import('/web-forms/index.js');
+  const formXml = await (await fetch('/form.xml')).text();
+  const fetchFormAttachment = (url) => fetch('/media/' + url.href.split('/').pop());
+  createApp({ render: () => h(OdkWebForm, { formXml, fetchFormAttachment, onSubmit: () => {} }) })
+    .use(webFormsPlugin).mount('#app');
+}
+
+const script = scriptPath ? JSON.parse(await readFile(scriptPath, 'utf-8')) : null;
 const server = await serve();
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
 try {
@@ -119,8 +147,19 @@ try {
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(`http://127.0.0.1:${server.address().port}/`);
-  const results = await page.evaluate(fillInPage, script);
-  await writeFile(outPath, JSON.stringify(results, null, 2));
+  if (render) {
+    await page.setViewportSize({ width: 900, height: 1400 });
+    await page.evaluate(mountInPage);
+    const shown = page.locator('.form-questions .question-container, .form-load-failure-dialog, .form-error-text-wrap');
+    await shown.first().waitFor({ timeout: 60000 });
+    const failed = await page.locator('.form-load-failure-dialog').count() > 0;
+    if (screenshot) await page.screenshot({ path: screenshot, fullPage: false });
+    const text = await page.locator('body').innerText();
+    await writeFile(outPath, JSON.stringify({ loaded: !failed, text, errors }, null, 2));
+  } else {
+    const results = await page.evaluate(fillInPage, script);
+    await writeFile(outPath, JSON.stringify(results, null, 2));
+  }
   if (errors.length) console.error(errors.join('\n'));
 } finally {
   await browser.close();
