@@ -348,3 +348,24 @@ def test_a_survey_of_one_village_never_matches_a_household_of_another(data):
         for other, reason in matching.possible_duplicates(hid, index):
             crossing = index.entries[other].village != index.entries[hid].village
             assert crossing == (reason == matching.POSSIBLE_MOVE)
+
+
+def test_a_member_confirmed_from_the_record_keeps_the_records_id_number_and_only_then():
+    """Release 2026120105 never sends ID numbers to a device, so a revisit leaves a known member's
+    ID empty; the record's ID is kept for the one member it can only be."""
+    from server.households.model import with_known_member_ids
+
+    seen = {"members": [{"name": "王秀英", "birth_date": "1949-12-31", "id_number": "A"},
+                        {"name": "李小明", "birth_date": "2015-03-01", "id_number": "B"},
+                        {"name": "李 小明", "birth_date": "2016-05-01", "id_number": "C"},
+                        {"name": "张三", "id_number": "D"}, {"name": "张三", "id_number": "E"}]}  # fmt: skip
+    submitted = {"members": [{"name": "王 秀英", "birth_date": "1949-12-31"},  # spacing differs: the same name
+                             {"name": "李小明", "birth_date": "2015-03-01"},  # two of the name: the birth date decides
+                             {"name": "张三"},  # two on record: no guess
+                             {"name": "王秀英", "birth_date": "1950-01-01"},  # another person of the name
+                             {"name": "新成员"},
+                             {"name": "李小明", "birth_date": "2015-03-01", "id_number": "F"}]}  # fmt: skip
+    out = with_known_member_ids(submitted, seen)
+    assert [m.get("id_number") for m in out["members"]] == ["A", "B", None, None, None, "F"]
+    assert submitted["members"][0] == {"name": "王 秀英", "birth_date": "1949-12-31"}  # the input is not changed
+    assert with_known_member_ids({"phone": "1"}, seen) == {"phone": "1"}

@@ -54,6 +54,40 @@ def test_rows_become_households_with_the_surveys_codes():
     assert roster.rows[0].number == 3  # as Excel numbers it, under the title row and the header
 
 
+def test_the_national_systems_columns_map_to_release_2026120105s_items():
+    """与户主关系 as the national list, several health states at once, 残疾类别, the household's
+    assistance from a list column or from one 是/否 column per kind, 易地扶贫搬迁, 监测对象类别."""
+    header = [*HEADER, "残疾类别", "享受政策", "是否特困供养", "是否易地扶贫搬迁"]
+    hid = f"{V}-0003"
+
+    def row(name: str, number: str, relation: str, sex: str, **extra: str) -> list[str]:
+        cells = dict(zip(HEADER, person(hid, "户主3", name, number, relation, sex), strict=True))
+        return [{**cells, **extra}.get(h, "") for h in header]
+
+    table = [header,
+             row("户主3", make_id("19500104", 11), "户主", "男", 户类型="监测户", 监测对象类别="边缘易致贫户",
+                 享受政策="低保、残疾人两项补贴", 是否易地扶贫搬迁="是"),
+             row("儿媳", make_id("19800101", 22), "之儿媳", "女", 健康状况="长期慢性病、残疾", 残疾类别="肢体残疾",
+                 是否特困供养="是"),
+             row("孙子", make_id("20150301", 11), "之孙子", "男", 劳动技能="无劳动力"),
+             row("外孙女", make_id("20160301", 22), "之外孙女", "女", 健康状况="失能失智", 劳动技能="无劳动力"),
+             row("侄子", make_id("20000101", 31), "之侄子", "男")]  # fmt: skip
+    roster = parse(table, None, TODAY)
+    assert roster.errors == 0, [m for r in roster.rows for m in r.messages]
+    props = roster.households[hid]
+    assert (props["category"], props["monitoring_category"]) == ("monitored", "marginal")
+    assert props["welfare"] == "dibao disability_allowance tekun" and props["relocated_household"] == "yes"
+    relations = [m["relation"] for m in props["members"]]
+    assert relations == ["head", "daughter_in_law", "grandson", "granddaughter_maternal", "other"]
+    daughter_in_law = props["members"][1]
+    assert (daughter_in_law["health"], daughter_in_law["disability_type"]) == ("chronic disabled", "physical")
+    assert props["members"][3]["health"] == "incapacitated"
+    # a word the survey does not know is named, not guessed
+    table[2][header.index("健康状况")] = "长期慢性病、偶尔头疼"
+    bad = parse(table, None, TODAY)
+    assert [m["code"] for m in bad.rows[1].messages] == ["roster.unknown_value"] and bad.households == {}
+
+
 def test_short_household_numbers_need_the_village():
     table = [HEADER, *[[("0007" if i == 0 else c) for i, c in enumerate(r)] for r in family(7)]]
     assert parse(table, V, TODAY).households.keys() == {f"{V}-0007"}

@@ -136,6 +136,7 @@ def apply_submission(
     clamped = base_version > latest
     base_version = min(base_version, latest)
     seen = snapshot(record, base_household, base_version)
+    submitted = with_known_member_ids(submitted, seen)
     changed = {k: v for k, v in submitted.items() if seen.get(k) != v}
     event = {
         "id": event_id,
@@ -160,6 +161,28 @@ def apply_submission(
     record["events"].append(stored)
     refresh(record)
     return stored
+
+
+def with_known_member_ids(submitted: Mapping[str, Any], seen: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A member the worker confirmed from the record (release 2026120105 does not ask a known
+    member's ID number again: ID numbers never go to a device) keeps the ID the record has for
+    them: the one member of the same name (and birth date, when both have one) with an ID."""
+    members, known = submitted.get("members"), seen.get("members")
+    if not isinstance(members, list) or not isinstance(known, list):
+        return submitted
+    on_record = [k for k in known if isinstance(k, dict) and k.get("id_number")]
+    filled = []
+    for member in members:
+        if isinstance(member, dict) and not member.get("id_number"):
+            same = [
+                k for k in on_record
+                if normalize_name(k.get("name")) == normalize_name(member.get("name")) != ""
+                and (not k.get("birth_date") or not member.get("birth_date") or k["birth_date"] == member["birth_date"])
+            ]  # fmt: skip
+            if len(same) == 1:
+                member = {**member, "id_number": same[0]["id_number"]}
+        filled.append(member)
+    return {**submitted, "members": filled}
 
 
 def resolve(record: dict, values: Mapping[str, Any], by: str, at: str, event_id: str) -> dict:

@@ -79,6 +79,7 @@ def household_row(doc: Mapping[str, Any]) -> dict:
         "provisional": tier.get("provisional", True),
         "latlon": parse_geopoint(props.get("location")),
         "prefill": prefill(props),
+        "members_prefill": members_prefill(props),
         **_identification(doc),
     }
 
@@ -88,6 +89,19 @@ def household_row(doc: Mapping[str, Any]) -> dict:
 PREFILL = ("housing_grade", "water_quantity_ok", "water_quality_ok", "water_access_ok", "income_wage",
            "income_business", "income_property", "income_transfer", "cost_business", "expense_medical_oop",
            "expense_education", "last_year_income", "water_outage_days")  # fmt: skip
+
+
+# Each member as the household survey shows it again (never an ID number, health or disability).
+MEMBER_PREFILL = ("name", "sex", "relation", "birth_date", "labour", "school", "medical_insurance")
+
+
+def members_prefill(props: Mapping[str, Any]) -> list[dict[str, Any]]:
+    members = props.get("members")
+    if not isinstance(members, list):
+        return []
+    return [
+        {k: v for k in MEMBER_PREFILL if isinstance(v := m.get(k), str) and v} for m in members if isinstance(m, dict)
+    ]
 
 
 def prefill(props: Mapping[str, Any]) -> dict[str, Any]:

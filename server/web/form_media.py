@@ -10,7 +10,11 @@ clerk's township), never an ID number:
   door card shows), ``village`` (for the form's ``choice_filter``), ``number``, ``head_name``; and
   for the household survey's prefill (release 2026120105) ``version`` (the survey's
   ``household_base_version``), ``category``, ``phone_masked`` and the household's conditions and
-  incomes (``readmodel.PREFILL``).
+  incomes (``readmodel.PREFILL``);
+* ``household_members.csv`` — one row per member on record: ``name`` (``<household id>#<position>``, what the
+  form looks up for each member entry), ``household``, ``n``, and ``member_name``, ``sex``,
+  ``relation``, ``birth_date``, ``labour``, ``school``, ``medical_insurance`` (never an ID number,
+  health or disability); a relation of the older list (``child``, …) is left for the worker to pick.
 """
 
 from __future__ import annotations
@@ -23,9 +27,14 @@ from typing import Any
 
 from server.access.accounts import User, Village
 from server.casework import door_cards
-from server.pipeline.readmodel import PREFILL
+from server.pipeline.readmodel import MEMBER_PREFILL, PREFILL
 
-FILES = ("villages.csv", "households.csv")  # what make() makes
+FILES = ("villages.csv", "households.csv", "household_members.csv")  # what make() makes
+# the relations the current forms offer (the national system's list, release 2026120105)
+RELATIONS = frozenset({"head", "spouse", "son", "daughter", "daughter_in_law", "son_in_law", "grandson",
+                       "granddaughter", "grandson_maternal", "granddaughter_maternal", "father", "mother",
+                       "father_in_law", "mother_in_law", "grandfather", "grandmother", "sibling", "other"})  # fmt: skip
+MEMBER_COLUMNS = ("member_name", *(k for k in MEMBER_PREFILL if k != "name"))
 
 
 def _csv(header: list[str], rows: Iterable[list[str]]) -> bytes:
@@ -70,6 +79,23 @@ def households_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
     )
 
 
+def members_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    def cells(household: str, n: int, member: Mapping[str, Any]) -> list[str]:
+        known = {**member, "member_name": member.get("name")}
+        if known.get("relation") not in RELATIONS:
+            known.pop("relation", None)
+        return [f"{household}#{n}", household, str(n), *(_cell(known.get(k)) for k in MEMBER_COLUMNS)]
+
+    return _csv(
+        ["name", "household", "n", *MEMBER_COLUMNS],
+        (
+            cells(row["id"], n, member)
+            for row in sorted(rows, key=lambda r: r["id"])
+            for n, member in enumerate(row.get("members_prefill") or [], start=1)
+        ),
+    )
+
+
 def make(
     name: str, user: User, villages: list[Village], household_rows: Callable[[list[str]], list[Mapping[str, Any]]]
 ) -> bytes:
@@ -78,7 +104,8 @@ def make(
     own = [v for v in villages if user.sees_village(v.code)]
     if name == "villages.csv":
         return villages_csv(own)
-    return households_csv(household_rows([v.code for v in own]))
+    rows = household_rows([v.code for v in own])
+    return members_csv(rows) if name == "household_members.csv" else households_csv(rows)
 
 
 def md5(content: bytes) -> str:
