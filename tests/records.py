@@ -34,6 +34,7 @@ DAMAGE = {
     "injured_serious": 1,
     "injured_minor": 1,
     "main_labour_lost": "no",
+    "casualties": [{"name": "李长生", "outcome": "injured_serious", "labour_before": "normal"}],
     "relocated": "dispersed",
     "house_damage": "severe",
     "house_structure": "brick_wood",
@@ -137,7 +138,8 @@ def data(form_id: str, version: str = VERSION) -> dict:
 NEW_IN_05 = {"house_structure", "rooms_collapsed", "rooms_severe", "rooms_minor", "can_recover_alone",
              "crop_affected_mu", "crop_damaged_mu", "crop_lost_mu", "livestock_pigs", "livestock_cattle",
              "livestock_sheep", "livestock_poultry", "livestock_other", "insurance", "relief_received", "loans_due",
-             "welfare", "relocated_household", "monitoring_category", "disability_type", "consent_photo"}  # fmt: skip
+             "welfare", "relocated_household", "monitoring_category", "disability_type", "consent_photo",
+             "casualties"}  # fmt: skip
 OLD_RELATION = {"son": "child", "daughter": "child", "son_in_law": "child", "daughter_in_law": "child",
                 "grandson": "grandchild", "granddaughter": "grandchild", "grandson_maternal": "grandchild",
                 "granddaughter_maternal": "grandchild", "father": "parent", "mother": "parent",

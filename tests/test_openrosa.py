@@ -323,12 +323,12 @@ def test_form_media_are_made_per_user_from_the_servers_data_and_their_md5_follow
         manifest_files(client, "household_survey")["household_members.csv"][1].decode())) if r["n"]] or None,
         message="the members list follows the data")  # fmt: skip
     assert listed == [
-        {"name": f"{township.a}-0008#1", "household": f"{township.a}-0008", "n": "1", "member_name": "赵一",
-         "sex": "male", "relation": "head", "birth_date": "1960-01-01", "labour": "weak", "school": "",
-         "medical_insurance": ""},
-        {"name": f"{township.a}-0008#2", "household": f"{township.a}-0008", "n": "2", "member_name": "赵小",
-         "sex": "female", "relation": "", "birth_date": "2015-03-01", "labour": "", "school": "primary",
-         "medical_insurance": ""},  # "child" is the older list's: the worker picks 之子/之女
+        {"name": f"{township.a}-0008#1", "label": "赵一", "household": f"{township.a}-0008", "n": "1",
+         "member_name": "赵一", "sex": "male", "relation": "head", "birth_date": "1960-01-01", "labour": "weak",
+         "school": "", "medical_insurance": ""},
+        {"name": f"{township.a}-0008#2", "label": "赵小", "household": f"{township.a}-0008", "n": "2",
+         "member_name": "赵小", "sex": "female", "relation": "", "birth_date": "2015-03-01", "labour": "",
+         "school": "primary", "medical_insurance": ""},  # "child" is the older list's: the worker picks 之子/之女
     ]  # fmt: skip
     assert records.SPOUSE_ID not in str(listed) and "serious" not in str(listed)
     assert client.get("/forms/household_survey/media/other.csv", headers=HEADERS, auth=FIELD).status_code == 404

@@ -70,7 +70,7 @@ CASES = [
     ("integer with fraction", D, {"deaths": 1.5}, [("deaths", "type.integer")]),
     ("integer as boolean", D, {"deaths": True}, [("deaths", "type.integer")]),
     ("integer as digit string accepted", D, {"deaths": "3"}, []),
-    ("integer below constraint", D, {"deaths": -1}, [("deaths", "constraint.failed")]),
+    ("integer below constraint", D, {"injured_minor": -1}, [("injured_minor", "constraint.failed")]),
     ("decimal as text", D, {"crop_area_mu": "abc"}, [("crop_area_mu", "type.decimal")]),
     ("decimal below constraint", D, {"direct_loss_yuan": -0.5}, [("direct_loss_yuan", "constraint.failed")]),
     ("decimal as numeric string accepted", D, {"crop_area_mu": "4.5"}, []),

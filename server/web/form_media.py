@@ -12,7 +12,8 @@ clerk's township), never an ID number:
   ``household_base_version``), ``category``, ``phone_masked`` and the household's conditions and
   incomes (``readmodel.PREFILL``);
 * ``household_members.csv`` — one row per member on record: ``name`` (``<household id>#<position>``, what the
-  form looks up for each member entry), ``household``, ``n``, and ``member_name``, ``sex``,
+  form looks up for each member entry, and what the damage survey's casualties pick), ``label`` (the
+  member's name), ``household``, ``n``, and ``member_name``, ``sex``,
   ``relation``, ``birth_date``, ``labour``, ``school``, ``medical_insurance`` (never an ID number,
   health or disability); a relation of the older list (``child``, …) is left for the worker to pick.
 """
@@ -84,10 +85,11 @@ def members_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
         known = {**member, "member_name": member.get("name")}
         if known.get("relation") not in RELATIONS:
             known.pop("relation", None)
-        return [f"{household}#{n}", household, str(n), *(_cell(known.get(k)) for k in MEMBER_COLUMNS)]
+        label = _cell(known.get("member_name"))
+        return [f"{household}#{n}", label, household, str(n), *(_cell(known.get(k)) for k in MEMBER_COLUMNS)]
 
     return _csv(
-        ["name", "household", "n", *MEMBER_COLUMNS],
+        ["name", "label", "household", "n", *MEMBER_COLUMNS],
         (
             cells(row["id"], n, member)
             for row in sorted(rows, key=lambda r: r["id"])
