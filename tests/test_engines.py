@@ -312,3 +312,42 @@ def records_instance(form_id: str, data: dict) -> bytes:
     from test_openrosa import instance_xml
 
     return instance_xml(form_id, data, f"uuid:{uuid.uuid4()}")
+
+
+def test_a_casualty_is_picked_from_the_households_own_members_in_each_engine(engine, client, conn, township):
+    a, hid = township.a, f"{township.a}-0001"
+    roster(conn, a, 3)
+    roster(conn, township.b, 1)
+    today = dt.date.today()
+    household = worker_answers("household_survey", records.VERSION, a, today)  # its members on record
+    assert post(client, records_instance("household_survey", household)).status_code == 201
+    other = worker_answers("household_survey", records.VERSION, a, today)
+    other.update(household_id=f"{a}-0002", household_pick=f"{a}-0002", head_id_number=records.make_id("19700101", 5))
+    other["members"] = [{**other["members"][0], "name": "别家人", "id_number": other["head_id_number"],
+                         "birth_date": "1970-01-01", "sex": "male"}]  # fmt: skip
+    assert post(client, records_instance("household_survey", other)).status_code == 201
+    Worker(conn.admin).sweep()
+    media = {name: body for name, (_, body) in manifest_files(client, "damage_survey").items()}
+    form = next(f for f in current_forms() if f.form_id == "damage_survey")
+    spec = spec_for(form.xml)
+    answers, repeats = answers_for(spec, worker_answers("damage_survey", form.version, a, today))
+    member = "/data/casualties[1]/member"
+    runs = [
+        Run("own", {**answers, member: f"{hid}#2"}, repeats),
+        Run("another's", {**answers, member: f"{a}-0002#1"}, repeats),
+    ]
+    own, another = step_through(engine, form.xml, media, runs, **DEVICE)
+    [picked] = [e for e in own["events"] if e["path"] == member]
+    assert picked["verdict"] == "ok" and picked["after"] == f"{hid}#2" and "invalid" not in own
+    assert not [e for e in own["events"] if e["path"] == "/data/casualties[1]/name"]  # picked: no name asked
+    [refused] = [e for e in another["events"] if e["path"] == member]
+    assert refused["verdict"] == "no_such_choice"  # another household's member is not in this household's list
+    iid = instance_id(own["instance"])
+    assert post(client, own["instance"].encode()).status_code == 201
+    Worker(conn.admin).sweep()
+    doc = conn.admin.get(names.village_db(a), f"submission:{iid}")
+    assert doc["data"]["casualties"] == [
+        {"member": f"{hid}#2", "outcome": "injured_serious", "labour_before": "normal"}
+    ]
+    review = conn.admin.get(names.village_db(a), f"review:{iid}")
+    assert [i for i in review["issues"] if i["severity"] == "error"] == []
