@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pyxform.validators.odk_validate import ODK_VALIDATE_PATH
 
@@ -48,28 +49,34 @@ def step_through(classes: Path | None, form_xml: bytes, media: dict[str, bytes],
                  **properties: str) -> list[dict]:  # fmt: skip
     """Each run in a fresh form session (one JVM, or one Chromium, for all of them): in JavaRosa
     with the driver compiled into ``classes``, in Web Forms' engine when ``classes`` is None."""
-    with tempfile.TemporaryDirectory(prefix="fangpin-collect-") as tmp:
-        folder = Path(tmp)
-        (folder / "form.xml").write_bytes(form_xml)
-        (folder / "media").mkdir()
-        for name, body in media.items():
-            (folder / "media" / name).write_bytes(body)
-        script = {"properties": properties, "runs": [vars(r) for r in runs]}
-        (folder / "script.json").write_text(json.dumps(script, ensure_ascii=False), encoding="utf-8")
-        args = ["form.xml", "media", "script.json", "out.json"]
-        if classes is None:
-            command = ["node", str(WEB_FORMS), *args]
-        else:
-            command = ["java", "-cp", f"{ODK_VALIDATE_PATH}:{classes}", "CollectDriver", *args]
-        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=180)
-        if done.returncode != 0:
-            raise AssertionError(f"{command[0]} failed:\n{done.stderr[-4000:]}")
-        results = json.loads((folder / "out.json").read_text(encoding="utf-8"))
+    script = {"properties": properties, "runs": [vars(r) for r in runs]}
+    args = ["form.xml", "media", "script.json", "out.json"]
+    if classes is None:
+        command = ["node", str(WEB_FORMS), *args]
+    else:
+        command = ["java", "-cp", f"{ODK_VALIDATE_PATH}:{classes}", "CollectDriver", *args]
+    results = _engine(command, form_xml, media, script)
     for result in results:  # Web Forms lists what stops the submission; the first is what Collect names
         violations = result.get("violations")
         if violations:
             result["invalid"] = violations[0]
     return results
+
+
+def _engine(command: list[str], form_xml: bytes, media: dict[str, bytes], script: dict | None = None) -> Any:
+    """Run an engine driver in a folder holding the form, its media and the script; its report."""
+    with tempfile.TemporaryDirectory(prefix="fangpin-engine-") as tmp:
+        folder = Path(tmp)
+        (folder / "form.xml").write_bytes(form_xml)
+        (folder / "media").mkdir()
+        for name, body in media.items():
+            (folder / "media" / name).write_bytes(body)
+        if script is not None:
+            (folder / "script.json").write_text(json.dumps(script, ensure_ascii=False), encoding="utf-8")
+        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=180)
+        if done.returncode != 0:
+            raise AssertionError(f"{command[0]} failed:\n{done.stderr[-4000:]}")
+        return json.loads((folder / "out.json").read_text(encoding="utf-8"))
 
 
 def answers_for(spec: FormSpec, data: dict) -> tuple[dict[str, str], dict[str, int]]:
@@ -103,17 +110,8 @@ def answers_for(spec: FormSpec, data: dict) -> tuple[dict[str, str], dict[str, i
 def render_in_web_forms(form_xml: bytes, media: dict[str, bytes], screenshot: Path | None = None) -> dict:
     """The form mounted in the real ODK Web Forms 0.22 UI: ``loaded``, the page's ``text`` (or the
     load-failure dialog's), page ``errors``; a screenshot of the first screen if asked."""
-    with tempfile.TemporaryDirectory(prefix="fangpin-webforms-") as tmp:
-        folder = Path(tmp)
-        (folder / "form.xml").write_bytes(form_xml)
-        (folder / "media").mkdir()
-        for name, body in media.items():
-            (folder / "media" / name).write_bytes(body)
-        command = ["node", str(WEB_FORMS), "--render", "form.xml", "media", "out.json"]
-        if screenshot is not None:
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            command.append(str(screenshot))
-        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=180)
-        if done.returncode != 0:
-            raise AssertionError(f"Web Forms failed:\n{done.stderr[-4000:]}")
-        return json.loads((folder / "out.json").read_text(encoding="utf-8"))
+    command = ["node", str(WEB_FORMS), "--render", "form.xml", "media", "out.json"]
+    if screenshot is not None:
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        command.append(str(screenshot))
+    return _engine(command, form_xml, media)
