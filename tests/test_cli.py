@@ -130,3 +130,37 @@ def test_a_command_on_an_uninitialised_couchdb_says_to_run_init(conn, settings):
     proc = fangpin(settings, "users", "list", check=False, FANGPIN_DB_PREFIX=settings.db_prefix + "none_")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "系统尚未初始化" in proc.stderr and "fangpin init" in proc.stderr
+
+
+def test_events_open_close_and_list_as_an_operator_runs_them(conn, settings):
+    """A disaster event: opened once however often it is asked for, refused with reasons in both
+    languages, closed, listed; every change audited."""
+    fangpin(settings, "villages", "add", "500112104201", "石坪村")
+    fangpin(settings, "villages", "add", "500112104202", "龙井村")
+    fangpin(settings, "villages", "add", "500112105301", "外乡村")
+    first = fangpin(settings, "events", "open", "--township", "500112104", "--type", "flood", "--start", "2026-11-18",
+                    "--name", "11·18 暴雨", "--by", "clerk").stdout  # fmt: skip
+    assert first.strip() == "opened: 500112104-2026-11-flood (500112104201, 500112104202)"  # all its villages
+    again = fangpin(settings, "events", "open", "--township", "500112104", "--type", "flood", "--start", "2026-11-18")
+    assert again.stdout.startswith("already open: 500112104-2026-11-flood")
+    second = fangpin(settings, "events", "open", "--township", "500112104", "--type", "flood", "--start", "2026-11-25",
+                     "--village", "500112104202").stdout  # fmt: skip
+    assert second.strip() == "opened: 500112104-2026-11-flood-2 (500112104202)"  # another flood that month
+    for args, zh in ((("--village", "500112105301"), "不是乡镇 500112104 已登记的村"),
+                     (("--start", "2099-01-01"), "不能晚于今天")):  # fmt: skip
+        start = () if "--start" in args else ("--start", "2026-11-18")
+        refused = fangpin(settings, "events", "open", "--township", "500112104", "--type", "drought", *start, *args,
+                          check=False)  # fmt: skip
+        assert refused.returncode == 1 and zh in refused.stderr and "Traceback" not in refused.stderr
+    assert fangpin(settings, "events", "close", "500112104-2026-11-flood").stdout.strip() == (
+        "closed: 500112104-2026-11-flood"
+    )
+    listed = fangpin(settings, "events", "list").stdout.splitlines()
+    assert listed == ["500112104-2026-11-flood\tclosed\t2026-11-18\t500112104201,500112104202\t11·18 暴雨",
+                      "500112104-2026-11-flood-2\topen\t2026-11-25\t500112104202\t"]  # fmt: skip
+    missing = fangpin(settings, "events", "close", "500112104-2026-12-flood", check=False)
+    assert (
+        missing.returncode == 1 and "没有这个灾害事件" in missing.stderr and "no such disaster event" in missing.stderr
+    )
+    actions = [d["action"] for d in conn.admin.iter_prefix(names.CASES, "audit:") if d["action"].startswith("event.")]
+    assert sorted(actions) == ["event.close", "event.open", "event.open"]

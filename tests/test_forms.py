@@ -14,11 +14,13 @@ PICKER = {"household_scan", "is_new", "household_pick", "new_household_id", "hou
 PROMPTS = {"damage_survey": {"consent_stop"}, "household_survey": {"consent_stop", "known_phone_shown"}}  # notes
 # What release 2026120105 added beyond the domain's names, each documented in the README's contract
 ADDED_05 = {
-    "damage_survey": {"consent_photo", "household_base_version", "house_structure", "rooms_collapsed", "rooms_severe",
-                      "rooms_minor", "can_recover_alone", "crop_affected_mu", "crop_damaged_mu", "crop_lost_mu",
-                      "livestock_pigs", "livestock_cattle", "livestock_sheep", "livestock_poultry", "livestock_other",
-                      "insurance", "relief_received", "loans_due", "casualties", "casualties_count",
-                      "casualties/member", "casualties/name", "casualties/outcome", "casualties/labour_before"},
+    "damage_survey": {
+        "consent_photo", "household_base_version", "event_start", "house_structure", "rooms_collapsed",
+        "rooms_severe", "rooms_minor", "can_recover_alone", "crop_affected_mu", "crop_damaged_mu", "crop_lost_mu",
+        "livestock_pigs", "livestock_cattle", "livestock_sheep", "livestock_poultry", "livestock_other",
+        "insurance", "relief_received", "loans_due", "casualties", "casualties_count", "casualties/member",
+        "casualties/name", "casualties/outcome", "casualties/labour_before",
+    },
     "household_survey": {"consent_photo", "household_base_version", "known_phone", "monitoring_category", "welfare",
                          "relocated_household", "members/disability_type"},
 }  # fmt: skip

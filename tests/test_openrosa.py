@@ -287,7 +287,7 @@ def test_form_media_are_made_per_user_from_the_servers_data_and_their_md5_follow
     roster(conn, township.a, 3)
     roster(conn, township.b, 2)
     files = manifest_files(client, "household_survey")
-    assert set(files) == {"villages.csv", "households.csv", "household_members.csv"}
+    assert set(files) == {"villages.csv", "households.csv", "household_members.csv", "events.csv"}
     for stated, body in files.values():  # what the manifest says is what Collect downloads
         assert stated == "md5:" + hashlib.md5(body).hexdigest()
     villages = list(csv.DictReader(io.StringIO(files["villages.csv"][1].decode())))
@@ -332,3 +332,29 @@ def test_form_media_are_made_per_user_from_the_servers_data_and_their_md5_follow
     ]  # fmt: skip
     assert records.SPOUSE_ID not in str(listed) and "serious" not in str(listed)
     assert client.get("/forms/household_survey/media/other.csv", headers=HEADERS, auth=FIELD).status_code == 404
+
+
+def test_the_events_list_holds_the_open_events_of_the_users_villages_only(client, conn, township):
+    import csv
+    import datetime as dt
+
+    from server.pipeline import event_store
+
+    today = dt.date.today()
+    flood, _ = event_store.open_event(conn.admin, "500112104", "flood", dt.date(2026, 11, 18), [], "clerk", today)
+    hail, _ = event_store.open_event(conn.admin, "500112104", "hail_wind", dt.date(2026, 11, 20), [township.b],
+                                     "clerk", today, name="风雹")  # fmt: skip
+    event_store.open_event(conn.admin, "500112105", "flood", dt.date(2026, 11, 18), [], "clerk", today)
+
+    def rows(auth=FIELD) -> tuple[str, list[dict]]:
+        stated, body = manifest_files(client, "damage_survey", auth=auth)["events.csv"]
+        return stated, list(csv.DictReader(io.StringIO(body.decode())))
+
+    md5, listed = rows()
+    assert listed == [{"name": flood["event_id"], "label": "2026-11-18 洪涝", "village": township.a,
+                       "disaster_type": "flood", "start_date": "2026-11-18"}]  # fmt: skip
+    clerk = [(r["name"], r["village"]) for r in rows(("clerk", PASSWORD))[1]]  # the clerk's township: both villages
+    assert clerk == [(hail["event_id"], township.b), (flood["event_id"], township.a), (flood["event_id"], township.b)]
+    event_store.close_event(conn.admin, flood["event_id"], "clerk")
+    closed_md5, after = rows()
+    assert after == [] and closed_md5 != md5  # Collect downloads the list again

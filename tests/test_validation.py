@@ -106,7 +106,8 @@ CASES = [
     ("geopoint negative accuracy", D, {"location": "29.7 106.6 300 -1"}, [("location", "type.geopoint")]),
     ("geopoint two numbers", D, {"location": "29.7 106.6"}, []),
     ("optional empty", D, {"location": ""}, []),
-    ("text as number", D, {"event_id": 42}, [("event_id", "type.text")]),
+    ("text as number", D, {"surveyor": 42}, [("surveyor", "type.text")]),
+    ("a listed choice as a number", D, {"event_id": 42}, [("event_id", "type.select_one")]),
     ("text with control characters", D, {"event_id": "flood\x1f"}, [("event_id", "type.control_characters")]),
     ("unknown field", D, {"tsunami_height": 3}, [("tsunami_height", "field.unknown")]),
     # -- damage survey: required, relevance, constraints -----------------------------------
@@ -434,7 +435,7 @@ def test_a_survey_of_the_first_release_still_validates_against_it():
 @pytest.mark.parametrize(
     ("form", "changes", "message"),
     [
-        (D, {"disaster_date": "2026-11-20", "survey_date": "2026-11-19"}, "受灾日期不能晚于今天，也不能晚于调查日期"),
+        (D, {"disaster_date": "2026-11-20", "survey_date": "2026-11-19"}, "受灾日期不能晚于今天或调查日期"),
         (D, {"deaths": 60}, "须在0到50人之间"),
         (D, {"rooms_minor": 0, "rooms_severe": 0}, "每类0到50间，合计至少1间"),
         (D, {"crop_area_mu": 45000}, "须在0到10000亩之间"),

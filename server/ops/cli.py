@@ -18,7 +18,10 @@ import click
 
 from forms import XForm, build, build_all, current_forms, shipped_forms
 from server.access.accounts import AccountError, add_user, add_village, get_user, list_users, list_villages
+from server.casework import events as disaster_events
+from server.pipeline import event_store
 from server.pipeline.worker import Worker, parse_shard
+from server.validation.submission import local_today
 from sync import bootstrap
 from sync.couch import CouchError
 from sync.embedded import EmbeddedError, connect
@@ -235,6 +238,53 @@ def users_list() -> None:
     with connect(settings()) as conn:
         for u in list_users(conn.admin):
             click.echo(f"{u.name}\t{u.role}\t{','.join(u.villages) or '-'}\t{u.township or '-'}")
+
+
+@main.group()
+def events() -> None:
+    """Open, close and list disaster events (灾害事件): damage surveys pick an open one."""
+
+
+@events.command("open")
+@click.option("--township", required=True, help="9-digit township code")
+@click.option("--type", "disaster_type", required=True, type=click.Choice(sorted(disaster_events.DISASTER_TYPES)))
+@click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="the day it began (YYYY-MM-DD)")
+@click.option("--village", "village_codes", multiple=True, help="affected village (repeatable; default: all)")
+@click.option("--name", default="", help="a name people know it by, e.g. 7·18 暴雨")
+@click.option("--by", "actor", default="cli", show_default=True, help="who opens it (for the audit log)")
+def events_open(
+    township: str, disaster_type: str, start, village_codes: tuple[str, ...], name: str, actor: str
+) -> None:
+    """Open an event; prints its id. The same open event asked for again is not made twice."""
+    with connect(settings()) as conn:
+        bootstrap.init(conn)
+        try:
+            doc, opened = event_store.open_event(
+                conn.admin, township, disaster_type, start.date(), village_codes, actor, local_today(), name
+            )
+        except disaster_events.EventError as exc:
+            fail(exc)
+    click.echo(f"{'opened' if opened else 'already open'}: {doc['event_id']} ({', '.join(doc['villages'])})")
+
+
+@events.command("close")
+@click.argument("event_id")
+@click.option("--by", "actor", default="cli", show_default=True, help="who closes it (for the audit log)")
+def events_close(event_id: str, actor: str) -> None:
+    """Close EVENT_ID: surveys no longer offer it (those made under it keep it)."""
+    with connect(settings()) as conn:
+        try:
+            doc, closed = event_store.close_event(conn.admin, event_id, actor)
+        except disaster_events.EventError as exc:
+            fail(exc)
+    click.echo(f"{'closed' if closed else 'already closed'}: {doc['event_id']}")
+
+
+@events.command("list")
+def events_list() -> None:
+    with connect(settings()) as conn:
+        for e in event_store.all_events(conn.admin):
+            click.echo(f"{e['event_id']}\t{e['status']}\t{e['start_date']}\t{','.join(e['villages'])}\t{e['name']}")
 
 
 @main.group()

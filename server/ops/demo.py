@@ -1,4 +1,5 @@
-"""Demo township for newcomers: three villages, their grid workers, a clerk, an admin, a roster.
+"""Demo township for newcomers: three villages, their grid workers, a clerk, an admin, a roster,
+and an open flood (the event the damage survey's list offers).
 
 All names and ID numbers are invented (the ID numbers carry valid check digits so that they pass
 validation). Loading twice changes nothing.
@@ -6,11 +7,12 @@ validation). Loading twice changes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Iterator
 
 from server.access.accounts import add_user, add_village
-from server.pipeline import household_store
+from server.pipeline import event_store, household_store
 from server.validation import idcard
 from sync import bootstrap
 from sync.clock import utc_now
@@ -19,6 +21,7 @@ from sync.embedded import Connection
 TOWNSHIP = "500112104"
 VILLAGES = [("500112104201", "石坪村"), ("500112104202", "龙井村"), ("500112104203", "大湾村")]
 PASSWORD = "fangpin-demo"
+FLOOD_START = dt.date(2025, 7, 3)
 USERS = [
     ("gw_wang", "field", ["500112104201"], None),
     ("gw_li", "field", ["500112104202", "500112104203"], None),
@@ -60,3 +63,5 @@ def load_demo(conn: Connection, households_per_village: int = 12) -> Iterator[st
     for user, role, villages, township in USERS:
         add_user(conn.admin, user, PASSWORD, role, villages, township, actor="demo")
         yield f"user {user} ({role}) password {PASSWORD}"
+    event, _ = event_store.open_event(conn.admin, TOWNSHIP, "flood", FLOOD_START, [], "demo", FLOOD_START, "7·3 洪涝")
+    yield f"event {event['event_id']} open for {', '.join(event['villages'])}"

@@ -15,7 +15,10 @@ clerk's township), never an ID number:
   form looks up for each member entry, and what the damage survey's casualties pick), ``label`` (the
   member's name), ``household``, ``n``, and ``member_name``, ``sex``,
   ``relation``, ``birth_date``, ``labour``, ``school``, ``medical_insurance`` (never an ID number,
-  health or disability); a relation of the older list (``child``, …) is left for the worker to pick.
+  health or disability); a relation of the older list (``child``, …) is left for the worker to pick;
+* ``events.csv`` — the open disaster events of the user's villages, one row per event and village:
+  ``name`` (event id), ``label`` (start date, type, name), ``village`` (for the ``choice_filter``),
+  ``disaster_type``, ``start_date``.
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from server.access.accounts import User, Village
-from server.casework import door_cards
+from server.casework import door_cards, events
 from server.pipeline.readmodel import MEMBER_PREFILL, PREFILL
 
-FILES = ("villages.csv", "households.csv", "household_members.csv")  # what make() makes
+FILES = ("villages.csv", "households.csv", "household_members.csv", "events.csv")  # what make() makes
 # the relations the current forms offer (the national system's list, release 2026120105)
 RELATIONS = frozenset({"head", "spouse", "son", "daughter", "daughter_in_law", "son_in_law", "grandson",
                        "granddaughter", "grandson_maternal", "granddaughter_maternal", "father", "mother",
@@ -98,14 +101,28 @@ def members_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
     )
 
 
+def events_csv(open_events: Iterable[tuple[Mapping[str, Any], str]]) -> bytes:
+    return _csv(
+        ["name", "label", "village", "disaster_type", "start_date"],
+        ([e["event_id"], events.label(e), village, e["disaster_type"], e["start_date"]] for e, village in open_events),
+    )
+
+
 def make(
-    name: str, user: User, villages: list[Village], household_rows: Callable[[list[str]], list[Mapping[str, Any]]]
+    name: str,
+    user: User,
+    villages: list[Village],
+    household_rows: Callable[[list[str]], list[Mapping[str, Any]]],
+    open_events: Callable[[list[str]], list[tuple[dict, str]]],
 ) -> bytes:
     """One generated file (a name of ``FILES``) for ``user`` (``villages``: all registered;
-    ``household_rows``: the read model's rows of the given villages)."""
+    ``household_rows``: the read model's rows of the given villages; ``open_events``: the open
+    events of the given villages, with each village)."""
     own = [v for v in villages if user.sees_village(v.code)]
     if name == "villages.csv":
         return villages_csv(own)
+    if name == "events.csv":
+        return events_csv(open_events([v.code for v in own]))
     rows = household_rows([v.code for v in own])
     return members_csv(rows) if name == "household_members.csv" else households_csv(rows)
 

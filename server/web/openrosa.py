@@ -27,6 +27,7 @@ from flask import Blueprint, Response, current_app, g, request, url_for
 from forms import version_key
 from forms.instance import Instance, InstanceError, head, read, uuid_of
 from server.access.accounts import Village, list_villages
+from server.pipeline import event_store
 from server.validation.xpath import parse_date, parse_datetime
 from server.web import form_media
 from server.web.attachments import stored_type
@@ -173,7 +174,9 @@ def manifest(form_id: str) -> Response:
 
 def _generated(name: str, villages: list[Village]) -> bytes:
     model = current_app.extensions["fangpin.readmodel"]
-    return form_media.make(name, g.user, villages, model.household_rows)
+    return form_media.make(
+        name, g.user, villages, model.household_rows, lambda codes: event_store.open_in(couch(), codes)
+    )
 
 
 @bp.get("/forms/<form_id>/media/<path:name>")
