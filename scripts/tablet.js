@@ -363,6 +363,12 @@ async function status(args) {
     out.databases[name] = { doc_count: info.doc_count, update_seq: info.update_seq };
   }
   out.submissions = items.length;
+  // what this device holds of other people's surveys and reviews (the gateway gives it none)
+  out.others = 0;
+  for (const v of state.villages) {
+    const all = await localDb(args.dir, 'fp_v_' + v).allDocs({ include_docs: true });
+    out.others += all.rows.filter((r) => /^(submission|review):/.test(r.id) && r.doc.submitted_by !== state.user).length;
+  }
   out.reviews = items.filter((x) => x.review).map((x) => ({ id: x.review._id, rev: x.review._rev,
     state: x.review.state, submission_rev: x.review.submission_rev, comments: x.review.comments }));
   return out;

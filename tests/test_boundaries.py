@@ -731,3 +731,67 @@ def test_exports_survive_control_characters_and_mask_numbers_of_any_type(web, co
     for ttl in ("abc", "99999999999999999999", "0", "-5"):
         resp = session.post(web.url + "/clerk/devices/gw_a/enrol", data={"csrf_token": token, "ttl": ttl})
         assert resp.status_code == 200 and "/clerk/devices" in resp.url, (ttl, resp.status_code)
+
+
+def test_a_grid_worker_never_gets_a_colleagues_surveys_or_reviews_through_any_door(web, conn, township, tablet):
+    """Two grid workers of one village: the second's tablet holds the village's households and its
+    own surveys only, and every read endpoint of the gateway and the API answers as if a
+    colleague's survey did not exist (their ID numbers and health answers stay off the device)."""
+    from test_gateway import sub
+    from test_household_worker import roster
+
+    from server.access.accounts import add_user
+
+    a = township.a
+    db = f"/sync/fp_v_{a}"
+    add_user(conn.admin, "gw_a2", PASSWORD, "field", [a])
+    roster(conn, a, 2)
+    photo = b"\xff\xd8\xff\xe0" + b"x" * 40 + b"\xff\xd9"
+    theirs = {**sub(township, uuid="theirs"), "_attachments": {"p.jpg": {"content_type": "image/jpeg",
+              "data": base64.b64encode(photo).decode()}}}  # fmt: skip
+    assert raw(web, "PUT", f"{db}/submission:theirs", theirs)[0] == 201
+    assert raw(web, "PUT", f"{db}/submission:mine", sub(township, user="gw_a2", uuid="mine"), user="gw_a2")[0] == 201
+    run(conn)
+    rev = conn.admin.get(names.village_db(a), "submission:theirs")["_rev"]
+
+    def ids(payload: dict, key: str) -> set[str]:
+        return {r.get("id") or r.get("key") for r in payload[key]}
+
+    mine = {"submission:mine", "review:mine"}
+    households = {f"household:{a}-0001", f"household:{a}-0002"}
+    for path in (
+        f"{db}/_changes",
+        f"{db}/_changes?feed=longpoll&since=0&include_docs=true",
+        f"{db}/_changes?style=all_docs",
+    ):
+        status, page = raw(web, "GET", path, user="gw_a2")
+        assert status == 200 and ids(page, "results") == mine | households, path
+    assert ids(raw(web, "GET", f"{db}/_all_docs?include_docs=true", user="gw_a2")[1], "rows") == mine | households
+    keys = ["submission:theirs", "review:theirs", "submission:mine"]
+    status, page = raw(web, "POST", f"{db}/_all_docs", {"keys": keys}, user="gw_a2")
+    assert [(r["key"], r.get("error")) for r in page["rows"]] == [
+        ("submission:theirs", "not_found"), ("review:theirs", "not_found"), ("submission:mine", None)]  # fmt: skip
+    status, got = raw(web, "POST", f"{db}/_bulk_get?revs=true", {"docs": [{"id": "submission:theirs", "rev": rev},
+                      {"id": "review:theirs"}]}, user="gw_a2")  # fmt: skip
+    assert status == 200 and all("error" in d and "ok" not in d for r in got["results"] for d in r["docs"])
+    for path in (f"{db}/submission:theirs", f"{db}/review:theirs", f"{db}/submission:theirs/p.jpg",
+                 f"{db}/submission:theirs?revs=true&open_revs=all"):  # fmt: skip
+        assert raw(web, "GET", path, user="gw_a2")[0] == 404, path
+    status, diff = raw(web, "POST", f"{db}/_revs_diff", {"submission:theirs": [rev]}, user="gw_a2")
+    assert diff == {"submission:theirs": {"missing": [rev]}}  # told nothing about what exists
+    assert raw(web, "GET", "/api/v1/submissions/theirs", user="gw_a2")[0] == 404
+    listed = raw(web, "GET", f"/api/v1/submissions?village={a}", user="gw_a2")[1]
+    assert [s["id"] for s in listed["submissions"]] == ["mine"]
+    # the submitter still sees everything of theirs, and the village's households
+    assert (
+        ids(raw(web, "GET", f"{db}/_changes", user="gw_a")[1], "results")
+        == {"submission:theirs", "review:theirs"} | households
+    )
+    assert raw(web, "GET", f"{db}/submission:theirs/p.jpg", user="gw_a")[0] == 200
+    # a real PouchDB tablet of the second worker, replicating through the gateway
+    device = tablet("a2")
+    device.login(web.url, "gw_a2")
+    device.run("pull")
+    held = device.run("status")
+    assert held["others"] == 0 and held["submissions"] == 1
+    assert held["databases"][f"fp_v_{a}"]["doc_count"] == len(mine | households)

@@ -221,7 +221,7 @@ def test_longpoll_answers_when_a_change_arrives_and_times_out_otherwise(client, 
 
     def write_later():
         time.sleep(0.5)
-        conn.admin.put(names.village_db(township.a), {"_id": "review:late", "type": "review"})
+        conn.admin.put(names.village_db(township.a), {"_id": "review:late", "type": "review", "submitted_by": "gw_a"})
 
     writer = threading.Thread(target=write_later)
     writer.start()
@@ -251,7 +251,7 @@ def test_tablets_waiting_on_one_village_share_each_changes_read(app, conn, towns
     start.wait()
     watcher = app.extensions["fangpin.seq_watcher"]
     wait_for(lambda: sum(watcher._waiting.values()) == 8, message="all eight tablets waiting")
-    conn.admin.put(names.village_db(township.a), {"_id": "review:shared", "type": "review"})
+    conn.admin.put(names.village_db(township.a), {"_id": "review:shared", "type": "review", "submitted_by": "gw_a"})
     for t in threads:
         t.join(30)
     assert answers == [["review:shared"]] * 8

@@ -156,6 +156,8 @@ def list_submissions():
     selector: dict = {"type": "review"}
     if state:
         selector["state"] = state
+    if user.role == "field":  # a grid worker sees their own surveys, never a colleague's
+        selector["submitted_by"] = user.name
     items = []
     for code in villages:
         try:
@@ -180,7 +182,7 @@ def get_submission(uuid: str):
             if exc.status == 404:
                 continue
             raise
-        if review:
+        if review and (user.role != "field" or review.get("submitted_by") == user.name):
             return jsonify(submission_view(review))
     raise not_found(f"没有找到提交记录 {uuid}（或尚未处理）", f"submission {uuid} not found (or not processed yet)")
 

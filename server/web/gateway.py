@@ -247,6 +247,41 @@ def hidden(doc_id: Any) -> bool:
     return not isinstance(doc_id, str) or doc_id.startswith(("_design/", "_local/"))
 
 
+# In a village database a grid worker sees the village's households and their own surveys and
+# reviews only: a colleague's (with its ID numbers and health answers) never reaches their tablet.
+SHARED = ("household:",)
+OWNED = ("submission:", "review:")
+
+
+def visible(doc_id: Any, doc: Any) -> bool:
+    """Whether the caller may see ``doc`` (its latest body; None when unknown or deleted)."""
+    if hidden(doc_id):
+        return False
+    if g.get("sync_village") is None:  # fp_forms: every form is everyone's
+        return True
+    if doc_id.startswith(SHARED):
+        return True
+    if not doc_id.startswith(OWNED) or not isinstance(doc, dict):
+        return False
+    if doc.get("_deleted") and "submitted_by" not in doc:  # a tombstone (a conflict's archived loser)
+        return not foreign(doc_id)  # carries no owner: the document's winning revision says whose it is
+    return doc.get("submitted_by") == g.sync_user
+
+
+def foreign(doc_id: str) -> bool:
+    """A village doc the caller may not see, looked up by id (for reads that carry no body)."""
+    if g.get("sync_village") is None or hidden(doc_id) or doc_id.startswith(SHARED):
+        return hidden(doc_id)
+    return not visible(doc_id, upstream().get(g.sync_db, doc_id))
+
+
+def with_docs(params: dict[str, str]) -> tuple[dict[str, str], bool]:
+    """Upstream reads of a village db carry the docs (ownership is in the body); whether the
+    tablet asked for them."""
+    asked = params.get("include_docs") == "true"
+    return ({**params, "include_docs": "true"} if g.get("sync_village") else params), asked
+
+
 def filtered_params(allowed: set[str]) -> dict[str, str]:
     extra = sorted(set(request.args) - allowed)
     if extra:
@@ -358,7 +393,7 @@ def dispatch(_ignored: str) -> Response:
     reading = method == "GET" or (method == "POST" and rest[:1] in READ_POSTS)
     village = authorize_db(user, db, write=not reading)
     physical = "/" + quote(upstream().physical(db), safe="")
-    g.sync_db, g.reading = db, reading
+    g.sync_db, g.reading, g.sync_village, g.sync_user = db, reading, village, user.name
 
     if not rest:
         if method != "GET":
@@ -380,11 +415,16 @@ def dispatch(_ignored: str) -> Response:
         return local_doc(physical, user, rest[1], method)
     if not head.startswith("_"):
         if len(rest) == 1 and method == "GET":
-            return forward("GET", physical + "/" + doc_path(head), params=filtered_params(DOC_PARAMS))
+            params = filtered_params(DOC_PARAMS)
+            if foreign(head):
+                raise not_found_doc(head)
+            return forward("GET", physical + "/" + doc_path(head), params=params)
         if len(rest) == 1 and method == "PUT":
             assert village is not None
             return put_doc(physical, user, village, head)
         if len(rest) == 2 and method == "GET":
+            if foreign(head):
+                raise not_found_doc(head)
             resp = forward("GET", f"{physical}/{doc_path(head)}/{quote(rest[1], safe='')}")
             resp.headers["Content-Disposition"] = "attachment"  # never shown as a page (see app.protect)
             return resp
@@ -412,15 +452,30 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return Response(json.dumps(payload), status=status, mimetype="application/json")
 
 
-def visible_changes(page: dict) -> dict:
-    return {**page, "results": [r for r in page.get("results", []) if not hidden(r.get("id"))]}
+def visible_changes(page: dict, asked_docs: bool = True) -> dict:
+    rows = [r for r in page.get("results", []) if visible(r.get("id"), r.get("doc"))]
+    if not asked_docs:
+        rows = [{k: v for k, v in r.items() if k != "doc"} for r in rows]
+    return {**page, "results": rows}
+
+
+def not_found_doc(doc_id: str) -> ApiError:
+    return ApiError(404, "not_found", f"没有文档 {doc_id}", f"no document {doc_id}")
 
 
 def all_docs(physical: str, method: str) -> Response:
-    params = filtered_params(ALL_DOCS_PARAMS)
+    params, asked = with_docs(filtered_params(ALL_DOCS_PARAMS))
     body = json_body() if method == "POST" else None
     page = read_json(method, physical + "/_all_docs", params=params, body=body)
-    rows = [r for r in page.get("rows", []) if not hidden(r.get("id") or r.get("key"))]
+    rows = []
+    for row in page.get("rows", []):
+        doc_id = row.get("id") or row.get("key")
+        if "error" in row:  # a key asked for that does not exist
+            rows.append(row)
+        elif visible(doc_id, row.get("doc")):
+            rows.append(row if asked else {k: v for k, v in row.items() if k != "doc"})
+        elif isinstance(body, dict) and "keys" in body and not hidden(doc_id):
+            rows.append({"key": doc_id, "error": "not_found"})  # asked by id: as if it did not exist
     return json_response({**page, "rows": rows})
 
 
@@ -433,14 +488,27 @@ def bulk_get(physical: str) -> Response:
     wanted = [d for d in body["docs"] if isinstance(d, dict) and not hidden(d.get("id")) and not unstorable(d)]
     taken = {id(d) for d in wanted}
     refused = [_missing(d) for d in body["docs"] if id(d) not in taken]
-    if wanted and not refused:
+    if wanted and not refused and g.get("sync_village") is None:
         return forward(
             "POST", physical + "/_bulk_get", params=params, body=json.dumps(body).encode(),
             content_type="application/json",
         )  # fmt: skip
     # (pouchdb-server never answers a _bulk_get of no docs)
     results = read_json("POST", physical + "/_bulk_get", params=params, body={**body, "docs": wanted}) if wanted else {}
-    return json_response({"results": results.get("results", []) + refused})
+    return json_response({"results": [_shown(r) for r in results.get("results", [])] + refused})
+
+
+def _shown(result: Any) -> Any:
+    """A _bulk_get result with every revision the caller may not see answered as not found."""
+    if not isinstance(result, dict) or not isinstance(result.get("docs"), list):
+        return result
+    doc_id = result.get("id")
+    docs = [
+        d if not isinstance(d, dict) or "ok" not in d or visible(doc_id, d["ok"])
+        else {"error": {"id": doc_id, "rev": (d["ok"] or {}).get("_rev"), "error": "not_found", "reason": "missing"}}
+        for d in result["docs"]
+    ]  # fmt: skip
+    return {**result, "docs": docs}
 
 
 def _missing(item: Any) -> dict:
@@ -454,6 +522,10 @@ def revs_diff(physical: str) -> Response:
     if not isinstance(body, dict):
         raise bad_request("请求体须为对象", "the body must be an object")
     wanted = {k: v for k, v in body.items() if not hidden(k) and not unstorable([k, v])}
+    # Another worker's survey is not asked about either: which revisions exist is theirs to know.
+    owned = [k for k in wanted if k.startswith(OWNED)] if g.get("sync_village") else []
+    stored = upstream().get_many(g.sync_db, owned) if owned else {}
+    wanted = {k: v for k, v in wanted.items() if k not in stored or visible(k, stored[k])}
     # An id CouchDB could not even be asked about is said to be missing, so the tablet sends the
     # doc and hears in _bulk_docs why it was refused (rather than failing the whole batch here).
     unasked = {k: {"missing": v} for k, v in body.items() if not hidden(k) and k not in wanted}
@@ -578,8 +650,9 @@ def changes(physical: str, db: str) -> Response:
         raise bad_request("只支持 feed=normal 或 longpoll", "only feed=normal or feed=longpoll is supported")
     heartbeat_ms = milliseconds(params.pop("heartbeat", None), "heartbeat")
     timeout_ms = milliseconds(params.pop("timeout", None), "timeout")
+    params, asked = with_docs(params)
     if feed == "normal":
-        return json_response(visible_changes(read_json("GET", physical + "/_changes", params=params)))
+        return json_response(visible_changes(read_json("GET", physical + "/_changes", params=params), asked))
     wait_s = min(MAX_LONGPOLL_S, (timeout_ms or 60_000) / 1000.0)
     heartbeat_s = max(1.0, heartbeat_ms / 1000.0) if heartbeat_ms else None
     couch, seq_watch, pages = upstream(), watcher(), shared_pages()
@@ -595,7 +668,8 @@ def changes(physical: str, db: str) -> Response:
             remaining = deadline - time.monotonic()
             if page["results"] or remaining <= 0:
                 # the caller may have been revoked or signed out while it waited: it gets nothing
-                yield json.dumps(visible_changes(page), ensure_ascii=False).encode() if allowed() else nothing
+                shown = visible_changes(page, asked) if allowed() else None
+                yield json.dumps(shown, ensure_ascii=False).encode() if shown is not None else nothing
                 return
             if time.monotonic() - (deadline - wait_s) > RECHECK_S and not allowed():
                 yield nothing
