@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from forms import HTML_NS, XFORMS_NS, XForm
+from forms import HTML_NS, XFORMS_NS, XForm, built_path
 
 JR_NS = "http://openrosa.org/javarosa"
 NS = {"h": HTML_NS, "x": XFORMS_NS, "jr": JR_NS}
@@ -318,3 +318,10 @@ def _choices(control: etree._Element, secondary: dict, itext: dict) -> tuple[tup
 def spec_for(xml: bytes) -> FormSpec:
     """Compiled spec, cached by the XForm's content (one entry per published version)."""
     return compile_xform(xml)
+
+
+@functools.cache
+def current_choices(form_id: str, path: str) -> tuple[Choice, ...]:
+    """The choices this release of ``form_id`` offers for ``path`` (a data path): the one list the
+    server, the device lists and the commands share."""
+    return spec_for(built_path(form_id).read_bytes()).fields[path].choices

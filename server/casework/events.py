@@ -11,14 +11,14 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from forms.spec import current_choices
 from server.refusals import BilingualError
 from sync import names
 
-DISASTER_TYPES: dict[str, str] = {
-    "flood": "洪涝", "drought": "干旱", "typhoon": "台风", "hail_wind": "风雹", "cold": "低温冷冻", "snow": "雪灾",
-    "earthquake": "地震", "geological": "崩塌滑坡泥石流", "forest_fire": "森林草原火灾", "biological": "生物灾害",
-    "accident": "事故灾害", "public_health": "公共卫生事件", "other": "其他",
-}  # fmt: skip
+
+def disaster_types() -> dict[str, str]:
+    """Code → Chinese name: the damage survey's own ``disaster_type`` list."""
+    return {c.value: c.label.get("zh", c.value) for c in current_choices("damage_survey", "disaster_type")}
 
 
 class EventError(BilingualError):
@@ -40,7 +40,7 @@ def checked(township: str, disaster_type: str, start: dt.date, villages: Iterabl
     that are registered (none named: all its registered villages)."""
     if not (len(township) == 9 and township.isdigit()):
         raise EventError(f"乡镇代码须为9位数字：{township}", f"the township code must be 9 digits: {township}")
-    if disaster_type not in DISASTER_TYPES:
+    if disaster_type not in disaster_types():
         raise EventError(f"未知的灾害类型：{disaster_type}", f"unknown disaster type: {disaster_type}")
     if start > today:
         raise EventError(f"灾害开始日期不能晚于今天：{start}", f"the start date is in the future: {start}")
@@ -59,6 +59,6 @@ def checked(township: str, disaster_type: str, start: dt.date, villages: Iterabl
 
 def label(event: Mapping[str, Any]) -> str:
     """How a worker recognises it in the list: start date, type, and a name if it has one."""
-    kind = DISASTER_TYPES.get(event.get("disaster_type", ""), event.get("disaster_type", ""))
+    kind = disaster_types().get(event.get("disaster_type", ""), event.get("disaster_type", ""))
     name = event.get("name") or ""
     return " ".join(part for part in (event.get("start_date", ""), kind, name) if part)

@@ -247,7 +247,7 @@ def events() -> None:
 
 @events.command("open")
 @click.option("--township", required=True, help="9-digit township code")
-@click.option("--type", "disaster_type", required=True, type=click.Choice(sorted(disaster_events.DISASTER_TYPES)))
+@click.option("--type", "disaster_type", required=True, type=click.Choice(sorted(disaster_events.disaster_types())))
 @click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="the day it began (YYYY-MM-DD)")
 @click.option("--village", "village_codes", multiple=True, help="affected village (repeatable; default: all)")
 @click.option("--name", default="", help="a name people know it by, e.g. 7·18 暴雨")

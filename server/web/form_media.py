@@ -29,15 +29,12 @@ import io
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from forms.spec import current_choices
 from server.access.accounts import User, Village
 from server.casework import door_cards, events
 from server.pipeline.readmodel import MEMBER_PREFILL, PREFILL
 
 FILES = ("villages.csv", "households.csv", "household_members.csv", "events.csv")  # what make() makes
-# the relations the current forms offer (the national system's list, release 2026120105)
-RELATIONS = frozenset({"head", "spouse", "son", "daughter", "daughter_in_law", "son_in_law", "grandson",
-                       "granddaughter", "grandson_maternal", "granddaughter_maternal", "father", "mother",
-                       "father_in_law", "mother_in_law", "grandfather", "grandmother", "sibling", "other"})  # fmt: skip
 MEMBER_COLUMNS = ("member_name", *(k for k in MEMBER_PREFILL if k != "name"))
 
 
@@ -84,9 +81,11 @@ def households_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
 
 
 def members_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    relations = {c.value for c in current_choices("household_survey", "members/relation")}
+
     def cells(household: str, n: int, member: Mapping[str, Any]) -> list[str]:
         known = {**member, "member_name": member.get("name")}
-        if known.get("relation") not in RELATIONS:
+        if known.get("relation") not in relations:  # of an older list: the worker picks it again
             known.pop("relation", None)
         label = _cell(known.get("member_name"))
         return [f"{household}#{n}", label, household, str(n), *(_cell(known.get(k)) for k in MEMBER_COLUMNS)]

@@ -269,9 +269,12 @@ def visible(doc_id: Any, doc: Any) -> bool:
 
 
 def foreign(doc_id: str) -> bool:
-    """A village doc the caller may not see, looked up by id (for reads that carry no body)."""
-    if g.get("sync_village") is None or hidden(doc_id) or doc_id.startswith(SHARED):
-        return hidden(doc_id)
+    """A doc the caller may not see, looked up by id (for reads that carry no body): only a
+    village's surveys and reviews need their body read to know."""
+    if hidden(doc_id):
+        return True
+    if g.get("sync_village") is None or doc_id.startswith(SHARED):
+        return False
     return not visible(doc_id, upstream().get(g.sync_db, doc_id))
 
 
@@ -452,10 +455,13 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return Response(json.dumps(payload), status=status, mimetype="application/json")
 
 
+def as_asked(row: dict, asked_docs: bool) -> dict:
+    """A row as the tablet asked for it: the gateway may have fetched the body only to know whose it is."""
+    return row if asked_docs else {k: v for k, v in row.items() if k != "doc"}
+
+
 def visible_changes(page: dict, asked_docs: bool = True) -> dict:
-    rows = [r for r in page.get("results", []) if visible(r.get("id"), r.get("doc"))]
-    if not asked_docs:
-        rows = [{k: v for k, v in r.items() if k != "doc"} for r in rows]
+    rows = [as_asked(r, asked_docs) for r in page.get("results", []) if visible(r.get("id"), r.get("doc"))]
     return {**page, "results": rows}
 
 
@@ -473,7 +479,7 @@ def all_docs(physical: str, method: str) -> Response:
         if "error" in row:  # a key asked for that does not exist
             rows.append(row)
         elif visible(doc_id, row.get("doc")):
-            rows.append(row if asked else {k: v for k, v in row.items() if k != "doc"})
+            rows.append(as_asked(row, asked))
         elif isinstance(body, dict) and "keys" in body and not hidden(doc_id):
             rows.append({"key": doc_id, "error": "not_found"})  # asked by id: as if it did not exist
     return json_response({**page, "rows": rows})
@@ -673,8 +679,7 @@ def changes(physical: str, db: str) -> Response:
             remaining = deadline - time.monotonic()
             if page["results"] or remaining <= 0:
                 # the caller may have been revoked or signed out while it waited: it gets nothing
-                shown = visible_changes(page, asked) if allowed() else None
-                yield json.dumps(shown, ensure_ascii=False).encode() if shown is not None else nothing
+                yield json.dumps(visible_changes(page, asked), ensure_ascii=False).encode() if allowed() else nothing
                 return
             if time.monotonic() - (deadline - wait_s) > RECHECK_S and not allowed():
                 yield nothing
