@@ -91,9 +91,61 @@ def redeem(admin: Couch, token: str, device_id: str, label: str, now: dt.datetim
     return user, f"{DEVICE_PREFIX}{device_id}.{secret}"
 
 
+def sign_in(admin: Couch, user: User, device_id: str, label: str, now: dt.datetime) -> str:
+    """A grid worker who signed in on the field app with their password: the device gets its own
+    credential at once (a token made and redeemed in one step, both audited), so the app never has
+    to keep the password."""
+    if user.role != "field" or user.disabled:
+        raise EnrolmentError(
+            403, "只有网格员账号可以登录平板应用", "only grid worker (field) accounts use the field app"
+        )
+    return redeem(admin, create(admin, user.name, user.name, now, ttl_min=1).token, device_id, label, now)[1]
+
+
+TELEMETRY = {"app_version": str, "last_sync": str, "pending": int, "storage_bytes": int, "last_error": str}
+
+
+def report(admin: Couch, name: str, device_id: str, telemetry: dict, now: dt.datetime) -> dict:
+    """A device's own report (app version, last sync, pending count, storage used, last error): kept on
+    its ``device:`` doc for the clerk's 平板 page. Answers the clerk's resync flag; a report that says
+    the device resynced since the flag was set clears it."""
+    doc_id = f"device:{name}:{device_id}"
+    for _ in range(5):
+        doc = admin.get(names.ACCOUNTS, doc_id)
+        if doc is None or doc.get("revoked_at"):
+            raise EnrolmentError(404, f"没有设备 {device_id}", f"no device {device_id}")
+        kept = {k: telemetry[k] for k, kind in TELEMETRY.items() if isinstance(telemetry.get(k), kind)}
+        kept = {k: v[:300] if isinstance(v, str) else v for k, v in kept.items()}
+        flag = doc.get("resync_requested_at")
+        resynced = telemetry.get("resynced_at")
+        if flag and isinstance(resynced, str) and resynced >= flag:
+            flag = None
+        try:
+            admin.put(names.ACCOUNTS, {**doc, "telemetry": kept, "seen_at": _iso(now), "resync_requested_at": flag})
+        except CouchError as exc:
+            if exc.status == 409:
+                continue
+            raise
+        return {"resync": bool(flag), "resync_requested_at": flag}
+    raise EnrolmentError(409, "设备记录正被修改，请重试", "the device record kept changing; try again")
+
+
+def request_resync(admin: Couch, name: str, device_id: str, by: str, now: dt.datetime) -> None:
+    """A clerk asks one tablet to drop its local copy of the village data and pull it again (after
+    pushing everything it holds: nothing unsent is dropped)."""
+    doc = admin.get(names.ACCOUNTS, f"device:{name}:{device_id}")
+    if doc is None or doc.get("revoked_at"):
+        raise EnrolmentError(404, f"没有设备 {device_id}", f"no device {device_id}")
+    admin.put(names.ACCOUNTS, {**doc, "resync_requested_at": _iso(now)})
+    audit.record(admin, by, "device.resync", doc["_id"])
+
+
 def devices(admin: Couch, name: str) -> list[dict]:
     return [
-        {k: d.get(k) for k in ("device_id", "label", "enrolled_at", "revoked_at")}
+        {
+            k: d.get(k)
+            for k in ("device_id", "label", "enrolled_at", "revoked_at", "telemetry", "seen_at", "resync_requested_at")
+        }
         for d in admin.iter_prefix(names.ACCOUNTS, f"device:{name}:")
     ]
 

@@ -216,6 +216,59 @@ def enrol():
     )
 
 
+@bp.post("/devices")
+def sign_in_device():
+    """The field app's sign-in: ``{"name", "password", "device_id", "label"}`` → the same answer as
+    ``/enrol``. The password is checked (lock-out included) and exchanged for this device's own
+    credential; a device credential cannot make another one."""
+    body = request.get_json(silent=True)
+    fields = ("name", "password", "device_id")
+    if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in fields):
+        raise bad_request(
+            '请求体须为 {"name": "...", "password": "...", "device_id": "..."}',
+            'the body must be {"name": "...", "password": "...", "device_id": "..."}',
+        )
+    if body["password"].startswith(DEVICE_PREFIX):
+        raise forbidden(
+            "请用账号密码登录，设备凭据不能登记新设备",
+            "sign in with the password; a device credential cannot enrol another device",
+        )
+    user = login(body["name"], body["password"])
+    try:
+        password = enrolment.sign_in(
+            couch(), user, body["device_id"], str(body.get("label") or ""), dt.datetime.now(dt.UTC)
+        )
+    except enrolment.EnrolmentError as exc:
+        raise ApiError(exc.status, "enrolment", exc.zh, exc.en) from None
+    return jsonify(
+        {
+            "user": user.name,
+            "device_id": body["device_id"],
+            "password": password,
+            "sync": {"url": request.host_url + "sync/", "databases": sync_databases(user)},
+        }
+    )
+
+
+@bp.put("/devices/<device_id>/telemetry")
+def device_telemetry(device_id: str):
+    """A tablet's report, sent with its own device credential: ``{"app_version", "last_sync",
+    "pending", "storage_bytes", "last_error", "resynced_at"}`` → ``{"resync": bool}``."""
+    user = require_user()
+    auth = request.authorization
+    credential = auth.password if auth and auth.type == "basic" else ""
+    if user.role != "field" or not (credential or "").startswith(f"{DEVICE_PREFIX}{device_id}."):
+        raise forbidden("只有该设备本身可以报告其状态", "only the device itself reports its state")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise bad_request("请求体须为 JSON 对象", "the body must be a JSON object")
+    try:
+        answer = enrolment.report(couch(), user.name, device_id, body, dt.datetime.now(dt.UTC))
+    except enrolment.EnrolmentError as exc:
+        raise ApiError(exc.status, "device", exc.zh, exc.en) from None
+    return jsonify(answer)
+
+
 @bp.post("/submissions/review")
 def review_submissions():
     """A clerk's decision on one or many submissions: ``{"ids": [...], "action": "approve|reject|return",
