@@ -70,7 +70,18 @@ def new_tablet(browser, size: dict = TABLET):
     page = context.new_page()
     page.errors = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda e: page.errors.append(str(e)))  # type: ignore[attr-defined]
+    # what the engine logs as an error (an XPath it could not evaluate) counts; a request that failed
+    # because the network is off, or PouchDB's probe for a checkpoint, does not
+    page.on("console", lambda m: _console(page, m))
     return context, page
+
+
+def _console(page, message) -> None:
+    # Web Forms' map for a location fetches OpenStreetMap tiles: the app's CSP refuses every
+    # foreign origin (the tablet works offline; nothing leaves for a third party), so it shows none
+    tiles = "tile.openstreetmap.org" in message.text and "Content Security Policy" in message.text
+    if message.type == "error" and not message.text.startswith("Failed to load resource") and not tiles:
+        page.errors.append("console: " + message.text[:300])
 
 
 def shot(page, name: str, full: bool = False) -> Path:
@@ -121,15 +132,26 @@ def choose(page, label: str, option: str, nth: int = 0) -> None:
     question(page, label, nth).locator("label.value-option").filter(has_text=option).first.click()
 
 
-def type_in(page, label: str, value: str, nth: int = 0) -> None:
-    box = question(page, label, nth).locator("input:visible, textarea:visible").first
-    box.fill(value)
+def _type(box, value: str) -> None:
+    """Key by key, as on the tablet's keyboard (PrimeVue's number box takes keystrokes, not a paste)."""
+    box.click()
+    box.press("Control+A")
+    box.press("Backspace")
+    box.press_sequentially(value)
     box.press("Tab")
 
 
+def type_in(page, label: str, value: str, nth: int = 0) -> None:
+    _type(question(page, label, nth).locator("input:visible, textarea:visible").first, value)
+
+
 def pick_date(page, label: str, day: dt.date, nth: int = 0) -> None:
+    _pick_date(page, question(page, label, nth), day)
+
+
+def _pick_date(page, container, day: dt.date) -> None:
     """Web Forms' date picker takes no typing: year, month and day are picked from its calendar."""
-    question(page, label, nth).locator("input").first.click()
+    container.locator("input").first.click()
     panel = page.locator(".p-datepicker-panel:visible")
     panel.locator(".p-datepicker-select-year").click()
     for _ in range(30):
@@ -154,11 +176,12 @@ def _answer_least(container) -> str | None:
     box = container.locator("input:visible, textarea:visible").first
     if not box.count():
         return None
-    label = container.locator("label").first.inner_text()
+    if "p-datepicker-input" in (box.get_attribute("class") or ""):
+        _pick_date(container.page, container, dt.date.today())
+        return "today"
     mode = (box.get_attribute("inputmode") or "") + (box.get_attribute("type") or "")
-    value = dt.date.today().isoformat() if "日期" in label else "0" if ("numeric" in mode or "decimal" in mode) else "无"
-    box.fill(value)
-    box.press("Tab")
+    value = "0" if ("numeric" in mode or "decimal" in mode) else "无"
+    _type(box, value)
     return value
 
 
@@ -167,8 +190,13 @@ def send(page) -> None:
 
 
 def fill_required(page, limit: int = 150) -> list[tuple[str, str | None]]:
-    """Press Send; while a question is marked, answer it the least demanding way, and send again."""
+    """Press Send; while a question is marked, answer it the least demanding way, and send again.
+
+    Web Forms may leave a question's message up after it was answered (a date picked after the
+    box lost focus shows 请填写 until the next change): a question answered twice is passed over.
+    """
     answered: list[tuple[str, str | None]] = []
+    tries: dict[str, int] = {}
     for _ in range(limit):
         send(page)
         try:
@@ -179,14 +207,57 @@ def fill_required(page, limit: int = 150) -> list[tuple[str, str | None]]:
             continue
         if not page.locator("#webform").count():
             return answered
-        marked = page.locator("#webform .question-container:has(.validation-message:visible)").first
-        marked.scroll_into_view_if_needed()
-        label = marked.locator("label").first.inner_text().strip()
-        value = _answer_least(marked)
+        marked = page.locator("#webform .question-container:has(.validation-message:visible)")
+        ids = [marked.nth(i).get_attribute("id") for i in range(marked.count())]
+        todo = [i for i, qid in enumerate(ids) if tries.get(qid or "", 0) < 2]
+        if not todo:
+            shot(page, "fieldapp-stuck", full=True)
+            raise AssertionError(f"answered already: {answered[-8:]}; the form says: {violations(page)}; "
+                                 f"the app says: {page.inner_text('#survey-status')!r}; page errors: {getattr(page, 'errors', [])}")
+        container = marked.nth(todo[0])
+        tries[ids[todo[0]] or ""] = tries.get(ids[todo[0]] or "", 0) + 1
+        container.scroll_into_view_if_needed()
+        label = container.locator("label").first.inner_text().strip()
+        label += " | " + container.locator(".validation-message").first.inner_text().strip()
+        value = _answer_least(container)
         if value is None:
-            raise AssertionError(f"cannot answer {label!r}: {marked.inner_html()[:600]}")
+            raise AssertionError(f"cannot answer {label!r}: {container.inner_html()[:600]}")
         answered.append((label, value))
     raise AssertionError(f"the survey was not saved after {limit} answers: {answered[-8:]}")
+
+
+def answers(page, *names: str) -> dict:
+    """The form engine's current values of these questions (by name), and whether each is relevant."""
+    return page.evaluate(
+        """(names) => {
+      const walk = (v, d) => { if (!v || d > 60) return null; const f = v.props && v.props.form;
+        if (f && f.validationState) return f; if (v.component) return walk(v.component.subTree, d + 1);
+        if (Array.isArray(v.children)) for (const c of v.children) { const r = walk(c, d + 1); if (r) return r; } return null; };
+      const find = (n, name) => { const ref = n.currentState && n.currentState.reference; if (ref && ref.endsWith('/' + name)) return n;
+        for (const c of (n.currentState && n.currentState.children) || []) { const f = find(c, name); if (f) return f; } return null; };
+      const root = walk(document.getElementById('webform')?._vnode, 0);
+      const out = {};
+      for (const name of names) { const n = root && find(root, name); out[name] = n ? [n.currentState.value, n.currentState.relevant] : null; }
+      return out;
+    }""",
+        list(names),
+    )
+
+
+def violations(page) -> list:
+    """What the form engine itself still refuses (for failure messages)."""
+    return page.evaluate(
+        """() => {
+      const walk = (v, d) => { if (!v || d > 60) return null; const f = v.props && v.props.form;
+        if (f && f.validationState) return f; if (v.component) return walk(v.component.subTree, d + 1);
+        if (Array.isArray(v.children)) for (const c of v.children) { const r = walk(c, d + 1); if (r) return r; } return null; };
+      const findRef = (n, ref) => { if (n.currentState && n.currentState.reference === ref) return n;
+        for (const c of (n.currentState && n.currentState.children) || []) { const f = findRef(c, ref); if (f) return f; } return null; };
+      const root = walk(document.getElementById('webform')?._vnode, 0);
+      return root ? root.validationState.violations.map((v) => [v.reference, v.violation.condition,
+        v.violation.message && v.violation.message.asString, JSON.stringify((() => { const n = findRef(root, v.reference); return n ? [n.currentState.value, n.currentState.relevant, n.validationState && n.validationState.required && n.validationState.required.valid] : '?'; })(), (k, x) => typeof x === 'bigint' ? String(x) : x)]) : null;
+    }"""
+    )
 
 
 def indexeddb_docs(page) -> list[dict]:

@@ -1,7 +1,7 @@
 // A survey on the device: ODK Web Forms renders the form from the local fp_forms with the media
 // kept on the device; what it produces is turned into a submission doc in the village replica
 // and queued for the push. Drafts stay in fp_local (never replicated).
-import { createApp, h as vh } from 'vue';
+import { createApp, h as vh, watch } from 'vue';
 import { OdkWebForm, webFormsPlugin } from '@getodk/web-forms';
 import { attachmentFetcher, formVersion, formXml, latestForm } from './forms.js';
 import { toData, toInstance } from './instance.js';
@@ -11,6 +11,7 @@ import { resizePhoto } from './scan.js';
 import { getLang, t } from './i18n.js';
 
 let mounted = null;
+let unwatch = null; // the consent watcher of the mounted form
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -24,6 +25,11 @@ function el(tag, attrs = {}, ...children) {
 // Web Forms keeps the engine's form tree to itself; its header component is handed it as `form`.
 // Found there (from the vnode Vue leaves on the container), it lets the app save a draft and
 // choose the household as a worker would.
+function close() {
+  if (unwatch) { unwatch(); unwatch = null; }
+  if (mounted) { mounted.unmount(); mounted = null; }
+}
+
 function engineRoot(container) {
   const walk = (vnode, depth) => {
     if (!vnode || depth > 60) return null;
@@ -71,7 +77,8 @@ async function findSubmission(dev, id) {
 }
 
 export async function openSurvey(app, { dev, formId, household, draftId, editId, header, done, saveDevice }) {
-  if (mounted) { mounted.unmount(); mounted = null; }
+  close();
+  delete document.body.dataset.survey; // set again once this form is ready to be filled
   const draft = draftId ? await getLocal(draftId) : null;
   const existing = editId ? await findSubmission(dev, editId) : null;
   const version = (draft && draft.form_version) || (existing && existing.form_version);
@@ -100,8 +107,7 @@ export async function openSurvey(app, { dev, formId, household, draftId, editId,
     await putLocal(id, { type: 'draft', user: dev.user, form_id: formId, form_version: form.version, edit_of: editId || null,
       household_id: data.household_id || (household !== 'new' ? household : ''), xml: text, started_at: startedAt,
       saved_at: new Date().toISOString() });
-    vueApp.unmount();
-    mounted = null;
+    close();
     done(t('已保存为草稿'));
   };
   const onSubmit = async (payload) => {
@@ -133,8 +139,7 @@ export async function openSurvey(app, { dev, formId, household, draftId, editId,
       const res = await localDb('fp_v_' + village).put(doc);
       await queue(doc, res.rev);
       if (draftId) await removeLocal(draftId);
-      vueApp.unmount();
-      mounted = null;
+      close();
       done(t('已保存，等待上传'));
     } catch (err) {
       status.textContent = `${t('打开表单失败')}: ${err.message}`;
@@ -178,5 +183,24 @@ export async function openSurvey(app, { dev, formId, household, draftId, editId,
     choose(root, 'is_new', known ? 'no' : 'yes');
     if (known) choose(root, 'household_pick', known.household_id);
   }
+  unwatch = refillOnConsent(root);
   document.body.dataset.survey = 'ready';
+}
+
+// ODK Web Forms 0.22 drops a setvalue whose target is not relevant yet (getodk/web-forms#791): the
+// form fills the household's known answers when it is picked, but those pages become relevant only
+// once consent is given, so the answers were lost. When consent turns yes, the app picks the same
+// household again and the form's own prefill runs on relevant pages (JavaRosa keeps them anyway).
+function refillOnConsent(root) {
+  const consent = findNode(root, 'consent');
+  if (!consent) return null;
+  return watch(() => String(consent.currentState.value), (value, before) => {
+    if (value !== 'yes' || before === 'yes') return;
+    for (const name of ['household_scan', 'household_pick']) {
+      const node = findNode(root, name);
+      const current = node && String(node.currentState.value || '');
+      if (!current || node.currentState.relevant === false) continue;
+      if (typeof node.selectValue === 'function') { node.selectValue(null); node.selectValue(current); } else { node.setValue(''); node.setValue(current); }
+    }
+  });
 }
