@@ -16,7 +16,6 @@ import datetime as dt
 import io
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -203,7 +202,7 @@ def fill_required(page, limit: int = 150) -> list[tuple[str, str | None]]:
             page.wait_for_selector(
                 "#webform .question-container:has(.validation-message:visible), main:not(.survey)", timeout=5_000
             )
-        except Exception:  # noqa: BLE001 - nothing visible yet: send again
+        except Exception:  # nothing marked yet and still on the form: send again
             continue
         if not page.locator("#webform").count():
             return answered
@@ -212,8 +211,10 @@ def fill_required(page, limit: int = 150) -> list[tuple[str, str | None]]:
         todo = [i for i, qid in enumerate(ids) if tries.get(qid or "", 0) < 2]
         if not todo:
             shot(page, "fieldapp-stuck", full=True)
-            raise AssertionError(f"answered already: {answered[-8:]}; the form says: {violations(page)}; "
-                                 f"the app says: {page.inner_text('#survey-status')!r}; page errors: {getattr(page, 'errors', [])}")
+            raise AssertionError(
+                f"answered already: {answered[-8:]}; the form says: {violations(page)}; "
+                f"the app says: {page.inner_text('#survey-status')!r}; page errors: {page.errors}"
+            )
         container = marked.nth(todo[0])
         tries[ids[todo[0]] or ""] = tries.get(ids[todo[0]] or "", 0) + 1
         container.scroll_into_view_if_needed()
@@ -226,59 +227,80 @@ def fill_required(page, limit: int = 150) -> list[tuple[str, str | None]]:
     raise AssertionError(f"the survey was not saved after {limit} answers: {answered[-8:]}")
 
 
+# In the page: the engine's form tree (as the app finds it, through the vnode Vue leaves on the
+# form's container) and a question in it by name.
+ENGINE = """
+const walk = (v, d) => {
+  if (!v || d > 60) return null;
+  const f = v.props && v.props.form;
+  if (f && f.validationState) return f;
+  if (v.component) return walk(v.component.subTree, d + 1);
+  for (const c of Array.isArray(v.children) ? v.children : []) { const r = walk(c, d + 1); if (r) return r; }
+  return null;
+};
+const find = (n, name) => {
+  const ref = n.currentState && n.currentState.reference;
+  if (ref && ref.endsWith('/' + name)) return n;
+  for (const c of (n.currentState && n.currentState.children) || []) { const f = find(c, name); if (f) return f; }
+  return null;
+};
+const root = walk(document.getElementById('webform')?._vnode, 0);
+"""
+
+
 def answers(page, *names: str) -> dict:
     """The form engine's current values of these questions (by name), and whether each is relevant."""
     return page.evaluate(
-        """(names) => {
-      const walk = (v, d) => { if (!v || d > 60) return null; const f = v.props && v.props.form;
-        if (f && f.validationState) return f; if (v.component) return walk(v.component.subTree, d + 1);
-        if (Array.isArray(v.children)) for (const c of v.children) { const r = walk(c, d + 1); if (r) return r; } return null; };
-      const find = (n, name) => { const ref = n.currentState && n.currentState.reference; if (ref && ref.endsWith('/' + name)) return n;
-        for (const c of (n.currentState && n.currentState.children) || []) { const f = find(c, name); if (f) return f; } return null; };
-      const root = walk(document.getElementById('webform')?._vnode, 0);
-      const out = {};
-      for (const name of names) { const n = root && find(root, name); out[name] = n ? [n.currentState.value, n.currentState.relevant] : null; }
-      return out;
-    }""",
+        "(names) => {"
+        + ENGINE
+        + """
+          const out = {};
+          for (const name of names) {
+            const n = root && find(root, name);
+            out[name] = n ? [String(n.currentState.value), n.currentState.relevant] : null;
+          }
+          return out;
+        }""",
         list(names),
     )
 
 
-def violations(page) -> list:
+def violations(page) -> list | None:
     """What the form engine itself still refuses (for failure messages)."""
     return page.evaluate(
-        """() => {
-      const walk = (v, d) => { if (!v || d > 60) return null; const f = v.props && v.props.form;
-        if (f && f.validationState) return f; if (v.component) return walk(v.component.subTree, d + 1);
-        if (Array.isArray(v.children)) for (const c of v.children) { const r = walk(c, d + 1); if (r) return r; } return null; };
-      const findRef = (n, ref) => { if (n.currentState && n.currentState.reference === ref) return n;
-        for (const c of (n.currentState && n.currentState.children) || []) { const f = findRef(c, ref); if (f) return f; } return null; };
-      const root = walk(document.getElementById('webform')?._vnode, 0);
-      return root ? root.validationState.violations.map((v) => [v.reference, v.violation.condition,
-        v.violation.message && v.violation.message.asString, JSON.stringify((() => { const n = findRef(root, v.reference); return n ? [n.currentState.value, n.currentState.relevant, n.validationState && n.validationState.required && n.validationState.required.valid] : '?'; })(), (k, x) => typeof x === 'bigint' ? String(x) : x)]) : null;
-    }"""
+        "() => {"
+        + ENGINE
+        + """
+          return root ? root.validationState.violations.map((v) => [v.reference, v.violation.condition]) : null;
+        }"""
     )
 
 
-def indexeddb_docs(page) -> list[dict]:
-    """Every document the device holds, read from IndexedDB directly (not through the app)."""
+def indexeddb_docs(page, bodies: bool = False) -> list[dict]:
+    """Every document the device holds, read from IndexedDB directly (not through the app): PouchDB's
+    ``document-store`` (one row per doc id); with ``bodies`` every stored revision body
+    (``by-sequence``) and every ``_local`` doc (``local-store``) as ``{"db", "id", "body"}``."""
     return page.evaluate(
-        """async () => {
+        """async (bodies) => {
+      const all = (db, store) => new Promise((ok, no) => {
+        const r = db.transaction(store).objectStore(store).getAll();
+        r.onsuccess = () => ok(r.result); r.onerror = no; });
       const out = [];
       for (const info of await indexedDB.databases()) {
         if (!info.name.startsWith('_pouch_fangpin_')) continue;
-        const db = await new Promise((ok, no) => { const r = indexedDB.open(info.name); r.onsuccess = () => ok(r.result); r.onerror = no; });
-        if (!db.objectStoreNames.contains('document-store')) { db.close(); continue; }
-        const rows = await new Promise((ok, no) => {
-          const r = db.transaction('document-store').objectStore('document-store').getAll();
-          r.onsuccess = () => ok(r.result); r.onerror = no; });
-        for (const row of rows) out.push({ db: info.name, id: row.id, deleted: !!row.deleted });
+        const db = await new Promise((ok, no) => {
+          const r = indexedDB.open(info.name); r.onsuccess = () => ok(r.result); r.onerror = no; });
+        const has = (s) => db.objectStoreNames.contains(s);
+        const stores = bodies ? ['by-sequence', 'local-store'] : ['document-store'];
+        for (const store of stores.filter(has)) {
+          for (const row of await all(db, store)) {
+            out.push(bodies ? { db: info.name, id: row._id, body: row }
+              : { db: info.name, id: row.id, deleted: !!row.deleted });
+          }
+        }
         db.close();
       }
       return out;
-    }"""
+    }""",
+        bodies,
     )
-
-
-def temp_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="fangpin-fieldapp-"))

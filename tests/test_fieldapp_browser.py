@@ -28,7 +28,6 @@ from field_app import (
     question,
     shot,
     sign_in,
-    temp_dir,
     type_in,
     until,
     y4m,
@@ -52,7 +51,8 @@ def village(conn, township, web, spawn, password_hash):
     roster = {f"{township.a}-{i:04d}": {"head_name": HEADS[i - 1]} for i in range(1, 7)}
     household_store.add_roster(conn.admin, township.a, roster, "2026-11-01T00:00:00Z")
     today = dt.date.today()
-    event_store.open_event(conn.admin, township.a[:9], "flood", today - dt.timedelta(days=3), [township.a], "clerk", today)
+    start = today - dt.timedelta(days=3)
+    event_store.open_event(conn.admin, township.a[:9], "flood", start, [township.a], "clerk", today)
     spawn("worker")
     return township.a
 
@@ -209,8 +209,8 @@ def test_offline_surveys_sync_come_back_reviewed_and_a_returned_one_is_resent(co
         assert [s["id"] for s in queue["submissions"]] == [uuid]
 
         # The device never kept the password: only its own device credential.
-        stored_text = json.dumps(page.evaluate("() => Object.assign({}, localStorage)")) + json.dumps(indexeddb_docs(page))
-        assert PASSWORD not in stored_text
+        kept = page.evaluate("() => Object.assign({}, localStorage)")
+        assert PASSWORD not in json.dumps(kept) + json.dumps(indexeddb_docs(page, bodies=True))
         assert not page.errors, page.errors
         browser.close()
 
@@ -245,12 +245,7 @@ def test_a_colleagues_surveys_and_reviews_never_reach_a_second_tablet_of_the_vil
         wait_for(lambda: holds(second) == own("gw_a2"), timeout=60, message="the second tablet's own review")
         assert sum(d["id"].startswith("household:") for d in indexeddb_docs(second)) == 6
         # and a colleague's survey is not to be had through the gateway with the device's credential
-        credential = second.evaluate(
-            """async () => { const r = indexedDB.open('_pouch_fangpin_fp_local');
-              const db = await new Promise((ok) => { r.onsuccess = () => ok(r.result); });
-              const row = await new Promise((ok) => { const q = db.transaction('local-store').objectStore('local-store').get('_local/device'); q.onsuccess = () => ok(q.result); });
-              db.close(); return row; }"""
-        )
+        credential = next(d for d in indexeddb_docs(second, bodies=True) if d["id"] == "_local/device")["body"]
         assert credential["password"].startswith("device.") and credential["user"] == "gw_a2"
         theirs = requests.get(
             f"{web.url}/sync/{names.village_db(village)}/{by['gw_a']}",
@@ -268,7 +263,7 @@ def test_a_tablet_is_enrolled_by_scanning_the_clerks_qr_code(conn, village, web,
     camera = y4m(qr.png(payload), tmp_path / "enrol.y4m")
     with sync_playwright() as p:
         browser = launch(p, camera)
-        context, page = new_tablet(browser)
+        _, page = new_tablet(browser)
         page.goto(web.url + "/app/")
         shot(page, "fieldapp-enrol-tablet")
         page.click("#scan-enrol")

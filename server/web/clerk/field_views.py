@@ -76,6 +76,20 @@ def revoke(name: str, device_id: str):
     return redirect(url_for("clerk.devices"))
 
 
+@bp.post("/devices/<name>/<device_id>/resync")
+def resync(name: str, device_id: str):
+    """The tablet drops its copy of the village data and pulls it again at its next report, after
+    it has pushed everything it holds."""
+    person = _field_user(name)
+    try:
+        enrolment.request_resync(couch(), person.name, device_id, clerk().name, dt.datetime.now(dt.UTC))
+    except enrolment.EnrolmentError as exc:
+        flash(loc({"zh": exc.zh, "en": exc.en}), "error")
+    else:
+        flash(gettext("已要求设备 {d} 重新同步", d=device_id), "done")
+    return redirect(url_for("clerk.devices"))
+
+
 # -- door cards ------------------------------------------------------------------------------------
 def _cards(village: str) -> tuple[str, list[dict]]:
     user = clerk()
