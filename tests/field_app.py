@@ -277,9 +277,9 @@ def violations(page) -> list | None:
 
 
 def indexeddb_docs(page, bodies: bool = False) -> list[dict]:
-    """Every document the device holds, read from IndexedDB directly (not through the app): PouchDB's
-    ``document-store`` (one row per doc id); with ``bodies`` every stored revision body
-    (``by-sequence``) and every ``_local`` doc (``local-store``) as ``{"db", "id", "body"}``."""
+    """Every document the device holds, read from IndexedDB directly (not through the app): the rows
+    of PouchDB's ``indexeddb`` adapter, ``docs`` (one per doc id, every stored revision inside) and,
+    with ``bodies``, also ``meta`` (the ``_local`` docs), each as ``{"db", "id", "deleted"[, "body"]}``."""
     return page.evaluate(
         """async (bodies) => {
       const all = (db, store) => new Promise((ok, no) => {
@@ -291,11 +291,9 @@ def indexeddb_docs(page, bodies: bool = False) -> list[dict]:
         const db = await new Promise((ok, no) => {
           const r = indexedDB.open(info.name); r.onsuccess = () => ok(r.result); r.onerror = no; });
         const has = (s) => db.objectStoreNames.contains(s);
-        const stores = bodies ? ['by-sequence', 'local-store'] : ['document-store'];
-        for (const store of stores.filter(has)) {
+        for (const store of (bodies ? ['docs', 'meta'] : ['docs']).filter(has)) {
           for (const row of await all(db, store)) {
-            out.push(bodies ? { db: info.name, id: row._id, body: row }
-              : { db: info.name, id: row.id, deleted: !!row.deleted });
+            out.push({ db: info.name, id: row.id, deleted: !!row.deleted, ...(bodies ? { body: row } : {}) });
           }
         }
         db.close();

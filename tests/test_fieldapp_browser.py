@@ -245,7 +245,8 @@ def test_a_colleagues_surveys_and_reviews_never_reach_a_second_tablet_of_the_vil
         wait_for(lambda: holds(second) == own("gw_a2"), timeout=60, message="the second tablet's own review")
         assert sum(d["id"].startswith("household:") for d in indexeddb_docs(second)) == 6
         # and a colleague's survey is not to be had through the gateway with the device's credential
-        credential = next(d for d in indexeddb_docs(second, bodies=True) if d["id"] == "_local/device")["body"]
+        row = next(d for d in indexeddb_docs(second, bodies=True) if d["id"] == "_local/device")["body"]
+        credential = row["revs"][row["rev"]]["data"]
         assert credential["password"].startswith("device.") and credential["user"] == "gw_a2"
         theirs = requests.get(
             f"{web.url}/sync/{names.village_db(village)}/{by['gw_a']}",
@@ -320,4 +321,49 @@ def test_every_screen_fits_a_tablet_and_a_phone(conn, village, web):
             shot(page, f"fieldapp-status-en-{label}", full=True)
             assert not page.errors, page.errors
             context.close()
+        browser.close()
+
+
+def test_a_reviewed_survey_older_than_30_days_leaves_the_device_and_stays_on_the_server(conn, village, web):
+    with sync_playwright() as p:
+        browser = launch(p)
+        _, page = new_tablet(browser)
+        sign_in(page, web.url, "gw_a", PASSWORD)
+        offline_ready(page)
+
+        def quick_survey(household: str) -> None:
+            page.goto(f"{web.url}/app/#/h/{household}")
+            start(page, "#start-damage")
+            choose(page, "已签署承诺授权书", "否")
+            fill_required(page)
+            surveyed(page)
+
+        quick_survey(f"{village}-0001")
+        wait_for(lambda: len(reviews(conn, village)) == 1, timeout=60, message="the review")
+        (sub_id,) = submissions(conn, village)
+        uuid = sub_id.split(":", 1)[1]
+        approved = requests.post(f"{web.url}/api/v1/submissions/review", json={"ids": [uuid], "action": "approve"},
+                                 auth=("clerk", PASSWORD), timeout=30)  # fmt: skip
+        assert approved.status_code == 200, approved.text
+        # forty days on: the review as the server would hold it then
+        review = conn.admin.get(names.village_db(village), f"review:{uuid}")
+        aged = (dt.datetime.now(dt.UTC) - dt.timedelta(days=40)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        conn.admin.put(names.village_db(village), {**review, "updated_at": aged})
+        current = conn.admin.get(names.village_db(village), f"review:{uuid}")["_rev"]
+
+        def held() -> dict[str, dict]:
+            return {
+                d["id"]: d["body"] for d in indexeddb_docs(page, bodies=True) if d["id"] in (sub_id, f"review:{uuid}")
+            }
+
+        wait_for(lambda: held().get(f"review:{uuid}", {}).get("rev") == current, timeout=60, message="aged review down")
+        page.reload()  # the app purges when it starts
+        until(page, "() => document.body.dataset.purged === '1'", message="purged")
+        assert held() == {}
+        quick_survey(f"{village}-0002")  # syncing goes on, and the purged ones do not come back
+        wait_for(lambda: len(reviews(conn, village)) == 2, timeout=60, message="the second review")
+        until(page, "() => document.querySelector('#sync-badge')?.dataset.pending === '0'", message="pushed")
+        assert held() == {}
+        assert conn.admin.get(names.village_db(village), sub_id) is not None  # never from the server
+        assert conn.admin.get(names.village_db(village), f"review:{uuid}")["state"] == "approved"
         browser.close()

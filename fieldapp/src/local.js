@@ -1,12 +1,17 @@
 // What the device keeps (IndexedDB through PouchDB): replicas of the sync databases, and `fp_local`,
 // which is never replicated: the device credential, drafts, the outbox, the forms' media lists.
+//
+// The `indexeddb` adapter, not pouchdb-browser's default `idb`: it can purge (CHT's purging of old
+// reviewed surveys from the device), which `idb` cannot.
 import PouchDB from 'pouchdb-browser';
+import IndexeddbAdapter from 'pouchdb-adapter-indexeddb';
 
+PouchDB.plugin(IndexeddbAdapter);
 const PREFIX = 'fangpin_';
 const open = new Map();
 
 export function localDb(name) {
-  if (!open.has(name)) open.set(name, new PouchDB(PREFIX + name, { auto_compaction: true }));
+  if (!open.has(name)) open.set(name, new PouchDB(PREFIX + name, { adapter: 'indexeddb' }));
   return open.get(name);
 }
 

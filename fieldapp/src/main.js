@@ -2,7 +2,7 @@
 // (nothing the server or a survey holds is ever parsed as HTML); the forms are ODK Web Forms.
 import { registerSW } from 'virtual:pwa-register';
 import './style.css';
-import { device, listLocal, localDb, removeLocal, villageDbs, wipe } from './local.js';
+import { device, getLocal, listLocal, localDb, putLocal, removeLocal, villageDbs, wipe } from './local.js';
 import { Sync, pending } from './sync.js';
 import { mediaCount, mediaText, parseCsv, refreshMedia } from './forms.js';
 import { scan } from './scan.js';
@@ -89,8 +89,9 @@ async function storageBytes() {
   try { return (await navigator.storage.estimate()).usage || 0; } catch { return 0; }
 }
 
-// CHT's purging: a reviewed survey (approved or rejected) older than PURGE_DAYS leaves the device.
-// The local doc is marked purged in fp_local and hidden; the server keeps everything.
+// CHT's purging: a reviewed survey (approved or rejected) whose review is older than PURGE_DAYS
+// leaves the device with its review (db.purge: no tombstone, nothing replicates); the server keeps
+// everything, and the pull does not bring it back (its checkpoint is past them).
 async function purge() {
   const cutoff = Date.now() - PURGE_DAYS * 86400000;
   let purged = 0;
@@ -99,11 +100,13 @@ async function purge() {
     if (x.review.submission_rev !== x.submission._rev) continue;
     if (new Date(x.review.updated_at || x.submission.completed_at).getTime() > cutoff) continue;
     const db = localDb(x.db);
-    if (typeof db.purge === 'function') {
-      await db.purge(x.submission._id, x.submission._rev).catch(() => null);
-      await db.purge(x.review._id, x.review._rev).catch(() => null);
-      purged += 1;
-    }
+    await db.purge(x.submission._id, x.submission._rev);
+    await db.purge(x.review._id, x.review._rev);
+    purged += 1;
+  }
+  if (purged) {
+    const before = ((await getLocal('_local/purged')) || {}).count || 0;
+    await putLocal('_local/purged', { count: before + purged, at: new Date().toISOString() });
   }
   return purged;
 }
@@ -155,7 +158,7 @@ function startSync() {
   sync.start();
   setInterval(telemetry, 60000);
   setTimeout(telemetry, 3000);
-  purge().catch(() => null);
+  purge().then((n) => { document.body.dataset.purged = String(n); }).catch((err) => { syncState.lastError = { at: new Date().toISOString(), status: 0, reason: `purge: ${err.message}` }; });
 }
 
 window.addEventListener('online', () => { sync && sync.restart(); updateBadge(); telemetry(); });
