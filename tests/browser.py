@@ -26,20 +26,26 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
+# Every headless Chromium the tests start (Selenium here, Playwright in field_app.py)
+CHROMIUM_ARGS = (
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",  # this machine's network is closed: no calls home
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
+
+
 def start() -> tuple[WebDriver, str]:
     profile = tempfile.mkdtemp(prefix="fangpin-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in (
         "--headless=new",
-        "--no-sandbox",  # CI runs as root
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",  # this machine's network is closed: no calls home
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
+        *CHROMIUM_ARGS,
         "--window-size=1400,1000",
         "--lang=zh-CN",
         f"--user-data-dir={profile}",

@@ -9,6 +9,7 @@ and every fetch obey; the camera is Chromium's fake device playing a QR code.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 
 import pytest
@@ -32,6 +33,7 @@ from field_app import (
     until,
     y4m,
 )
+from PIL import Image
 from playwright.sync_api import sync_playwright
 
 from server.access import enrolment
@@ -156,6 +158,8 @@ def test_offline_surveys_sync_come_back_reviewed_and_a_returned_one_is_resent(co
             return page.inner_text("#household-tier") == "高"
 
         wait_for(high, timeout=60, message="the tier on the tablet")
+        assert "住房倒塌或严重损坏" in page.inner_text("#household-reasons")  # the reason, in words
+        assert page.inner_text("#household-measures")
         shot(page, "fieldapp-household-tablet")
 
         stored = submissions(conn, village)
@@ -366,4 +370,67 @@ def test_a_reviewed_survey_older_than_30_days_leaves_the_device_and_stays_on_the
         assert held() == {}
         assert conn.admin.get(names.village_db(village), sub_id) is not None  # never from the server
         assert conn.admin.get(names.village_db(village), f"review:{uuid}")["state"] == "approved"
+        browser.close()
+
+
+def test_a_push_cut_mid_way_loses_and_doubles_nothing_and_a_photo_is_made_small(conn, village, web, tmp_path):
+    photo = tmp_path / "consent.png"
+    Image.effect_noise((4000, 3000), 60).convert("RGB").save(photo)  # a phone camera's size, noisy
+    with sync_playwright() as p:
+        browser = launch(p)
+        _, page = new_tablet(browser)
+        sign_in(page, web.url, "gw_a", PASSWORD)
+        offline_ready(page)
+        cut = {"n": 0}
+
+        def drop_first_push(route) -> None:  # the connection dies under the first two pushes
+            if route.request.method == "POST" and cut["n"] < 2:
+                cut["n"] += 1
+                route.abort("connectionreset")
+            else:
+                route.continue_()
+
+        page.route("**/sync/*/_bulk_docs", drop_first_push)
+        page.click(f'#households li[data-household="{village}-0004"] a')
+        start(page, "#start-damage")
+        choose(page, "已签署承诺授权书", "是")
+        with page.expect_file_chooser() as chooser:  # the camera roll, as the worker picks from it
+            question(page, "承诺授权书照片").get_by_role("button", name="Choose image").click()
+        chooser.value.set_files(str(photo))
+        fill_required(page)
+        surveyed(page)
+        until(page, "() => document.querySelector('#sync-badge')?.dataset.pending === '0'", message="pushed at last")
+        assert cut["n"] == 2
+        wait_for(lambda: len(reviews(conn, village)) == 1, timeout=60, message="one review")
+        (doc,) = submissions(conn, village).values()
+        assert doc["_rev"].startswith("1-"), "the retried push wrote a second revision"
+        name = doc["data"]["consent_photo"]
+        stub = doc["_attachments"][name]
+        assert stub["content_type"] == "image/jpeg"
+        body = conn.admin.get_attachment(names.village_db(village), doc["_id"], name)
+        with Image.open(io.BytesIO(body)) as small:
+            assert max(small.size) == 1600 and small.format == "JPEG"
+        assert len(body) < photo.stat().st_size / 5
+        browser.close()
+
+
+def test_a_clerks_resync_flag_makes_the_tablet_pull_the_village_again_after_pushing(conn, village, web):
+    with sync_playwright() as p:
+        browser = launch(p)
+        _, page = new_tablet(browser)
+        sign_in(page, web.url, "gw_a", PASSWORD)
+        offline_ready(page)
+        (device,) = enrolment.devices(conn.admin, "gw_a")
+        wait_for(lambda: (enrolment.devices(conn.admin, "gw_a")[0].get("telemetry") or {}).get("app_version"),
+                 timeout=60, message="the first report")  # fmt: skip
+        enrolment.request_resync(conn.admin, "gw_a", device["device_id"], "clerk", dt.datetime.now(dt.UTC))
+        page.evaluate("() => window.dispatchEvent(new Event('online'))")  # reports at once when back online
+
+        def cleared() -> bool:
+            return not enrolment.devices(conn.admin, "gw_a")[0]["resync_requested_at"]
+
+        wait_for(cleared, timeout=120, message="the flag cleared by the tablet's report")
+        page.wait_for_selector("#households li[data-household]", timeout=60_000)
+        assert page.locator("#households li[data-household]").count() == 6  # pulled again
+        assert sum(d["id"].startswith("household:") for d in indexeddb_docs(page)) == 6
         browser.close()

@@ -28,9 +28,10 @@ export async function scan(video, { onText, signal }) {
 }
 
 // Photos are made smaller on the device before they are stored or sent (longest side 1600 px, JPEG).
+// Web Forms hands over its files without a type, so a photo is whatever the browser can decode.
 export async function resizePhoto(file, maxSide = 1600, quality = 0.82) {
-  if (!file.type.startsWith('image/')) return file;
-  const bitmap = await createImageBitmap(file);
+  let bitmap;
+  try { bitmap = await createImageBitmap(file); } catch { return file; } // not a picture: kept as it is
   const scale = Math.min(1, maxSide / Math.max(bitmap.width, bitmap.height));
   if (scale === 1 && file.type === 'image/jpeg' && file.size < 600 * 1024) return file;
   const canvas = new OffscreenCanvas(Math.round(bitmap.width * scale), Math.round(bitmap.height * scale));

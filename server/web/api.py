@@ -187,6 +187,18 @@ def get_submission(uuid: str):
     raise not_found(f"没有找到提交记录 {uuid}（或尚未处理）", f"submission {uuid} not found (or not processed yet)")
 
 
+def _device_answer(user: User, device_id: str, password: str):
+    """What a tablet keeps after enrolment or sign-in: its own credential and where to sync."""
+    return jsonify(
+        {
+            "user": user.name,
+            "device_id": device_id,
+            "password": password,
+            "sync": {"url": request.host_url + "sync/", "databases": sync_databases(user)},
+        }
+    )
+
+
 @bp.post("/enrol")
 def enrol():
     """A tablet exchanges its enrolment code (from the QR) once for a credential of its own:
@@ -206,14 +218,7 @@ def enrol():
         )
     except enrolment.EnrolmentError as exc:
         raise ApiError(exc.status, "enrolment", exc.zh, exc.en) from None
-    return jsonify(
-        {
-            "user": user.name,
-            "device_id": body["device_id"],
-            "password": password,
-            "sync": {"url": request.host_url + "sync/", "databases": sync_databases(user)},
-        }
-    )
+    return _device_answer(user, body["device_id"], password)
 
 
 @bp.post("/devices")
@@ -240,14 +245,7 @@ def sign_in_device():
         )
     except enrolment.EnrolmentError as exc:
         raise ApiError(exc.status, "enrolment", exc.zh, exc.en) from None
-    return jsonify(
-        {
-            "user": user.name,
-            "device_id": body["device_id"],
-            "password": password,
-            "sync": {"url": request.host_url + "sync/", "databases": sync_databases(user)},
-        }
-    )
+    return _device_answer(user, body["device_id"], password)
 
 
 @bp.put("/devices/<device_id>/telemetry")

@@ -23,7 +23,7 @@ from sync.embedded import PROJECT_ROOT
 DIST = PROJECT_ROOT / "fieldapp" / "dist"
 APP_CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; font-src 'self' data:; media-src 'self' blob:; connect-src 'self'; worker-src 'self'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; media-src 'self' blob:; connect-src 'self'; worker-src 'self' blob:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 NOT_CACHED = ("index.html", "sw.js", "manifest.webmanifest", "registerSW.js")

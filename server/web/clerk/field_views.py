@@ -64,30 +64,28 @@ def odk_settings(name: str, fmt: str):
     abort(404)
 
 
-@bp.post("/devices/<name>/<device_id>/revoke")
-def revoke(name: str, device_id: str):
+def _on_device(name: str, device_id: str, act, done: str):
+    """A clerk's action on one tablet of a grid worker the clerk sees; said back as a flash."""
     person = _field_user(name)
     try:
-        enrolment.revoke(couch(), person.name, device_id, clerk().name, dt.datetime.now(dt.UTC))
+        act(couch(), person.name, device_id, clerk().name, dt.datetime.now(dt.UTC))
     except enrolment.EnrolmentError as exc:
         flash(loc({"zh": exc.zh, "en": exc.en}), "error")
     else:
-        flash(gettext("已吊销设备 {d}", d=device_id), "done")
+        flash(gettext(done, d=device_id), "done")
     return redirect(url_for("clerk.devices"))
+
+
+@bp.post("/devices/<name>/<device_id>/revoke")
+def revoke(name: str, device_id: str):
+    return _on_device(name, device_id, enrolment.revoke, "已吊销设备 {d}")
 
 
 @bp.post("/devices/<name>/<device_id>/resync")
 def resync(name: str, device_id: str):
     """The tablet drops its copy of the village data and pulls it again at its next report, after
     it has pushed everything it holds."""
-    person = _field_user(name)
-    try:
-        enrolment.request_resync(couch(), person.name, device_id, clerk().name, dt.datetime.now(dt.UTC))
-    except enrolment.EnrolmentError as exc:
-        flash(loc({"zh": exc.zh, "en": exc.en}), "error")
-    else:
-        flash(gettext("已要求设备 {d} 重新同步", d=device_id), "done")
-    return redirect(url_for("clerk.devices"))
+    return _on_device(name, device_id, enrolment.request_resync, "已要求设备 {d} 重新同步")
 
 
 # -- door cards ------------------------------------------------------------------------------------
