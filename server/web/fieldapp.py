@@ -8,7 +8,8 @@ keeps the app offline); the hashed assets are immutable.
 
 The app's page gets its own CSP: ODK Web Forms compiles its XPath parser from WebAssembly and
 injects its styles at run time, so ``'wasm-unsafe-eval'`` and inline *styles* are allowed here, and
-nothing else (no inline or foreign script, no foreign connection; the camera stays in the page).
+its image resizer runs in ``blob:`` workers; nothing else (no inline or foreign script, no foreign
+connection or image: a location's map stays without tiles; the camera stays in the page).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from sync.embedded import PROJECT_ROOT
 DIST = PROJECT_ROOT / "fieldapp" / "dist"
 APP_CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; font-src 'self' data:; media-src 'self' blob:; connect-src 'self'; worker-src 'self' blob:; "
+    "img-src 'self' data: blob:; font-src 'self' data:; media-src 'self' blob:; connect-src 'self'; "
+    "worker-src 'self' blob:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 NOT_CACHED = ("index.html", "sw.js", "manifest.webmanifest", "registerSW.js")
