@@ -62,3 +62,25 @@ def test_concurrent_checks_of_one_credential_hash_once(conn, township, hashes):
         t.join()
     assert [u.name for u in results] == ["gw_a"] * 16
     assert len(hashes) == 1
+
+
+def test_a_check_given_up_as_busy_counts_against_no_one(conn, township):
+    """Under a burst of first logins the hashing slots run out and the caller hears "busy": that
+    attempt was never judged, so it must not stay counted (the fleet benchmark's 200 tablets, all
+    from one address, were locked out by the leftovers)."""
+    from server.access.lockout import Lockout, key
+
+    auth = accounts.Authenticator(conn.admin, lockout=Lockout(conn.admin), hashing=1, wait_s=0.05)
+    auth._slots.acquire()  # every slot taken by other checks
+    try:
+        for _ in range(40):
+            with pytest.raises(accounts.Busy):
+                auth.check("gw_a", PASSWORD, "10.0.0.7")
+    finally:
+        auth._slots.release()
+    for kind, value in (("address", "10.0.0.7"), ("name", "gw_a")):
+        doc = conn.admin.get(names.ACCOUNTS, key(kind, value)) or {}
+        assert doc.get("attempts", []) == [], kind
+    assert auth.check("gw_a", PASSWORD, "10.0.0.7") is not None  # nobody was locked
+    assert auth.check("gw_a", "wrong", "10.0.0.7") is None
+    assert len(conn.admin.get(names.ACCOUNTS, key("name", "gw_a"))["attempts"]) == 1  # a judged one counts

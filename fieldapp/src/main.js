@@ -12,6 +12,8 @@ import { openSurvey } from './survey.js';
 registerSW({ immediate: true });
 
 const FORMS = ['damage_survey', 'household_survey'];
+const FORM_NAME = { damage_survey: '灾情调查', household_survey: '家庭情况调查' };
+const formName = (id) => t(FORM_NAME[id] || id);
 const DOOR_CARD = 'fangpin:household:';
 const PURGE_DAYS = 30; // reviewed surveys older than this leave the device (never the server)
 const app = document.getElementById('app');
@@ -324,14 +326,14 @@ async function householdScreen(id) {
       h('a', { class: 'button primary', id: 'start-damage', href: `#/s/damage_survey/${encodeURIComponent(doc.household_id)}` }, t('灾情调查')),
       h('a', { class: 'button', id: 'start-household', href: `#/s/household_survey/${encodeURIComponent(doc.household_id)}` }, t('家庭情况调查'))),
     h('h2', {}, t('本户的调查')),
-    h('ul', { class: 'surveys' }, surveys.map((x) => h('li', {}, `${beijing(x.submission.completed_at)} · ${x.submission.form_id} · ${stateLabel(x)}`))));
+    h('ul', { class: 'surveys' }, surveys.map((x) => h('li', {}, `${beijing(x.submission.completed_at)} · ${formName(x.submission.form_id)} · ${stateLabel(x)}`))));
 }
 
 async function draftsScreen() {
   const drafts = (await listLocal('draft:')).filter((d) => d.user === dev.user);
   return h('main', {}, h('h1', {}, t('草稿')),
     drafts.length ? h('ul', { class: 'drafts', id: 'drafts' }, drafts.map((d) => h('li', { 'data-draft': d._id },
-      h('span', {}, `${beijing(d.saved_at)} · ${d.form_id} · ${d.household_id || t('新户调查')}`),
+      h('span', {}, `${beijing(d.saved_at)} · ${formName(d.form_id)} · ${d.household_id || t('新户调查')}`),
       h('a', { class: 'button', href: `#/s/${d.form_id}/${encodeURIComponent(d.household_id || 'new')}?draft=${encodeURIComponent(d._id)}` }, t('继续填写')),
       h('button', { onclick: async () => { await removeLocal(d._id); render(); } }, t('删除')))))
       : h('p', { class: 'empty' }, t('没有草稿')));
@@ -342,7 +344,7 @@ async function outboxScreen() {
   return h('main', {}, h('h1', {}, t('待上传')),
     h('p', { id: 'pending-count', 'data-count': String(items.length) }, `${items.length} ${t('件待上传')}`),
     h('button', { class: 'primary', id: 'sync-now', onclick: () => { sync.restart(); } }, t('立即同步')),
-    items.length ? h('ul', { class: 'outbox' }, items.map((e) => h('li', {}, `${beijing(e.saved_at)} · ${e.form_id} · ${e.household_id}`)))
+    items.length ? h('ul', { class: 'outbox' }, items.map((e) => h('li', {}, `${beijing(e.saved_at)} · ${formName(e.form_id)} · ${e.household_id}`)))
       : h('p', { class: 'empty' }, t('没有待上传的调查')));
 }
 
@@ -353,9 +355,9 @@ async function returnedScreen() {
       const comments = (x.review.comments || []).filter((c) => c.submission_rev === x.submission._rev);
       const last = comments[comments.length - 1] || (x.review.comments || []).slice(-1)[0];
       return h('li', { 'data-submission': x.submission._id },
-        h('div', {}, `${beijing(x.submission.completed_at)} · ${x.submission.form_id} · ${x.submission.household_id}`),
+        h('div', {}, `${beijing(x.submission.completed_at)} · ${formName(x.submission.form_id)} · ${x.submission.household_id}`),
         h('blockquote', { class: 'comment' }, `${t('审核员意见')}：${last ? last.text : ''}`),
-        h('a', { class: 'button primary', href: `#/s/${x.submission.form_id}/${encodeURIComponent(x.submission.household_id)}?edit=${encodeURIComponent(x.submission._id)}` }, t('修改并重新提交')));
+        h('a', { class: 'button primary', href: `#/s/${formName(x.submission.form_id)}/${encodeURIComponent(x.submission.household_id)}?edit=${encodeURIComponent(x.submission._id)}` }, t('修改并重新提交')));
     })) : h('p', { class: 'empty' }, t('没有被退回的调查')));
 }
 

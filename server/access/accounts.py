@@ -241,7 +241,13 @@ class Authenticator:
                 verified = usable and self._ok.get(key, (0.0, None, None))[1] == stored
             if not verified:
                 attempt = self.lockout.reserve(name, address) if self.lockout else None
-                if not self._scrypt_ok(stored or self._dummy_hash(), password) or not usable:
+                try:
+                    right = self._scrypt_ok(stored or self._dummy_hash(), password)
+                except Busy:
+                    if attempt is not None and self.lockout is not None:
+                        self.lockout.withdraw(attempt)
+                    raise
+                if not right or not usable:
                     return None
                 if attempt is not None and self.lockout is not None:
                     self.lockout.succeeded(attempt, name)
