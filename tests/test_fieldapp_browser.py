@@ -75,7 +75,19 @@ def surveyed(page) -> None:
 
 def start(page, button: str) -> None:
     page.click(button)
-    page.wait_for_selector("body[data-survey=ready]", state="attached", timeout=60_000)
+    ready(page)
+
+
+def ready(page) -> None:
+    """The form is on screen and ready to fill (or the app says why not)."""
+    try:
+        page.wait_for_selector("body[data-survey=ready], body[data-survey=failed]", state="attached", timeout=60_000)
+    except Exception as exc:
+        shot(page, "fieldapp-failed", full=True)
+        raise AssertionError(f"no form at {page.url}: {page.inner_text('body')[:500]!r} {page.errors}") from exc
+    if page.get_attribute("body", "data-survey") == "failed":
+        shot(page, "fieldapp-failed", full=True)
+        raise AssertionError(f"the form did not open: {page.inner_text('#survey-status')!r} {page.errors}")
 
 
 def new_household_survey(page) -> None:
@@ -193,7 +205,7 @@ def test_offline_surveys_sync_come_back_reviewed_and_a_returned_one_is_resent(co
 
         # Edit and resend: a new revision of the same submission, `edited` in the clerk's queue.
         page.click(f'#returned li[data-submission="{damage["_id"]}"] a.button')
-        page.wait_for_selector("body[data-survey=ready]", state="attached", timeout=60_000)
+        ready(page)
         box = question(page, "倒塌间数").locator("input").first
         assert box.input_value() == "3", "the returned survey did not open with its answers"
         type_in(page, "倒塌间数", "2")
@@ -310,13 +322,13 @@ def test_every_screen_fits_a_tablet_and_a_phone(conn, village, web):
                 assert overflow <= 0, f"{name} is {overflow} px wider than the {label} screen"
                 shot(page, f"fieldapp-{name}-{label}", full=True)
             page.goto(f"{web.url}/app/#/s/damage_survey/{village}-0002")
-            page.wait_for_selector("body[data-survey=ready]", state="attached", timeout=60_000)
+            ready(page)
             choose(page, "已签署承诺授权书", "是")
             page.click("#save-draft")
             page.wait_for_selector("#drafts li")
             shot(page, f"fieldapp-drafts-{label}", full=True)
             page.goto(f"{web.url}/app/#/s/damage_survey/{village}-0002")
-            page.wait_for_selector("body[data-survey=ready]", state="attached", timeout=60_000)
+            ready(page)
             shot(page, f"fieldapp-survey-{label}")
             page.click("#lang")
             page.goto(f"{web.url}/app/#/status")

@@ -357,7 +357,7 @@ async function returnedScreen() {
       return h('li', { 'data-submission': x.submission._id },
         h('div', {}, `${beijing(x.submission.completed_at)} · ${formName(x.submission.form_id)} · ${x.submission.household_id}`),
         h('blockquote', { class: 'comment' }, `${t('审核员意见')}：${last ? last.text : ''}`),
-        h('a', { class: 'button primary', href: `#/s/${formName(x.submission.form_id)}/${encodeURIComponent(x.submission.household_id)}?edit=${encodeURIComponent(x.submission._id)}` }, t('修改并重新提交')));
+        h('a', { class: 'button primary', href: `#/s/${x.submission.form_id}/${encodeURIComponent(x.submission.household_id)}?edit=${encodeURIComponent(x.submission._id)}` }, t('修改并重新提交')));
     })) : h('p', { class: 'empty' }, t('没有被退回的调查')));
 }
 

@@ -163,8 +163,13 @@ export async function openSurvey(app, { dev, formId, household, draftId, editId,
   vueApp.mount(holder);
   mounted = vueApp;
 
-  const root = await waitFor(() => engineRoot(holder));
-  if (!root) return;
+  const root = await waitFor(() => engineRoot(holder) || holder.querySelector('.form-load-failure-dialog, .p-dialog'));
+  if (!root || !root.prepareInstancePayload) { // Web Forms could not load it: say so, in words
+    const failure = document.querySelector('.form-load-failure-dialog, .p-dialog');
+    status.textContent = `${t('打开表单失败')}: ${failure ? failure.textContent.slice(0, 300) : form.version}`;
+    document.body.dataset.survey = 'failed';
+    return;
+  }
   if (getLang() === 'en') {
     const en = (root.languages || []).find((l) => /english|\(en\)/i.test(l.language));
     if (en) root.setLanguage(en);
