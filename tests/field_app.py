@@ -93,6 +93,16 @@ def sign_in(page, url: str, name: str, password: str) -> None:
     page.wait_for_selector("#households li[data-household]", timeout=60_000)
 
 
+def signed_in(playwright, url: str, name: str, password: str, camera: Path | None = None):
+    """A tablet ready for work: Chromium started, the worker signed in, the app and its lists
+    cached for offline use. Returns (browser, context, page)."""
+    browser = launch(playwright, camera)
+    context, page = new_tablet(browser)
+    sign_in(page, url, name, password)
+    offline_ready(page)
+    return browser, context, page
+
+
 def until(page, script: str, timeout: float = 60.0, message: str = ""):
     """Poll ``script`` (a function expression run in the page) until it gives something truthy.
     Not ``wait_for_function``: that evaluates a string, which the app's CSP refuses."""

@@ -29,6 +29,7 @@ from field_app import (
     question,
     shot,
     sign_in,
+    signed_in,
     type_in,
     until,
     y4m,
@@ -118,10 +119,7 @@ def test_offline_surveys_sync_come_back_reviewed_and_a_returned_one_is_resent(co
     scanned = f"{village}-0003"
     camera = y4m(qr.png(qr.household(scanned)), tmp_path / "door-card.y4m")
     with sync_playwright() as p:
-        browser = launch(p, camera)
-        context, page = new_tablet(browser)
-        sign_in(page, web.url, "gw_a", PASSWORD)
-        offline_ready(page)
+        browser, context, page = signed_in(p, web.url, "gw_a", PASSWORD, camera)
         assert page.locator("#households li[data-household]").count() == 6
         shot(page, "fieldapp-households-tablet")
 
@@ -342,10 +340,7 @@ def test_every_screen_fits_a_tablet_and_a_phone(conn, village, web):
 
 def test_a_reviewed_survey_older_than_30_days_leaves_the_device_and_stays_on_the_server(conn, village, web):
     with sync_playwright() as p:
-        browser = launch(p)
-        _, page = new_tablet(browser)
-        sign_in(page, web.url, "gw_a", PASSWORD)
-        offline_ready(page)
+        browser, _, page = signed_in(p, web.url, "gw_a", PASSWORD)
 
         def quick_survey(household: str) -> None:
             page.goto(f"{web.url}/app/#/h/{household}")
@@ -389,10 +384,7 @@ def test_a_push_cut_mid_way_loses_and_doubles_nothing_and_a_photo_is_made_small(
     photo = tmp_path / "consent.png"
     Image.effect_noise((4000, 3000), 60).convert("RGB").save(photo)  # a phone camera's size, noisy
     with sync_playwright() as p:
-        browser = launch(p)
-        _, page = new_tablet(browser)
-        sign_in(page, web.url, "gw_a", PASSWORD)
-        offline_ready(page)
+        browser, _, page = signed_in(p, web.url, "gw_a", PASSWORD)
         cut = {"n": 0}
 
         def drop_first_push(route) -> None:  # the connection dies under the first two pushes
@@ -428,10 +420,7 @@ def test_a_push_cut_mid_way_loses_and_doubles_nothing_and_a_photo_is_made_small(
 
 def test_a_clerks_resync_flag_makes_the_tablet_pull_the_village_again_after_pushing(conn, village, web):
     with sync_playwright() as p:
-        browser = launch(p)
-        _, page = new_tablet(browser)
-        sign_in(page, web.url, "gw_a", PASSWORD)
-        offline_ready(page)
+        browser, _, page = signed_in(p, web.url, "gw_a", PASSWORD)
         (device,) = enrolment.devices(conn.admin, "gw_a")
         wait_for(lambda: (enrolment.devices(conn.admin, "gw_a")[0].get("telemetry") or {}).get("app_version"),
                  timeout=60, message="the first report")  # fmt: skip
