@@ -176,6 +176,32 @@ async function updateBadge() {
   badge.className = 'badge ' + (!navigator.onLine ? 'off' : syncState.lastError ? 'err' : 'on');
 }
 
+// A scan button and its camera view (pressed again, it stops): `accept` says whether a code read is
+// the kind wanted (true) or why not (shown, and scanning goes on); `found` gets the first accepted.
+function scanner(id, label, { accept, found, say, primary = false }) {
+  const video = h('video', { class: 'scanner', muted: true, hidden: true });
+  let abort = null;
+  const button = h('button', { id, class: primary ? 'primary' : null, onclick: async () => {
+    say('');
+    if (abort) { abort.abort(); return; }
+    abort = new AbortController();
+    video.hidden = false;
+    button.textContent = t('停止扫描');
+    try {
+      const text = await scan(video, { signal: abort.signal, onText: (read) => {
+        const ok = accept(read);
+        if (ok !== true) say(ok);
+        return ok === true;
+      } });
+      if (text) await found(text);
+    } catch (err) { say(err.message || String(err)); }
+    video.hidden = true;
+    button.textContent = t(label);
+    abort = null;
+  } }, t(label));
+  return { button, video };
+}
+
 // -- enrolment ---------------------------------------------------------------------------------
 function newDeviceId() {
   const bytes = crypto.getRandomValues(new Uint8Array(6));
@@ -198,35 +224,28 @@ function enrolScreen() {
   const error = h('p', { class: 'error', id: 'enrol-error', role: 'alert' });
   const show = (err) => { error.textContent = err.message || String(err); };
   const deviceId = newDeviceId();
-  const fromPayload = async (text) => {
+  const payloadOf = (text) => {
     let payload;
     try { payload = JSON.parse(text); } catch { throw new Error(both('这个二维码不是入网码')); }
     if (!payload || payload.fangpin !== 1 || !payload.token) throw new Error(both('这个二维码不是入网码'));
     if (payload.server && new URL(payload.server).origin !== location.origin) throw new Error(both('这个二维码属于另一台服务器'));
-    await enrolWith('/api/v1/enrol', { token: payload.token, device_id: deviceId, label: navigator.userAgent.slice(0, 80) });
+    return payload;
   };
-  const video = h('video', { class: 'scanner', muted: true, hidden: true });
-  let abort = null;
-  const scanButton = h('button', { class: 'primary', id: 'scan-enrol', onclick: async () => {
-    error.textContent = '';
-    if (abort) { abort.abort(); abort = null; video.hidden = true; scanButton.textContent = t('扫描入网二维码'); return; }
-    abort = new AbortController();
-    video.hidden = false;
-    scanButton.textContent = t('停止扫描');
-    try {
-      await scan(video, { signal: abort.signal, onText: (text) => { fromPayload(text).catch(show); } });
-    } catch (err) { show(err); }
-    video.hidden = true;
-    abort = null;
-  } }, t('扫描入网二维码'));
+  const fromPayload = (text) => enrolWith('/api/v1/enrol',
+    { token: payloadOf(text).token, device_id: deviceId, label: navigator.userAgent.slice(0, 80) });
+  const camera = scanner('scan-enrol', '扫描入网二维码', {
+    primary: true, say: (text) => { error.textContent = text; },
+    accept: (text) => { try { payloadOf(text); return true; } catch (err) { return err.message; } },
+    found: (text) => fromPayload(text).catch(show),
+  });
   const pasted = h('textarea', { id: 'enrol-payload', rows: 3 });
   const name = h('input', { id: 'signin-name', autocomplete: 'username' });
   const password = h('input', { id: 'signin-password', type: 'password', autocomplete: 'current-password' });
   return h('main', { class: 'enrol' },
     h('h1', {}, t('登记这台平板')),
-    h('section', {}, scanButton, h('p', { class: 'hint' }, t('由乡镇审核员在“平板”页生成，一次有效。')), video),
+    h('section', {}, camera.button, h('p', { class: 'hint' }, t('由乡镇审核员在“平板”页生成，一次有效。')), camera.video),
     h('section', {}, h('label', { for: 'enrol-payload' }, t('或粘贴二维码内容')), pasted,
-      h('button', { id: 'enrol-paste', onclick: () => { error.textContent = ''; fromPayload(pasted.value.trim()).catch(show); } }, t('用二维码内容登记'))),
+      h('button', { id: 'enrol-paste', onclick: () => { error.textContent = ''; Promise.resolve().then(() => fromPayload(pasted.value.trim())).catch(show); } }, t('用二维码内容登记'))),
     h('form', { id: 'signin', onsubmit: (e) => {
       e.preventDefault();
       error.textContent = '';
@@ -278,29 +297,20 @@ async function householdsScreen() {
   };
   search.addEventListener('input', draw);
   draw();
-  const video = h('video', { class: 'scanner', muted: true, hidden: true });
   const scanError = h('p', { class: 'error', id: 'scan-error', role: 'alert' });
-  let abort = null;
-  const scanButton = h('button', { id: 'scan-door', onclick: async () => {
-    scanError.textContent = '';
-    if (abort) { abort.abort(); abort = null; video.hidden = true; return; }
-    abort = new AbortController();
-    video.hidden = false;
-    try {
-      const text = await scan(video, { signal: abort.signal, onText: (s) => s.startsWith(DOOR_CARD) || (scanError.textContent = both('不是本系统的门牌二维码'), false) });
-      if (text) {
-        const id = text.slice(DOOR_CARD.length);
-        if (await household(id)) go(`#/h/${encodeURIComponent(id)}`); else scanError.textContent = both('这台平板上没有这一户');
-      }
-    } catch (err) { scanError.textContent = err.message; }
-    video.hidden = true;
-    abort = null;
-  } }, t('扫门牌'));
+  const camera = scanner('scan-door', '扫门牌', {
+    say: (text) => { scanError.textContent = text; },
+    accept: (text) => text.startsWith(DOOR_CARD) || both('不是本系统的门牌二维码'),
+    found: async (text) => {
+      const id = text.slice(DOOR_CARD.length);
+      if (await household(id)) go(`#/h/${encodeURIComponent(id)}`); else scanError.textContent = both('这台平板上没有这一户');
+    },
+  });
   return h('main', {},
-    h('div', { class: 'tools' }, search, scanButton,
+    h('div', { class: 'tools' }, search, camera.button,
       h('a', { class: 'button', id: 'new-damage', href: '#/s/damage_survey/new' }, `${t('新户调查')}（${t('灾情调查')}）`),
       h('a', { class: 'button', id: 'new-household', href: '#/s/household_survey/new' }, `${t('新户调查')}（${t('家庭情况调查')}）`)),
-    scanError, video, count, list);
+    scanError, camera.video, count, list);
 }
 
 function stateLabel(x) {

@@ -76,7 +76,7 @@ async function findSubmission(dev, id) {
   return null;
 }
 
-export async function openSurvey(app, { dev, formId, household, draftId, editId, header, done, saveDevice }) {
+export async function openSurvey(app, { dev, formId, household, draftId, editId, header, done, saveDevice, lookup }) {
   close();
   delete document.body.dataset.survey; // set again once this form is ready to be filled
   const draft = draftId ? await getLocal(draftId) : null;
@@ -176,13 +176,7 @@ export async function openSurvey(app, { dev, formId, household, draftId, editId,
   }
   if (!opening) { // a new survey: the household is chosen the way the worker would, so the form's prefill runs
     const villages = villagesOf(dev);
-    const known = household !== 'new' ? await (async () => {
-      for (const name of villageDbs(dev)) {
-        const doc = await localDb(name).get('household:' + household).catch(() => null);
-        if (doc) return doc;
-      }
-      return null;
-    })() : null;
+    const known = household !== 'new' ? await lookup(household) : null;
     const village = known ? known.village_code : villages.length === 1 ? villages[0] : null;
     if (village) choose(root, 'village_code', village);
     choose(root, 'is_new', known ? 'no' : 'yes');
