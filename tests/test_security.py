@@ -51,6 +51,7 @@ PUBLIC = {
     ("GET", "/api/v1/health"),
     ("GET", "/clerk/login"),
     ("GET", "/static/clerk.css"),
+    ("GET", "/app/"),  # the field app's shell (sign-in screen); its data needs a credential
     ("DELETE", "/api/v1/session"),
 }
 

@@ -18,8 +18,11 @@ from server.validation import CODES, ERROR
 from server.validation.rules import Context
 from server.validation.submission import validate_submission
 
-SPECS = {f.form_id: compile_spec(f.xml) for f in shipped_forms()}
-CATALOG = {form_id: {spec.version: spec} for form_id, spec in SPECS.items()}
+SPECS = {f.form_id: compile_spec(f.xml) for f in shipped_forms()}  # the newest of each form
+# what the server knows: every published version (a record of an older one is checked against it)
+CATALOG: dict[str, dict[str, FormSpec]] = {}
+for form in shipped_forms():
+    CATALOG.setdefault(form.form_id, {})[form.version] = compile_spec(form.xml)
 CTX = Context(today=records.TODAY, household_id=records.HOUSEHOLD)
 SURVEY_DAY = dt.date(2026, 11, 20)
 # Identity and place fields are bound to each other by domain rules (ID number ↔ birth date ↔ sex);

@@ -7,7 +7,6 @@ import { Sync, pending } from './sync.js';
 import { mediaCount, mediaText, parseCsv, refreshMedia } from './forms.js';
 import { scan } from './scan.js';
 import { STATE_ZH, TIER_ZH, getLang, setLang, t } from './i18n.js';
-import { openSurvey } from './survey.js';
 
 registerSW({ immediate: true });
 
@@ -408,6 +407,9 @@ async function render() {
   if (!dev) screen = enrolScreen();
   else if (path.startsWith('/s/')) {
     const [, , formId, who] = path.split('/');
+    // Web Forms and Vue load only when a form opens (from the precache, offline too)
+    const { openSurvey } = await import('./survey.js');
+    if (ticket !== rendering) return undefined;
     return openSurvey(app, {
       dev, formId, household: decodeURIComponent(who || 'new'), draftId: params.get('draft'), editId: params.get('edit'),
       header: nav(''), done: (message) => { say(message); go(message === t('已保存为草稿') ? '#/drafts' : '#/outbox'); updateBadge(); },
