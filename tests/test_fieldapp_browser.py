@@ -121,7 +121,7 @@ def test_offline_surveys_sync_come_back_reviewed_and_a_returned_one_is_resent(co
     with sync_playwright() as p:
         browser, context, page = signed_in(p, web.url, "gw_a", PASSWORD, camera)
         assert page.locator("#households li[data-household]").count() == 6
-        shot(page, "fieldapp-households-tablet")
+        shot(page, "fieldapp-households-first-visit-tablet")
 
         # The network goes; the app opens again from the service worker and IndexedDB.
         context.set_offline(True)
@@ -140,7 +140,7 @@ def test_offline_surveys_sync_come_back_reviewed_and_a_returned_one_is_resent(co
         choose(page, "已签署承诺授权书", "是")
         head = question(page, "户主姓名").locator("input").first
         wait_for(lambda: head.input_value() == HEADS[2], timeout=10, message="the roster's head filled in")
-        shot(page, "fieldapp-survey-tablet")
+        shot(page, "fieldapp-survey-prefilled-tablet")
         type_in(page, "姓名", HEADS[2])
         pick_date(page, "出生日期", dt.date(1962, 7, 1))
         fill_required(page)
@@ -153,7 +153,7 @@ def test_offline_surveys_sync_come_back_reviewed_and_a_returned_one_is_resent(co
         page.reload()  # an app restart offline loses nothing
         page.wait_for_selector("#pending-count", timeout=30_000)
         assert pending(page) == 3 and page.get_attribute("#pending-count", "data-count") == "3"
-        shot(page, "fieldapp-outbox-tablet")
+        shot(page, "fieldapp-outbox-3-pending-tablet")
         assert not submissions(conn, village), "nothing reached the server while offline"
 
         # Back online: the outbox empties, the reviews and the tier come down.
@@ -170,7 +170,7 @@ def test_offline_surveys_sync_come_back_reviewed_and_a_returned_one_is_resent(co
         wait_for(high, timeout=60, message="the tier on the tablet")
         assert "住房倒塌或严重损坏" in page.inner_text("#household-reasons")  # the reason, in words
         assert page.inner_text("#household-measures")
-        shot(page, "fieldapp-household-tablet")
+        shot(page, "fieldapp-household-high-risk-tablet")
 
         stored = submissions(conn, village)
         damage = next(d for d in stored.values() if d["form_id"] == "damage_survey")
@@ -199,7 +199,7 @@ def test_offline_surveys_sync_come_back_reviewed_and_a_returned_one_is_resent(co
 
         wait_for(returned_shown, timeout=60, message="the returned survey on the tablet")
         assert "倒塌间数请再核实" in page.inner_text("#returned")
-        shot(page, "fieldapp-returned-tablet")
+        shot(page, "fieldapp-returned-with-comment-tablet")
 
         # Edit and resend: a new revision of the same submission, `edited` in the clerk's queue.
         page.click(f'#returned li[data-submission="{damage["_id"]}"] a.button')
