@@ -122,6 +122,11 @@ def offline_ready(page) -> None:
     until(page, "() => document.body.dataset.media === '1'", message="form media on the device")
 
 
+def uploaded(page, message: str = "pending 0") -> None:
+    """The outbox is empty: the server has every survey the device saved."""
+    until(page, "() => document.querySelector('#sync-badge')?.dataset.pending === '0'", message=message)
+
+
 def pending(page) -> int:
     return int(page.get_attribute("#sync-badge", "data-pending") or "-1")
 
@@ -232,52 +237,22 @@ def fill_required(page, limit: int = 150) -> list[tuple[str, str | None]]:
     raise AssertionError(f"the survey was not saved after {limit} answers: {answered[-8:]}")
 
 
-# In the page: the engine's form tree (as the app finds it, through the vnode Vue leaves on the
-# form's container) and a question in it by name.
-ENGINE = """
-const walk = (v, d) => {
-  if (!v || d > 60) return null;
-  const f = v.props && v.props.form;
-  if (f && f.validationState) return f;
-  if (v.component) return walk(v.component.subTree, d + 1);
-  for (const c of Array.isArray(v.children) ? v.children : []) { const r = walk(c, d + 1); if (r) return r; }
-  return null;
-};
-const find = (n, name) => {
-  const ref = n.currentState && n.currentState.reference;
-  if (ref && ref.endsWith('/' + name)) return n;
-  for (const c of (n.currentState && n.currentState.children) || []) { const f = find(c, name); if (f) return f; }
-  return null;
-};
-const root = walk(document.getElementById('webform')?._vnode, 0);
-"""
-
-
-def answers(page, *names: str) -> dict:
-    """The form engine's current values of these questions (by name), and whether each is relevant."""
-    return page.evaluate(
-        "(names) => {"
-        + ENGINE
-        + """
-          const out = {};
-          for (const name of names) {
-            const n = root && find(root, name);
-            out[name] = n ? [String(n.currentState.value), n.currentState.relevant] : null;
-          }
-          return out;
-        }""",
-        list(names),
-    )
-
-
 def violations(page) -> list | None:
-    """What the form engine itself still refuses (for failure messages)."""
+    """What the form engine itself still refuses (for failure messages): its form tree is found as
+    the app finds it, through the vnode Vue leaves on the form's container."""
     return page.evaluate(
-        "() => {"
-        + ENGINE
-        + """
-          return root ? root.validationState.violations.map((v) => [v.reference, v.violation.condition]) : null;
-        }"""
+        """() => {
+      const walk = (v, d) => {
+        if (!v || d > 60) return null;
+        const f = v.props && v.props.form;
+        if (f && f.validationState) return f;
+        if (v.component) return walk(v.component.subTree, d + 1);
+        for (const c of Array.isArray(v.children) ? v.children : []) { const r = walk(c, d + 1); if (r) return r; }
+        return null;
+      };
+      const root = walk(document.getElementById('webform')?._vnode, 0);
+      return root ? root.validationState.violations.map((v) => [v.reference, v.violation.condition]) : null;
+    }"""
     )
 
 

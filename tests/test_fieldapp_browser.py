@@ -32,6 +32,7 @@ from field_app import (
     signed_in,
     type_in,
     until,
+    uploaded,
     y4m,
 )
 from PIL import Image
@@ -158,7 +159,7 @@ def test_offline_surveys_sync_come_back_reviewed_and_a_returned_one_is_resent(co
 
         # Back online: the outbox empties, the reviews and the tier come down.
         context.set_offline(False)
-        until(page, "() => document.querySelector('#sync-badge')?.dataset.pending === '0'", message="pending 0")
+        uploaded(page, "pending 0")
         wait_for(lambda: len(reviews(conn, village)) == 3, timeout=60, message="3 reviews")
         page.goto(f"{web.url}/app/#/h/{village}-0005")
 
@@ -209,7 +210,7 @@ def test_offline_surveys_sync_come_back_reviewed_and_a_returned_one_is_resent(co
         type_in(page, "倒塌间数", "2")
         fill_required(page)
         surveyed(page)
-        until(page, "() => document.querySelector('#sync-badge')?.dataset.pending === '0'", message="resent")
+        uploaded(page, "resent")
 
         def edited() -> dict | None:
             review = reviews(conn, village).get(damage["_id"])
@@ -245,7 +246,7 @@ def test_a_colleagues_surveys_and_reviews_never_reach_a_second_tablet_of_the_vil
             surveyed(page)
         wait_for(lambda: len(reviews(conn, village)) == 2, timeout=60, message="2 reviews")
         for page in (first, second):
-            until(page, "() => document.querySelector('#sync-badge')?.dataset.pending === '0'", message="pushed")
+            uploaded(page, "pushed")
         by = {d["submitted_by"]: d["_id"] for d in submissions(conn, village).values()}
 
         def holds(page) -> set[str]:
@@ -373,7 +374,7 @@ def test_a_reviewed_survey_older_than_30_days_leaves_the_device_and_stays_on_the
         assert held() == {}
         quick_survey(f"{village}-0002")  # syncing goes on, and the purged ones do not come back
         wait_for(lambda: len(reviews(conn, village)) == 2, timeout=60, message="the second review")
-        until(page, "() => document.querySelector('#sync-badge')?.dataset.pending === '0'", message="pushed")
+        uploaded(page, "pushed")
         assert held() == {}
         assert conn.admin.get(names.village_db(village), sub_id) is not None  # never from the server
         assert conn.admin.get(names.village_db(village), f"review:{uuid}")["state"] == "approved"
@@ -403,7 +404,7 @@ def test_a_push_cut_mid_way_loses_and_doubles_nothing_and_a_photo_is_made_small(
         chooser.value.set_files(str(photo))
         fill_required(page)
         surveyed(page)
-        until(page, "() => document.querySelector('#sync-badge')?.dataset.pending === '0'", message="pushed at last")
+        uploaded(page, "pushed at last")
         assert cut["n"] == 2
         wait_for(lambda: len(reviews(conn, village)) == 1, timeout=60, message="one review")
         (doc,) = submissions(conn, village).values()

@@ -1,7 +1,7 @@
 // The published forms from the local copy of fp_forms, and their per-user media (the household,
 // member, village and event lists), fetched while online and kept on the device, so a form opens
 // and fills with no server round trip.
-import { listLocal, localDb, putLocal, getLocal } from './local.js';
+import { authHeader, getLocal, listLocal, localDb, putLocal } from './local.js';
 
 function versionKey(v) { return /^\d+$/.test(v) ? v.padStart(20, '0') : v; }
 
@@ -21,10 +21,6 @@ export async function formVersion(formId, version) {
 export async function formXml(form) {
   const blob = await localDb('fp_forms').getAttachment(form._id, 'xform.xml');
   return blob.text();
-}
-
-function authHeader(dev) {
-  return 'Basic ' + btoa(`${dev.user}:${dev.password}`);
 }
 
 // Collect's rule: a file is downloaded again only when the manifest's md5 changed.

@@ -56,6 +56,11 @@ export async function wipe(names) {
   }
 }
 
+// The device's own credential, as every request to the server sends it.
+export function authHeader(dev) {
+  return 'Basic ' + btoa(`${dev.user}:${dev.password}`);
+}
+
 export function villageDbs(dev) {
   return dev.databases.filter((d) => d.startsWith('fp_v_'));
 }

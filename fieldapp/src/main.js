@@ -2,7 +2,7 @@
 // (nothing the server or a survey holds is ever parsed as HTML); the forms are ODK Web Forms.
 import { registerSW } from 'virtual:pwa-register';
 import './style.css';
-import { device, getLocal, listLocal, localDb, putLocal, removeLocal, villageDbs, wipe } from './local.js';
+import { authHeader, device, listLocal, localDb, removeLocal, villageDbs, wipe } from './local.js';
 import { Sync, pending } from './sync.js';
 import { mediaCount, mediaText, parseCsv, refreshMedia } from './forms.js';
 import { scan } from './scan.js';
@@ -105,10 +105,6 @@ async function purge() {
     await db.purge(x.review._id, x.review._rev);
     purged += 1;
   }
-  if (purged) {
-    const before = ((await getLocal('_local/purged')) || {}).count || 0;
-    await putLocal('_local/purged', { count: before + purged, at: new Date().toISOString() });
-  }
   return purged;
 }
 
@@ -120,7 +116,7 @@ async function telemetry() {
     resynced_at: dev.resynced_at || '' };
   try {
     const res = await fetch(`/api/v1/devices/${encodeURIComponent(dev.device_id)}/telemetry`, {
-      method: 'PUT', headers: { Authorization: 'Basic ' + btoa(`${dev.user}:${dev.password}`), 'Content-Type': 'application/json' },
+      method: 'PUT', headers: { Authorization: authHeader(dev), 'Content-Type': 'application/json' },
       body: JSON.stringify(body),
     });
     if (res.status === 401) { syncState.lastError = { at: new Date().toISOString(), status: 401, reason: t('设备') + ' 401' }; return; }

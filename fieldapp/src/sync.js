@@ -24,8 +24,9 @@ export async function pending() {
 }
 
 async function confirm(docs) {
+  const waiting = new Map((await pending()).map((e) => [e.doc_id, e]));
   for (const doc of docs) {
-    const entry = (await pending()).find((e) => e.doc_id === doc._id);
+    const entry = waiting.get(doc._id);
     if (entry && entry.rev === doc._rev) await removeLocal(entry._id);
   }
 }
@@ -37,7 +38,7 @@ export class Sync {
     this.reps = [];
     this.errors = new Map();
     this.active = new Set();
-    this.state = { lastSync: null, lastError: null, online: navigator.onLine, running: false };
+    this.state = { lastSync: null, lastError: null, running: false };
   }
 
   emit() { this.onState({ ...this.state }); }
@@ -75,7 +76,6 @@ export class Sync {
     if (!this.errors.size && !this.active.size) {
       this.state.lastSync = new Date().toISOString();
       this.state.lastError = null;
-      pending().then((items) => { this.state.pending = items.length; this.emit(); });
     }
   }
 
