@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 import urllib.request
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -262,6 +263,43 @@ class Couch:
         if include_docs:
             params.update(include_docs=True, conflicts=True)
         return self.call("GET", f"/{self.physical(db)}/_changes", params=params)
+
+    def latest_seq(self, db: str) -> Any:
+        """The feed's current end (``since=now``): one row's worth of work, where ``GET /db``
+        walks the database's folder on pouchdb-server to report its size."""
+        return self.call("GET", f"/{self.physical(db)}/_changes", params={"since": "now"})["last_seq"]
+
+    def wait_for_change(self, db: str, since: Any, timeout_s: float) -> Any | None:
+        """Long-poll the feed: the seq of the first change after ``since``, or None after
+        ``timeout_s``.
+
+        pouchdb-server ignores ``timeout``, and with a heartbeat neither server ends the poll, so
+        the body is read against a deadline of our own (heartbeats every 2 s keep the read
+        moving) and the connection dropped, which cancels the poll on both.
+        """
+        params = {
+            "feed": "longpoll",
+            "since": since if isinstance(since, str) else json.dumps(since),
+            "limit": 1,
+            "heartbeat": 2000,
+        }
+        deadline = time.monotonic() + timeout_s + 1.0
+        resp = self.request("GET", f"/{self.physical(db)}/_changes", params=params, stream=True)
+        try:
+            if resp.status_code >= 400:
+                err = resp.json() if resp.content else {}
+                raise CouchError(resp.status_code, str(err.get("error", "error")), str(err.get("reason", "")))
+            body = b""
+            for chunk in resp.iter_content(chunk_size=None):
+                body += chunk
+                if time.monotonic() > deadline:
+                    return None
+        except requests.ConnectionError:
+            return None  # the read timed out between heartbeats: no change, the caller polls again
+        finally:
+            resp.close()
+        page = json.loads(body) if body.strip() else {}
+        return page.get("last_seq") if page.get("results") else None
 
     def get_local(self, db: str, name: str) -> dict | None:
         return self.get(db, f"_local/{name}")

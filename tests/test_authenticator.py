@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import PASSWORD
+from conftest import PASSWORD, wait_for
 
 from server.access import accounts
 from sync import names
@@ -84,3 +84,42 @@ def test_a_check_given_up_as_busy_counts_against_no_one(conn, township):
     assert auth.check("gw_a", PASSWORD, "10.0.0.7") is not None  # nobody was locked
     assert auth.check("gw_a", "wrong", "10.0.0.7") is None
     assert len(conn.admin.get(names.ACCOUNTS, key("name", "gw_a"))["attempts"]) == 1  # a judged one counts
+
+
+def test_a_burst_of_right_passwords_from_one_address_locks_nobody_out(conn, township):
+    """Forty grid workers sign in at the same moment behind one address (a township office's
+    NAT) while a single slot hashes: the address's limit is 30, so counting each attempt while it
+    queued for the slot locked the last ones out. A wrong guess among them still counts."""
+    from server.access.lockout import ADDRESS_LIMIT, Lockout, key
+
+    shared = accounts.generate_password_hash(PASSWORD)
+    workers = [f"burst_{i:02d}" for i in range(ADDRESS_LIMIT + 10)]
+    for name in workers:
+        accounts.add_user(conn.admin, name, None, "field", [township.a], password_hash=shared)
+    auth = accounts.Authenticator(conn.admin, lockout=Lockout(conn.admin), hashing=1, wait_s=120)
+    start = threading.Barrier(len(workers) + 1)
+    results: dict[str, object] = {}
+
+    def sign_in(name: str, password: str) -> None:
+        start.wait()
+        try:
+            results[name] = auth.check(name, password, "10.0.0.9")
+        except accounts.BilingualError as exc:
+            results[name] = exc
+
+    threads = [threading.Thread(target=sign_in, args=(n, PASSWORD)) for n in workers]
+    threads.append(threading.Thread(target=sign_in, args=("gw_a", "a-wrong-guess")))
+    auth._slots.acquire()  # the slot is busy until every sign-in has queued for it (or been refused)
+    try:
+        for t in threads:
+            t.start()
+        start.wait()
+        queued = auth._slots._cond._waiters  # type: ignore[attr-defined]  # threads blocked on the slot
+        wait_for(lambda: len(queued) + len(results) == len(threads), timeout=60, message="all queued or answered")
+    finally:
+        auth._slots.release()
+    for t in threads:
+        t.join(180)
+    assert {n: getattr(results[n], "name", results[n]) for n in workers} == {n: n for n in workers}
+    assert results["gw_a"] is None
+    assert len(conn.admin.get(names.ACCOUNTS, key("address", "10.0.0.9"))["attempts"]) == 1  # the wrong guess

@@ -230,6 +230,42 @@ def test_longpoll_answers_when_a_change_arrives_and_times_out_otherwise(client, 
     assert [r["id"] for r in json.loads(resp.get_data())["results"]] == ["review:late"]
 
 
+OWNED_KINDS = ("submission", "review")
+
+
+def test_a_longpoll_sleeps_through_changes_its_caller_may_not_see(app, conn, township):
+    """A colleague's survey and review move the village's feed but are not this tablet's: its
+    long-poll keeps waiting (answered, it would wake every tablet of the village for nothing) and
+    answers with the next change it may see, or at its timeout with a seq past the hidden ones."""
+    db = names.village_db(township.a)
+    path = f"/sync/{db}/_changes"
+    now = app.test_client().get(path + "?since=0", auth=A).get_json()["last_seq"]
+    watch, pages = app.extensions["fangpin.feed_watch"], app.extensions["fangpin.shared_pages"]
+    answers: dict[str, dict] = {}
+
+    def tablet(key: str, since: object, timeout_ms: int) -> None:
+        resp = app.test_client().get(f"{path}?feed=longpoll&since={since}&timeout={timeout_ms}", auth=A)
+        answers[key] = json.loads(resp.get_data())
+
+    waiting = threading.Thread(target=tablet, args=("waits", now, 30_000))
+    waiting.start()
+    wait_for(lambda: watch.waiting(db) == 1, message="the tablet is waiting")
+    reads = pages.upstream_reads
+    colleague = [{"_id": f"{kind}:colleague", "type": kind, "submitted_by": "gw_x"} for kind in OWNED_KINDS]
+    conn.admin.bulk_docs(db, colleague)
+    wait_for(lambda: pages.upstream_reads > reads and watch.waiting(db) == 1, message="read them, waiting again")
+    assert "waits" not in answers
+    conn.admin.put(db, {"_id": f"household:{township.a}-0001", "type": "household", "village_code": township.a})
+    waiting.join(30)
+    assert [r["id"] for r in answers["waits"]["results"]] == [f"household:{township.a}-0001"]
+
+    after = app.test_client().get(path + "?since=0", auth=A).get_json()["last_seq"]
+    conn.admin.put(db, {"_id": "review:colleague2", "type": "review", "submitted_by": "gw_x"})
+    tablet("times_out", after, 1500)
+    assert answers["times_out"]["results"] == []
+    assert answers["times_out"]["last_seq"] != after  # past the colleague's review: not read again
+
+
 def test_tablets_waiting_on_one_village_share_each_changes_read(app, conn, township):
     """Eight tablets long-polling the same village wake together and are answered from one read."""
     path = f"/sync/fp_v_{township.a}/_changes"
@@ -249,8 +285,9 @@ def test_tablets_waiting_on_one_village_share_each_changes_read(app, conn, towns
     for t in threads:
         t.start()
     start.wait()
-    watcher = app.extensions["fangpin.seq_watcher"]
-    wait_for(lambda: sum(watcher._waiting.values()) == 8, message="all eight tablets waiting")
+    watch = app.extensions["fangpin.feed_watch"]
+    db = names.village_db(township.a)
+    wait_for(lambda: watch.waiting(db) == 8, message="all eight tablets waiting")
     conn.admin.put(names.village_db(township.a), {"_id": "review:shared", "type": "review", "submitted_by": "gw_a"})
     for t in threads:
         t.join(30)

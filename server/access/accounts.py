@@ -239,18 +239,8 @@ class Authenticator:
             stored = str(doc.get("password_hash", "")) if doc else ""
             with self._lock:
                 verified = usable and self._ok.get(key, (0.0, None, None))[1] == stored
-            if not verified:
-                attempt = self.lockout.reserve(name, address) if self.lockout else None
-                try:
-                    right = self._scrypt_ok(stored or self._dummy_hash(), password)
-                except Busy:
-                    if attempt is not None and self.lockout is not None:
-                        self.lockout.withdraw(attempt)
-                    raise
-                if not right or not usable:
-                    return None
-                if attempt is not None and self.lockout is not None:
-                    self.lockout.succeeded(attempt, name)
+            if not verified and not self._judged(name, address, stored or self._dummy_hash(), password, usable):
+                return None
             user = User.from_doc(doc)  # type: ignore[arg-type]
             with self._lock:
                 if len(self._ok) > 10_000:
@@ -269,15 +259,27 @@ class Authenticator:
             verified = self._ok.get(key, (0.0, None, None))[1]
         return bool(doc) and not doc.get("disabled") and verified == doc.get("password_hash")
 
-    def _scrypt_ok(self, stored: str, password: str) -> bool:
+    def _judged(self, name: str, address: str, stored: str, password: str, usable: bool) -> bool:
+        """One scrypt check, counted by the lock-out: right password of a usable account.
+
+        The attempt is counted once a hashing slot is free, just before the hash, not while it
+        queues for one: counted on arrival, 200 tablets signing in at once from one address were
+        200 attempts in flight and locked the address out. In flight there are now at most the
+        slots, and every guess is still counted before it is judged.
+        """
         if not self._slots.acquire(timeout=self.wait_s):
             raise Busy("服务器正忙，请稍后再试", "the server is busy checking passwords; try again shortly")
         try:
-            return check_password_hash(stored, password)
-        except ValueError:  # a stored hash of an unknown method
-            return False
+            attempt = self.lockout.reserve(name, address) if self.lockout else None
+            try:
+                right = check_password_hash(stored, password)
+            except ValueError:  # a stored hash of an unknown method
+                right = False
         finally:
             self._slots.release()
+        if right and usable and attempt is not None and self.lockout is not None:
+            self.lockout.succeeded(attempt, name)
+        return right and usable
 
     def _dummy_hash(self) -> str:
         if self._dummy is None:

@@ -65,12 +65,6 @@ class Lockout:
         for doc_id in attempt.keys:
             self._remove(doc_id, None if doc_id == key("name", name) else attempt.id)
 
-    def withdraw(self, attempt: Attempt) -> None:
-        """An attempt that was never judged (the server was too busy to check the password) counts
-        against nobody: left in, a burst of right passwords locked a whole address out."""
-        for doc_id in attempt.keys:
-            self._remove(doc_id, attempt.id)
-
     def _add(self, doc_id: str, attempt: str, limit: int) -> None:
         for _ in range(50):  # simultaneous attempts collide on the revision: read again and retry
             now = time.time()

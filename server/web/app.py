@@ -21,6 +21,7 @@ from sync.couch import CouchError
 from sync.embedded import Connection, attach
 from sync.form_catalog import FormCatalog
 from sync.settings import Settings
+from sync.watch import FeedWatch
 
 MAX_BODY = 64 * 1024 * 1024  # a push batch with inline photos; larger bodies get 413
 
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
     app.extensions["fangpin.settings"] = settings
     app.extensions["fangpin.couch"] = conn
     app.extensions["fangpin.auth"] = Authenticator(conn.admin, lockout=Lockout(conn.admin))
-    app.extensions["fangpin.seq_watcher"] = gateway.SeqWatcher(conn.gateway)
+    app.extensions["fangpin.feed_watch"] = FeedWatch(conn.gateway)
     app.extensions["fangpin.shared_pages"] = gateway.SharedPages()
     app.extensions["fangpin.health"] = {}
     app.extensions["fangpin.policies"] = PolicyCache(conn.admin)
