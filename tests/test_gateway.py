@@ -240,7 +240,7 @@ def test_a_longpoll_sleeps_through_changes_its_caller_may_not_see(app, conn, tow
     db = names.village_db(township.a)
     path = f"/sync/{db}/_changes"
     now = app.test_client().get(path + "?since=0", auth=A).get_json()["last_seq"]
-    watch, pages = app.extensions["fangpin.feed_watch"], app.extensions["fangpin.shared_pages"]
+    watch, pages = app.extensions["fangpin.feed_watch"], app.extensions["fangpin.shared_reads"]
     answers: dict[str, dict] = {}
 
     def tablet(key: str, since: object, timeout_ms: int) -> None:
@@ -270,7 +270,7 @@ def test_tablets_waiting_on_one_village_share_each_changes_read(app, conn, towns
     """Eight tablets long-polling the same village wake together and are answered from one read."""
     path = f"/sync/fp_v_{township.a}/_changes"
     now = app.test_client().get(path + "?since=0", auth=A).get_json()["last_seq"]
-    pages = app.extensions["fangpin.shared_pages"]
+    pages = app.extensions["fangpin.shared_reads"]
     reads_before = pages.upstream_reads
     answers: list[list[str]] = []
     start = threading.Barrier(9)
@@ -328,3 +328,47 @@ def test_oversized_documents_are_refused_with_413(app, client, township):
     assert by_id["submission:small"]["ok"] is True
     single = client.put(f"/sync/fp_v_{township.a}/submission:big", auth=A, json=big)
     assert_couch_error(single, 413, "too_large")
+
+
+def test_tablets_asking_for_the_same_revisions_share_one_read_and_still_see_only_their_own(app, conn, township):
+    """A village's tablets wake together and ask for the same new revisions: each is read upstream
+    once per feed position. The shared answer is filtered per caller (a colleague's review stays
+    hidden even when its owner's request filled the cache), a "missing" answer is never kept, and
+    once the feed moves the next request reads again."""
+    from server.access.accounts import add_user
+
+    add_user(conn.admin, "gw_a2", PASSWORD, "field", [township.a])
+    db = names.village_db(township.a)
+    house = {"_id": f"household:{township.a}-0001", "type": "household", "village_code": township.a}
+    review = {"_id": "review:of-a", "type": "review", "submitted_by": "gw_a"}
+    rows = conn.admin.bulk_docs(db, [house, review])
+    watch, reads = app.extensions["fangpin.feed_watch"], app.extensions["fangpin.shared_reads"]
+    watch.seq(db)
+    wait_for(lambda: watch.seq(db) == conn.admin.latest_seq(db), message="the watch is at the feed's end")
+    items = [{"id": r["id"], "rev": r["rev"]} for r in rows]
+    client = app.test_client()
+
+    def ask(auth, docs=items) -> list[tuple[str, str]]:
+        resp = client.post(f"/sync/{db}/_bulk_get?revs=true", auth=auth, json={"docs": docs})
+        assert resp.status_code == 200, resp.get_data()
+        answers = [(r["id"], r["docs"][0]) for r in resp.get_json()["results"]]
+        # a missing revision: {"missing": rev} from pouchdb-server, a not_found error from CouchDB
+        return [(i, "ok" if "ok" in d else "not_found" if "missing" in d else d["error"]["error"]) for i, d in answers]
+
+    assert ask(A) == [(house["_id"], "ok"), ("review:of-a", "ok")]
+    before = reads.upstream_reads
+    assert ask(("gw_a2", PASSWORD)) == [(house["_id"], "ok"), ("review:of-a", "not_found")]
+    assert ask(A) == [(house["_id"], "ok"), ("review:of-a", "ok")]
+    assert reads.upstream_reads == before  # both answered from the first read
+
+    predicted = [{"id": f"household:{township.a}-0002", "rev": "1-" + "0" * 32}]
+    assert ask(("gw_a2", PASSWORD), predicted) == [(predicted[0]["id"], "not_found")]
+    assert ask(A, predicted) == [(predicted[0]["id"], "not_found")]
+    assert reads.upstream_reads == before + 2  # a missing answer is read again every time
+
+    conn.admin.put(db, {**house, "_rev": rows[0]["rev"], "tier": "high"})
+    wait_for(lambda: watch.seq(db) == conn.admin.latest_seq(db), message="the watch saw the write")
+    before = reads.upstream_reads
+    # asked out of id order (pouchdb-server answers grouped by id): each answer is still its own
+    assert ask(A, items[::-1]) == [("review:of-a", "ok"), (house["_id"], "ok")]
+    assert reads.upstream_reads == before + 2  # a new feed position: read again

@@ -17,6 +17,7 @@ from server.web import api, clerk, fieldapp, gateway, household_api, openrosa
 from server.web.auth import load_user
 from server.web.errors import ApiError, error_response, storage_failure
 from server.web.json_input import StoredJSONProvider
+from server.web.shared_reads import SharedReads
 from sync.couch import CouchError
 from sync.embedded import Connection, attach
 from sync.form_catalog import FormCatalog
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
     app.extensions["fangpin.couch"] = conn
     app.extensions["fangpin.auth"] = Authenticator(conn.admin, lockout=Lockout(conn.admin))
     app.extensions["fangpin.feed_watch"] = FeedWatch(conn.gateway)
-    app.extensions["fangpin.shared_pages"] = gateway.SharedPages()
+    app.extensions["fangpin.shared_reads"] = SharedReads()
     app.extensions["fangpin.health"] = {}
     app.extensions["fangpin.policies"] = PolicyCache(conn.admin)
     app.extensions["fangpin.readmodel"] = ReadModel(conn.admin)

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -33,6 +31,7 @@ from server.validation.envelope import check_envelope
 from server.web.auth import require_user
 from server.web.errors import ApiError, bad_request, forbidden
 from server.web.json_input import parse, unstorable
+from server.web.shared_reads import SharedReads
 from sync import names
 from sync.couch import Couch, CouchError, CouchUnavailable, doc_path, raise_if_storage_full
 from sync.watch import FeedWatch
@@ -100,8 +99,8 @@ def watcher() -> FeedWatch:
     return current_app.extensions["fangpin.feed_watch"]
 
 
-def shared_pages() -> SharedPages:
-    return current_app.extensions["fangpin.shared_pages"]
+def shared_reads() -> SharedReads:
+    return current_app.extensions["fangpin.shared_reads"]
 
 
 # -- authorization ----------------------------------------------------------------------------
@@ -444,12 +443,22 @@ def dispatch(_ignored: str) -> Response:
 
 def read_json(method: str, path: str, params: dict | None = None, body: Any = None) -> Any:
     """A read whose answer the gateway filters before the tablet sees it."""
+    return reading(lambda: upstream().call(method, path, params=params, body=body))
+
+
+def reading(read: Callable[[], Any]) -> Any:
+    """An upstream read, its refusals (4xx) answered to the tablet as such."""
     try:
-        return upstream().call(method, path, params=params, body=body)
+        return read()
     except CouchError as exc:
         if exc.status >= 500 or isinstance(exc, CouchUnavailable):
             raise
         raise ApiError(exc.status, exc.error, "读取失败", f"read failed: {exc.reason}") from exc
+
+
+def at_feed_end(db: str) -> Any:
+    """The database's seq as this process's watch last saw it, for :class:`SharedReads` keys."""
+    return reading(lambda: watcher().seq(db))
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -501,9 +510,14 @@ def bulk_get(physical: str) -> Response:
             "POST", physical + "/_bulk_get", params=params, body=json.dumps(body).encode(),
             content_type="application/json",
         )  # fmt: skip
-    # (pouchdb-server never answers a _bulk_get of no docs)
-    results = read_json("POST", physical + "/_bulk_get", params=params, body={**body, "docs": wanted}) if wanted else {}
-    return json_response({"results": [_shown(r) for r in results.get("results", [])] + refused})
+    # (pouchdb-server never answers a _bulk_get of no docs) A village's tablets ask for the same
+    # new revisions when they wake together: each is read upstream once (SharedReads).
+    path, seq = physical + "/_bulk_get", at_feed_end(g.sync_db)
+    try:
+        rows = reading(lambda: shared_reads().bulk_get(upstream(), path, params, seq, wanted)) if wanted else []
+    except ValueError:  # an answer not one row per doc: read as asked, not shared
+        rows = read_json("POST", path, params=params, body={**body, "docs": wanted}).get("results", [])
+    return json_response({"results": [_shown(r) for r in rows] + refused})
 
 
 def _shown(result: Any) -> Any:
@@ -580,9 +594,11 @@ def local_doc(physical: str, user: User, local_id: str, method: str) -> Response
 
 
 def db_info(physical: str, db: str) -> Response:
-    info = read_json("GET", physical)
-    info["db_name"] = db  # never reveal the deployment prefix
-    return json_response(info)
+    """Every replication starts with it; pouchdb-server walks the database's folder to answer,
+    so it is read once per feed position (SharedReads)."""
+    seq = at_feed_end(db)
+    info = reading(lambda: shared_reads().get(upstream(), physical, {}, seq))
+    return json_response({**info, "db_name": db})  # never reveal the deployment prefix
 
 
 def bulk_docs(physical: str, user: User, village: str) -> Response:
@@ -668,7 +684,7 @@ def changes(physical: str, db: str) -> Response:
         return json_response(visible_changes(read_json("GET", physical + "/_changes", params=params), asked))
     wait_s = min(MAX_LONGPOLL_S, (timeout_ms or 60_000) / 1000.0)
     heartbeat_s = max(1.0, heartbeat_ms / 1000.0) if heartbeat_ms else None
-    couch, seq_watch, pages = upstream(), watcher(), shared_pages()
+    couch, seq_watch, pages = upstream(), watcher(), shared_reads()
     baseline = seq_watch.seq(db)  # taken before the first read: no change can slip between
     allowed = g.still_allowed
     nothing = json.dumps({"results": [], "last_seq": params.get("since", 0)}).encode()
@@ -712,52 +728,3 @@ def milliseconds(value: str | None, name: str) -> int:
             f"参数 {name} 须为毫秒数（非负整数）", f"parameter {name} must be milliseconds (a whole number)"
         )
     return int(value)
-
-
-class SharedPages:
-    """Identical long-poll ``_changes`` reads of one database at one feed position go upstream once.
-
-    The tablets of a village wake together when its feed moves (:class:`FeedWatch`) and
-    then ask for the same page: same ``since``, same parameters. Measured under 200 live tablets,
-    pouchdb-server spent its time reading the same changes rows once per tablet (~140 µs a row).
-    A page read when the database was at seq S holds every change up to S, so it answers any
-    request that knows S as the current seq; a later seq is a new key, so nothing is served stale.
-    """
-
-    def __init__(self, max_pages: int = 128, wait_s: float = 60.0) -> None:
-        self.max_pages = max_pages
-        self.wait_s = wait_s
-        self._pages: OrderedDict[tuple[str, str, str], _Page] = OrderedDict()
-        self._lock = threading.Lock()
-        self.upstream_reads = 0  # for tests: how many reads actually went upstream
-
-    def get(self, couch: Couch, path: str, params: dict[str, str], at_seq: Any) -> dict:
-        key = (path, json.dumps(params, sort_keys=True), json.dumps(at_seq))
-        with self._lock:
-            page = self._pages.get(key)
-            reader = page is None
-            if reader:
-                page = self._pages[key] = _Page()
-                self.upstream_reads += 1
-                while len(self._pages) > self.max_pages:
-                    self._pages.popitem(last=False)
-        if not reader and page.done.wait(self.wait_s) and page.result is not None:
-            return page.result
-        if not reader:  # the first reader failed or is stuck: read for ourselves
-            return couch.call("GET", path, params=params)
-        try:
-            page.result = couch.call("GET", path, params=params)
-            return page.result
-        except Exception:
-            with self._lock:
-                if self._pages.get(key) is page:
-                    del self._pages[key]
-            raise
-        finally:
-            page.done.set()
-
-
-@dataclass
-class _Page:
-    done: threading.Event = field(default_factory=threading.Event)
-    result: dict | None = None
