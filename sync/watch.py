@@ -35,19 +35,21 @@ class FeedWatch:
         self._used: dict[str, float] = {}
         self._followed: set[str] = set()  # watched until unfollowed, asked about or not
         self._threads: dict[str, threading.Thread] = {}
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._pokes = 0
-        self._waiting: dict[str, int] = {}  # database -> callers waiting on it now
+        # database -> the events of the callers waiting on it now: a change wakes only those (one
+        # condition for all woke every waiting tablet of every village on each change)
+        self._waiters: dict[str, set[threading.Event]] = {}
 
     def seq(self, db: str) -> Any:
         """The database's current seq, from the watch when there is one (no request), else read
         (``since=now``) and the database watched from then on. CouchError if it is missing."""
-        with self._cond:
+        with self._lock:
             self._used[db] = time.monotonic()
             if db in self._seqs:
                 return self._seqs[db]
         seq = self.couch.latest_seq(db)
-        with self._cond:
+        with self._lock:
             if db not in self._seqs:
                 self._seqs[db] = seq
             self._start(db)
@@ -56,7 +58,7 @@ class FeedWatch:
     def follow(self, dbs: Iterable[str]) -> None:
         """Watch exactly these databases for good (the worker's villages), others only on demand."""
         wanted = set(dbs)
-        with self._cond:
+        with self._lock:
             self._followed = wanted
         for db in wanted:
             try:
@@ -67,43 +69,49 @@ class FeedWatch:
     def wait_change(self, db: str, baseline: Any, timeout_s: float) -> Any | None:
         """The database's new seq once it differs from ``baseline``; None after ``timeout_s``."""
         moved = self.wait_any({db: baseline}, timeout_s)
-        with self._cond:
+        with self._lock:
             return self._seqs.get(db) if db in moved else None
 
     def wait_any(self, baselines: Mapping[str, Any], timeout_s: float) -> set[str]:
         """Databases whose seq differs from its baseline, as soon as there is one, or after
         ``timeout_s`` (possibly none); :meth:`poke` ends the wait early as well."""
         deadline = time.monotonic() + timeout_s
-        with self._cond:
+        woken = threading.Event()
+        with self._lock:
             pokes = self._pokes
             for db in baselines:
-                self._waiting[db] = self._waiting.get(db, 0) + 1
-            try:
-                while True:
+                self._waiters.setdefault(db, set()).add(woken)
+        try:
+            while True:
+                with self._lock:
                     now = time.monotonic()
                     for db in baselines:
                         self._used[db] = now
                     moved = {db for db, seq in baselines.items() if db in self._seqs and self._seqs[db] != seq}
-                    remaining = deadline - now
-                    if moved or remaining <= 0 or self._pokes != pokes:
+                    if moved or now >= deadline or self._pokes != pokes:
                         return moved
-                    self._cond.wait(remaining)
-            finally:
+                    woken.clear()  # under the lock: a change after this check sets it again
+                woken.wait(deadline - now)
+        finally:
+            with self._lock:
                 for db in baselines:
-                    self._waiting[db] -= 1
-                    if not self._waiting[db]:
-                        del self._waiting[db]
+                    waiters = self._waiters.get(db, set())
+                    waiters.discard(woken)
+                    if not waiters:
+                        self._waiters.pop(db, None)
 
     def waiting(self, db: str) -> int:
         """How many callers wait on ``db`` now."""
-        with self._cond:
-            return self._waiting.get(db, 0)
+        with self._lock:
+            return len(self._waiters.get(db, ()))
 
     def poke(self) -> None:
         """Wake every waiter (e.g. the worker when one of its villages is done)."""
-        with self._cond:
+        with self._lock:
             self._pokes += 1
-            self._cond.notify_all()
+            for waiters in self._waiters.values():
+                for woken in waiters:
+                    woken.set()
 
     # -- one thread per watched database ----------------------------------------------------
     def _start(self, db: str) -> None:
@@ -116,8 +124,8 @@ class FeedWatch:
     def _loop(self, db: str) -> None:
         backoff = self.retry_s
         while True:
-            with self._cond:
-                idle = time.monotonic() - self._used.get(db, 0.0) > self.idle_s and not self._waiting.get(db)
+            with self._lock:
+                idle = time.monotonic() - self._used.get(db, 0.0) > self.idle_s and not self._waiters.get(db)
                 if (idle and db not in self._followed) or db not in self._seqs:
                     self._seqs.pop(db, None)
                     self._threads.pop(db, None)
@@ -129,10 +137,9 @@ class FeedWatch:
                 backoff = self.retry_s
             except CouchError as exc:
                 if exc.status == 404:
-                    with self._cond:  # deleted: nothing to watch (asked again, it is read again)
+                    with self._lock:  # deleted: nothing to watch (asked again, it is read again)
                         self._seqs.pop(db, None)
                         self._threads.pop(db, None)
-                        self._cond.notify_all()
                     return
                 log.warning("watching %s failed (%s); again in %.0f s", db, exc.reason or exc.error, backoff)
                 time.sleep(backoff)
@@ -141,7 +148,8 @@ class FeedWatch:
                     self._moved(db, self.couch.latest_seq(db))
 
     def _moved(self, db: str, seq: Any) -> None:
-        with self._cond:
+        with self._lock:
             if db in self._seqs and self._seqs[db] != seq:
                 self._seqs[db] = seq
-                self._cond.notify_all()
+                for woken in self._waiters.get(db, ()):
+                    woken.set()
