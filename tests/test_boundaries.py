@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import json
 import re
+import socket
 import uuid as uuid_module
 from urllib.parse import urlsplit
 
@@ -795,3 +796,32 @@ def test_a_grid_worker_never_gets_a_colleagues_surveys_or_reviews_through_any_do
     held = device.run("status")
     assert held["others"] == 0 and held["submissions"] == 1
     assert held["databases"][f"fp_v_{a}"]["doc_count"] == len(mine | households)
+
+
+# -- gunicorn's lingering close ----------------------------------------------------------------
+def test_clients_that_ask_to_close_and_keep_their_end_open_hold_up_no_one(web):
+    """gunicorn 27 closes a ``Connection: close`` connection on the worker's main thread and lingers
+    up to 2 s for the client's FIN: five such clients held another's request for 7.9 s (node-fetch,
+    so every scripted tablet, asks to close). Ten of them must not keep the next caller waiting
+    anywhere near one linger (old: ~20 s)."""
+    url = urlsplit(web.url)
+    held = []
+    for _ in range(10):
+        sock = socket.create_connection((url.hostname, url.port), timeout=30)
+        sock.sendall(b"GET /app/manifest.webmanifest HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        held.append(sock)
+    try:
+        for sock in held:  # each has its answer, and keeps its end open
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200")
+        # a new connection needs the main thread to accept it: with the lingering close it waited
+        # behind one linger after another
+        other = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+        other.request("GET", "/app/manifest.webmanifest")
+        assert other.getresponse().status == 200
+        other.close()
+    finally:
+        for sock in held:
+            sock.close()

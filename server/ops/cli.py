@@ -140,7 +140,7 @@ def web(host: str, port: int, web_workers: int, threads: int) -> None:
         "gunicorn",
         "--no-control-socket",
         "--worker-class",
-        "gthread",
+        "server.web.gthread_worker.ThreadWorker",  # gunicorn's gthread, closing without lingering
         "--workers",
         str(web_workers),
         "--threads",
