@@ -18,6 +18,7 @@
 const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
+const http = require('http');
 const PouchDB = require('pouchdb');
 
 function args() {
@@ -37,8 +38,13 @@ function basic(user, password) {
   return 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
 }
 
-function remote(server, db, user, password) {
-  return new PouchDB(`${server}/sync/${db}`, { auth: { username: user, password }, skip_setup: true });
+// Each simulated tablet keeps its connections alive, as the field app's browser does: node-fetch's
+// default is a new connection and "Connection: close" for every request, which no tablet sends.
+function remote(server, db, user, password, agent) {
+  return new PouchDB(`${server}/sync/${db}`, {
+    auth: { username: user, password }, skip_setup: true,
+    fetch: (url, opts) => PouchDB.fetch(url, { ...opts, agent }),
+  });
 }
 
 const PICKER_RELEASE = '2026120102'; // from this form version on, the household is picked from a list
@@ -86,7 +92,8 @@ function survey(village, household, user, device, seq, version) {
       docs.push(survey(village, household, user, `fleet-${t}`, i + 1, version));
     }
     await outbox.bulkDocs(docs);
-    fleet.push({ t, user, village, db, outbox, docs, done: false, settle: () => {}, tiered: new Map(), remote: remote(server, `fp_v_${village}`, user, a.password) });
+    fleet.push({ t, user, village, db, outbox, docs, done: false, settle: () => {}, tiered: new Map(),
+      remote: remote(server, `fp_v_${village}`, user, a.password, new http.Agent({ keepAlive: true })) });
   }
   const failures = [];
   const describe = (err) => {

@@ -28,6 +28,8 @@
 const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
+const http = require('http');
+const https = require('https');
 const PouchDB = require('pouchdb');
 
 function parseArgs(argv) {
@@ -70,9 +72,13 @@ function localDb(dir, name) {
   fs.mkdirSync(path.join(dir, 'db'), { recursive: true });
   return new PouchDB(path.join(dir, 'db', name));
 }
+// Connections kept alive, as the field app's browser does (node-fetch's default closes each one).
+const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
+const keptAlive = (url, opts) => PouchDB.fetch(url, { ...opts, agent: agents[new URL(url).protocol] });
+
 function remoteDb(state, name) {
   return new PouchDB(state.sync.url + name, {
-    auth: { username: state.user, password: state.password }, skip_setup: true,
+    auth: { username: state.user, password: state.password }, skip_setup: true, fetch: keptAlive,
   });
 }
 
@@ -121,7 +127,7 @@ async function replicate(from, to) {
 function remoteFor(args, state, name) {
   if (!args.target) return remoteDb(state, name);
   const physical = (args['target-prefix'] || '') + name;
-  return new PouchDB(args.target.replace(/\/$/, '') + '/' + physical, { auth: parseAuth(args['target-auth']), skip_setup: true });
+  return new PouchDB(args.target.replace(/\/$/, '') + '/' + physical, { auth: parseAuth(args['target-auth']), skip_setup: true, fetch: keptAlive });
 }
 
 async function pull(args) {
