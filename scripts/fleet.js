@@ -96,12 +96,15 @@ function survey(village, household, user, device, seq, version) {
       remote: remote(server, `fp_v_${village}`, user, a.password, new http.Agent({ keepAlive: true })) });
   }
   const failures = [];
+  // A request PouchDB lets escape (no retry of its own) counts as a failure, not a crash of the fleet.
+  process.on('unhandledRejection', (err) => { failures.push(`unhandled: ${err && (err.message || err)}`); });
   const describe = (err) => {
     const text = err && (err.message || err.reason || err.error);
     return typeof text === 'string' && text ? `${err.status || ''} ${text}` : JSON.stringify(err);
   };
   const pacedPushes = []; // ms each paced push took
   let pulledDocs = 0; // docs the tablets' live pulls wrote locally, all phases
+  let pullErrors = 0; // live pulls that failed a request and backed off (each delays its tablet)
   const deadline = () => Date.now() + 1000 * parseFloat(a.timeout || '900');
 
   // A tablet's live pull (long-poll through the gateway, as a real tablet syncs), watching its own
@@ -113,6 +116,7 @@ function survey(village, household, user, device, seq, version) {
     const tiered = tab.tiered; // household id -> the newest version seen with a tier (kept across phases)
     const pull = tab.db.replicate.from(tab.remote, { live: true, retry: true, batch_size: 500 });
     pull.on('change', (info) => { pulledDocs += info.docs_written || 0; });
+    pull.on('paused', (err) => { if (err) pullErrors += 1; }); // a failed request: PouchDB backs off, then retries
     const feed = tab.db.changes({ live: true, since: 'now', include_docs: true });
     const finish = () => { pull.cancel(); feed.cancel(); clearTimeout(timer); resolve(); };
     const settle = () => {
@@ -209,7 +213,7 @@ function survey(village, household, user, device, seq, version) {
   const lagOf = (rows) => ({ ...summary(rows, 'total'), processing: summary(rows, 'processing'), delivery: summary(rows, 'delivery') });
   process.stdout.write(JSON.stringify({
     ok: failures.length === 0, tablets, per_tablet: perTablet, submissions: tablets * perTablet,
-    push_ms: pushMs, lag_ms: lagOf(burst), total_ms: totalMs, pulled_docs: pulledDocs,
+    push_ms: pushMs, lag_ms: lagOf(burst), total_ms: totalMs, pulled_docs: pulledDocs, pull_errors: pullErrors,
     paced: perPaced > 0 ? {
       per_tablet: perPaced, pace_s: paceMs / 1000, submissions: paced.length, lag_ms: lagOf(paced),
       push_ms: summary(pacedPushes.map((ms) => ({ ms })), 'ms'),

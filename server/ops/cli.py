@@ -149,6 +149,11 @@ def web(host: str, port: int, web_workers: int, threads: int) -> None:
         f"{host}:{port}",
         "--graceful-timeout",
         "10",
+        # A tablet's idle connection is kept 30 s, not gunicorn's 2 s: closed while a client reuses
+        # it, its next request fails ("socket hang up"), which browsers retry and PouchDB in Node
+        # does not; an idle connection costs a descriptor, not a thread.
+        "--keep-alive",
+        "30",
         "--access-logfile",
         "-",
         # the path without its query string: a clerk's search may hold a name or a number (PIPL)
