@@ -92,11 +92,21 @@ def test_a_burst_of_right_passwords_from_one_address_locks_nobody_out(conn, town
     queued for the slot locked the last ones out. A wrong guess among them still counts."""
     from server.access.lockout import ADDRESS_LIMIT, Lockout, key
 
+    auth = accounts.Authenticator(conn.admin, lockout=Lockout(conn.admin), hashing=1, wait_s=120)
+
+    def stripe(name: str, password: str) -> int:
+        return hash(auth._key(name, password)) % len(auth._stripes)
+
+    # Names on stripes of their own, so that every sign-in reaches the slot rather than queueing
+    # behind another on a shared stripe lock (which the wait below could not see).
+    taken, workers = {stripe("gw_a", "a-wrong-guess")}, []
+    for i in range(1000):
+        if len(workers) < ADDRESS_LIMIT + 10 and stripe(f"burst_{i:03d}", PASSWORD) not in taken:
+            taken.add(stripe(f"burst_{i:03d}", PASSWORD))
+            workers.append(f"burst_{i:03d}")
     shared = accounts.generate_password_hash(PASSWORD)
-    workers = [f"burst_{i:02d}" for i in range(ADDRESS_LIMIT + 10)]
     for name in workers:
         accounts.add_user(conn.admin, name, None, "field", [township.a], password_hash=shared)
-    auth = accounts.Authenticator(conn.admin, lockout=Lockout(conn.admin), hashing=1, wait_s=120)
     start = threading.Barrier(len(workers) + 2)  # the sign-ins, a wrong guess, this thread
     results: dict[str, object] = {}
 
