@@ -294,8 +294,10 @@ class Couch:
                 body += chunk
                 if time.monotonic() > deadline:
                     return None
-        except requests.ConnectionError:
-            return None  # the read timed out between heartbeats: no change, the caller polls again
+        except requests.RequestException:
+            # the read timed out between heartbeats, or the server went away mid-answer (a
+            # restart): no change seen; the caller polls again (and hears of an outage then)
+            return None
         finally:
             resp.close()
         page = json.loads(body) if body.strip() else {}

@@ -64,7 +64,7 @@ class FeedWatch:
             try:
                 self.seq(db)
             except CouchError as exc:
-                log.info("cannot watch %s yet (%s)", db, exc.reason or exc.error)
+                log.info("cannot watch %s yet (%s)", db, _why(exc))
 
     def wait_change(self, db: str, baseline: Any, timeout_s: float) -> Any | None:
         """The database's new seq once it differs from ``baseline``; None after ``timeout_s``."""
@@ -135,13 +135,13 @@ class FeedWatch:
                 if self.couch.wait_for_change(db, since, self.poll_s) is not None:
                     self._moved(db, self.couch.latest_seq(db))
                 backoff = self.retry_s
-            except CouchError as exc:
-                if exc.status == 404:
+            except Exception as exc:  # any: a watch that died would leave its seq stale for good
+                if isinstance(exc, CouchError) and exc.status == 404:
                     with self._lock:  # deleted: nothing to watch (asked again, it is read again)
                         self._seqs.pop(db, None)
                         self._threads.pop(db, None)
                     return
-                log.warning("watching %s failed (%s); again in %.0f s", db, exc.reason or exc.error, backoff)
+                log.warning("watching %s failed (%s); again in %.0f s", db, _why(exc), backoff)
                 time.sleep(backoff)
                 backoff = min(30.0, backoff * 2)
                 with contextlib.suppress(CouchError):  # a change may have passed meanwhile: look again
@@ -153,3 +153,7 @@ class FeedWatch:
                 self._seqs[db] = seq
                 for woken in self._waiters.get(db, ()):
                     woken.set()
+
+
+def _why(exc: Exception) -> str:
+    return (exc.reason or exc.error) if isinstance(exc, CouchError) else type(exc).__name__

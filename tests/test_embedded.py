@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import sys
 
 import pytest
 import requests
@@ -70,3 +71,43 @@ def test_credentials_never_stay_in_the_url():
     assert url == "https://couch.example.org:6984"
     assert (cred.name, cred.password) == ("ops", "p@ss")
     assert "p@ss" not in repr(cred)
+
+
+def test_a_feed_watch_outlives_a_restart_of_its_server(tmp_path):
+    """A watch whose long-poll is cut mid-answer (the server stops) keeps watching: once the server
+    is back, a write wakes its waiters. (The cut used to end the watch thread, leaving its seq stale
+    for good: no long-poll of that database woke again.)"""
+    from conftest import wait_for
+
+    from sync.embedded import EmbeddedServer, attach
+    from sync.watch import FeedWatch
+
+    settings = Settings(data_dir=tmp_path / "data")
+    ownership = Ownership(settings)
+    assert ownership.try_acquire()
+    server = EmbeddedServer(settings)
+    server.start()
+    ownership.publish(server)
+    try:
+        admin = attach(settings).admin
+        admin.create_db("watched")
+        watch = FeedWatch(admin, poll_s=30.0, retry_s=0.2)
+        before = watch.seq("watched")
+
+        def in_long_poll() -> bool:  # the watch thread is reading a long-poll's answer
+            frame, names = sys._current_frames().get(watch._threads["watched"].ident), set()
+            while frame is not None:
+                names.add(frame.f_code.co_name)
+                frame = frame.f_back
+            return {"wait_for_change", "read_chunked"} <= names
+
+        wait_for(in_long_poll, message="the watch's long-poll under way")
+        server.stop()  # cuts the watch's long-poll mid-answer
+        server = EmbeddedServer(settings, port=server.port)
+        server.start()
+        admin.put("watched", {"_id": "after-the-restart"})
+        assert watch.wait_any({"watched": before}, 30.0) == {"watched"}
+        assert watch._threads["watched"].is_alive()
+    finally:
+        server.stop()
+        ownership.release()
