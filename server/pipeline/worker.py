@@ -582,7 +582,8 @@ class Worker:
                         raise
                 now = time.monotonic()
                 if (accounts := moved(names.ACCOUNTS)) is not None or now >= next_full:
-                    seen[names.ACCOUNTS] = accounts if accounts is not None else seen.get(names.ACCOUNTS)
+                    if accounts is not None:
+                        seen[names.ACCOUNTS] = accounts
                     codes = self.villages()
                     watch.follow([names.ACCOUNTS, names.CASES, *(names.village_db(c) for c in codes)])
                 if now >= next_full and not in_hand:
