@@ -26,8 +26,11 @@ log = logging.getLogger("fangpin.watch")
 
 
 class FeedWatch:
-    def __init__(self, couch: Couch, poll_s: float = 25.0, idle_s: float = 120.0, retry_s: float = 1.0) -> None:
+    def __init__(
+        self, couch: Couch, poll_s: float = 25.0, idle_s: float = 120.0, retry_s: float = 1.0, coalesce_s: float = 0.1
+    ) -> None:
         self.couch = couch
+        self.coalesce_s = coalesce_s  # at most this much later than the change it reports
         self.poll_s = poll_s  # one long-poll's length; a quiet database costs a request this often
         self.idle_s = idle_s  # a database nobody asked about for this long stops being watched
         self.retry_s = retry_s
@@ -133,6 +136,9 @@ class FeedWatch:
                 since = self._seqs[db]
             try:
                 if self.couch.wait_for_change(db, since, self.poll_s) is not None:
+                    # A busy database (the worker writes a village's reviews page after page)
+                    # would cost three requests per write: writes within a moment make one wake.
+                    time.sleep(self.coalesce_s)
                     self._moved(db, self.couch.latest_seq(db))
                 backoff = self.retry_s
             except Exception as exc:  # any: a watch that died would leave its seq stale for good
