@@ -366,6 +366,17 @@ def test_tablets_asking_for_the_same_revisions_share_one_read_and_still_see_only
     assert ask(A, predicted) == [(predicted[0]["id"], "not_found")]
     assert reads.upstream_reads == before + 2  # a missing answer is read again every time
 
+    photo = {"photo.jpg": {"content_type": "image/jpeg", "data": "/9j/4AAQSkZJRg=="}}
+    photo_rev = conn.admin.put(db, {"_id": "review:with-photo", "type": "review", "submitted_by": "gw_a",
+                                    "_attachments": photo})  # fmt: skip
+    wait_for(lambda: watch.seq(db) == conn.admin.latest_seq(db), message="the watch saw the photo")
+    with_photo = [{"id": "review:with-photo", "rev": photo_rev}]
+    before = reads.upstream_reads
+    for _ in range(2):
+        resp = client.post(f"/sync/{db}/_bulk_get?revs=true&attachments=true", auth=A, json={"docs": with_photo})
+        assert "data" in resp.get_json()["results"][0]["docs"][0]["ok"]["_attachments"]["photo.jpg"]
+    assert reads.upstream_reads == before + 2  # attachment data is never kept
+
     conn.admin.put(db, {**house, "_rev": rows[0]["rev"], "tier": "high"})
     wait_for(lambda: watch.seq(db) == conn.admin.latest_seq(db), message="the watch saw the write")
     before = reads.upstream_reads

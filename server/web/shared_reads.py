@@ -141,6 +141,14 @@ class SharedReads:
 
 
 def _found(row: Any) -> bool:
-    """A _bulk_get row whose every answer is a revision's body."""
+    """A _bulk_get row worth keeping: every answer a revision's body, none carrying attachment data
+    (a photo is its owner's alone, and 4,096 kept photos would be gigabytes)."""
     docs = row.get("docs") if isinstance(row, dict) else None
-    return bool(docs) and all(isinstance(d, dict) and isinstance(d.get("ok"), dict) for d in docs)
+    return bool(docs) and all(
+        isinstance(d, dict) and isinstance(d.get("ok"), dict) and not _inline_data(d["ok"]) for d in docs
+    )
+
+
+def _inline_data(doc: dict) -> bool:
+    attachments = doc.get("_attachments")
+    return isinstance(attachments, dict) and any(isinstance(a, dict) and "data" in a for a in attachments.values())
