@@ -64,6 +64,11 @@ class CouchUnavailable(CouchError):
         super().__init__(503, "unavailable", reason)
 
 
+def seq_param(seq: Any) -> str:
+    """A seq as a ``since`` parameter: CouchDB's opaque strings as they are, pouchdb's integers as JSON."""
+    return seq if isinstance(seq, str) else json.dumps(seq)
+
+
 def doc_path(doc_id: str) -> str:
     """URL path segment for a document id; ``_design/`` and ``_local/`` keep their slash."""
     for special in ("_design/", "_local/"):
@@ -256,7 +261,7 @@ class Couch:
     def changes(self, db: str, since: Any, limit: int, include_docs: bool = True) -> dict:
         """One page of the normal feed. Seqs are opaque (strings on CouchDB, integers here)."""
         params: dict[str, Any] = {
-            "since": since if isinstance(since, str) else json.dumps(since),
+            "since": seq_param(since),
             "limit": limit,
             "style": "all_docs",
         }
@@ -279,7 +284,7 @@ class Couch:
         """
         params = {
             "feed": "longpoll",
-            "since": since if isinstance(since, str) else json.dumps(since),
+            "since": seq_param(since),
             "limit": 1,
             "heartbeat": 2000,
         }

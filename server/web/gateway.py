@@ -33,7 +33,7 @@ from server.web.errors import ApiError, bad_request, forbidden
 from server.web.json_input import parse, unstorable
 from server.web.shared_reads import SharedReads
 from sync import names
-from sync.couch import Couch, CouchError, CouchUnavailable, doc_path, raise_if_storage_full
+from sync.couch import Couch, CouchError, CouchUnavailable, doc_path, raise_if_storage_full, seq_param
 from sync.watch import FeedWatch
 
 bp = Blueprint("gateway", __name__, url_prefix="/sync")
@@ -705,8 +705,7 @@ def changes(physical: str, db: str) -> Response:
                 # past them, as CouchDB's filtered feed does, rather than wake the tablet for an
                 # empty answer. Waking every tablet of the village for each survey pushed there
                 # was half of the gateway's requests under 200 tablets.
-                last = page["last_seq"]
-                reading = {**reading, "since": last if isinstance(last, str) else json.dumps(last)}
+                reading = {**reading, "since": seq_param(page["last_seq"])}
             if time.monotonic() - (deadline - wait_s) > RECHECK_S and not allowed():
                 yield nothing
                 return
