@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A fleet of tablets in one process, for scripts/bench: each is a real PouchDB client with its own
-// LevelDB folder. All create their surveys offline, push through the gateway at the same moment,
+// LevelDB folder and its own device credential. All create their surveys offline, push through the gateway at the same moment,
 // then keep pulling until every survey's review and its household's tier are on the tablet.
 //
 //   node scripts/fleet.js --server URL --dir D --password P --tablets 200 --per-tablet 50
@@ -28,14 +28,16 @@ function args() {
   return out;
 }
 
-async function login(server, user, password) {
-  const res = await fetch(server + '/api/v1/me', { headers: { Authorization: basic(user, password) } });
-  if (!res.ok) throw new Error(`login ${user}: ${res.status}`);
+// A tablet signs in once, as the field app does (days before a burst, in the field): the password
+// is exchanged for the device's own credential, and every sync request carries that credential
+// (a digest, no password hash), never the password.
+async function enrol(server, user, password, device) {
+  const res = await fetch(server + '/api/v1/devices', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: user, password, device_id: device, label: 'fleet' }),
+  });
+  if (!res.ok) throw new Error(`sign-in ${user}: ${res.status} ${await res.text()}`);
   return res.json();
-}
-
-function basic(user, password) {
-  return 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
 }
 
 // Each simulated tablet keeps its connections alive, as the field app's browser does: node-fetch's
@@ -79,8 +81,8 @@ function survey(village, household, user, device, seq, version) {
   const fleet = [];
   for (let t = 0; t < tablets; t++) {
     const user = users[t % users.length];
-    const me = await login(server, user, a.password);
-    const village = me.villages[0];
+    const device = await enrol(server, user, a.password, `fleet-${t}`);
+    const village = device.sync.databases.find((name) => name.startsWith('fp_v_')).slice('fp_v_'.length);
     // The tablet's copy of its village (live pull) and its outbox of surveys (push): kept apart, so
     // a push reads only the surveys, not every doc pulled since the last push (with one database
     // and a push filter, 200 simulated tablets spent ~75 s in one Node thread re-reading pulled docs).
@@ -93,7 +95,7 @@ function survey(village, household, user, device, seq, version) {
     }
     await outbox.bulkDocs(docs);
     fleet.push({ t, user, village, db, outbox, docs, done: false, settle: () => {}, tiered: new Map(),
-      remote: remote(server, `fp_v_${village}`, user, a.password, new http.Agent({ keepAlive: true })) });
+      remote: remote(server, `fp_v_${village}`, user, device.password, new http.Agent({ keepAlive: true })) });
   }
   const failures = [];
   // A request PouchDB lets escape (no retry of its own) counts as a failure, not a crash of the fleet.

@@ -34,15 +34,23 @@ def test_a_damage_survey_gives_the_household_a_tier_with_reasons_deadline_and_ta
     run(conn)
     body = client.get(f"/api/v1/households/{hid}", auth=CLERK).get_json()
     # severe damage, only dwelling, no shelter (H1); 16,600.5 yuan for three, 40 % drop: 3,320 a head (H5);
+    # 李长生, of normal labour before, seriously injured: only 王秀英's weak labour is left (H6);
     # medical 1,500 + school 600 + loss 32,000.5 above last year's 18,000 (H7)
-    assert body["tier"] == "high" and [r["id"] for r in body["rules"]] == ["H1", "H5", "H7"]
+    assert body["tier"] == "high" and [r["id"] for r in body["rules"]] == ["H1", "H5", "H6", "H7"]
+    assert body["rules"][2]["values"] == {"lost": "李长生", "labour_before": 2, "labour_left": 1}
     assert body["rules"][0]["values"]["house_damage"] == "severe" and body["rules"][0]["message"]["zh"]
     assert (
         body["rules"][1]["values"]["per_capita_after"] == 3320.1 and body["rules"][1]["values"]["income_line"] == 6000
     )
     assert body["deadline"] == "2026-12-07" and body["flagged_on"] == "2026-11-22"
     assert body["provisional"] is True and body["policy_version"] == policies.default().version
-    assert [m["id"] for m in body["measures"]] == ["housing", "employment", "industry", "temporary_relief", "health"]
+    # 缺什么补什么: H1 without shelter; H5 and H6 with only weak labour left; H7's largest part (the loss);
+    # then the medium rules that fired too (crops, a seriously ill member, relocated); loans falling due
+    assert [m["id"] for m in body["measures"]] == [
+        "housing", "transitional_shelter", "temporary_relief", "public_welfare_jobs", "social_assistance",
+        "production_recovery", "industry", "crop_insurance", "health", "transitional_living", "microcredit_extension",
+    ]  # fmt: skip
+    assert [r["id"] for r in body["other_rules"]] == ["M1", "M2", "M3", "M5", "M6", "M8"]
     assert [(h["from"], h["tier"], h["cause"]["kind"]) for h in body["tier_history"]] == [(None, "high", "submission")]
     doc = conn.admin.get(names.village_db(a), f"household:{hid}")
     assert doc["tier"] == "high" and doc["deadline"] == "2026-12-07" and doc["tasks"][0]["kind"] == "identification"
@@ -56,7 +64,8 @@ def test_a_provisional_household_is_tiered_under_its_own_id(client, conn, townsh
     run(conn)
     body = client.get(f"/api/v1/households/{provisional}", auth=CLERK).get_json()
     assert body["id"] == provisional and body["tier"] == "medium"
-    assert [r["id"] for r in body["rules"]] == ["M1", "M2"]  # minor damage; crops 30-80 % lost, the main income
+    # minor damage; crops 30-80 % lost, the main income; a member seriously injured (H6 waits for the members)
+    assert [r["id"] for r in body["rules"]] == ["M1", "M2", "M8"]
     assert body["deadline"] == "2026-12-22"
 
 
@@ -78,6 +87,8 @@ def test_summary_counts_tiers_overdue_provisional_and_conflicts_per_village(clie
             injured_minor=0,
             direct_loss_yuan=0,
             water_cut_days=0,
+            casualties=[],
+            relocated="none",
         ),
     )
     run(conn)
@@ -103,21 +114,24 @@ def test_policy_commands_check_diff_and_switch_with_the_cause_recorded(conn, set
     stricter = tmp_path / "stricter.toml"
     stricter.write_text(
         default.read_text(encoding="utf-8")
-        .replace('version = "2026.11.1"', 'version = "2026.11.2"')
+        .replace('version = "2026.12.1"', 'version = "2026.12.2"')
         .replace("water_cut_days = 30 ", "water_cut_days = 20 "),
         encoding="utf-8",
     )
-    assert "ok: fangpin-default 2026.11.2" in fangpin(settings, "policy", "check", str(stricter)).stdout
+    assert "ok: fangpin-default 2026.12.2" in fangpin(settings, "policy", "check", str(stricter)).stdout
     broken = tmp_path / "broken.toml"
     broken.write_text(default.read_text(encoding="utf-8").replace("yuan = 8700", "yuan = 0"), encoding="utf-8")
     bad = fangpin(settings, "policy", "check", str(broken), check=False)
-    assert bad.returncode == 1 and f"{broken}:47: income_lines[2].yuan" in bad.stderr and "须为正数" in bad.stderr
+    assert bad.returncode == 1 and f"{broken}:52: income_lines[2].yuan" in bad.stderr and "须为正数" in bad.stderr
     diff = fangpin(settings, "policy", "diff", str(default), str(stricter)).stdout
-    assert f"{a}: 1 of 3 households change (medium→high 1)" in diff
+    assert f"{a}: 3 户 / households, 分级变化 / tier changes 1 (medium→high 1)" in diff
+    listed = fangpin(settings, "policy", "diff", str(stricter), "--households").stdout  # against the one in force
+    assert "2026.12.1 → 2026.12.2 (在用 / in force → file)" in listed
+    assert f"  {a}-0001: medium M1 M2 M8 → high H2" in listed
     switched = fangpin(settings, "policy", "activate", str(stricter), "--reason", "县里调整停水标准", "--by", "admin")
-    assert "policy 2026.11.2 in force (was 2026.11.1); 1 of 3 households changed tier" in switched.stdout
+    assert "policy 2026.12.2 in force (was 2026.12.1); 1 of 3 households changed tier" in switched.stdout
     body = client.get(f"/api/v1/households/{a}-0001", auth=CLERK).get_json()
-    assert body["tier"] == "high" and body["policy_version"] == "2026.11.2"
+    assert body["tier"] == "high" and body["policy_version"] == "2026.12.2"
     last = body["tier_history"][-1]
     assert (last["from"], last["tier"], last["cause"]["kind"], last["cause"]["reason"]) == (
         "medium",

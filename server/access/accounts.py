@@ -223,9 +223,7 @@ class Authenticator:
         lock-out before it runs (raises :class:`Locked`).
         """
         if password.startswith(DEVICE_PREFIX):
-            doc = self.admin.get(names.ACCOUNTS, f"user:{name}") if USER_NAME.match(name or "") else None
-            ok = doc and not doc.get("disabled") and self._device_ok(name, password)
-            return User.from_doc(doc) if ok else None
+            return self._device_user(name, password)
         key = self._key(name, password)
         fresh = self._cached(key)
         if fresh is not None:
@@ -291,14 +289,25 @@ class Authenticator:
             hit = self._ok.get(key)
         return hit[2] if hit and hit[0] > time.monotonic() else None
 
-    def _device_ok(self, name: str, password: str) -> bool:
-        """Is ``password`` a live (not revoked) device credential of ``name``?"""
+    def _device_user(self, name: str, password: str) -> User | None:
+        """The account if ``password`` is a live (not revoked) device credential of a usable account.
+
+        The account and the device are read fresh (a revocation bites at once), in one request:
+        every sync request of every tablet comes here, and with two reads each the fleet benchmark's
+        median gateway request took 1.5-2 s on the embedded server; with one, 0.35-1 s.
+        """
         parts = password.split(".", 2)
-        if len(parts) != 3 or parts[0] + "." != DEVICE_PREFIX or not DEVICE_ID.match(parts[1]):
-            return False
-        doc = self.admin.get(names.ACCOUNTS, f"device:{name}:{parts[1]}")
-        return (
-            bool(doc)
-            and not doc.get("revoked_at")
-            and hmac.compare_digest(doc["secret_sha256"], secret_digest(parts[2]))
+        if not USER_NAME.match(name or "") or len(parts) != 3 or parts[0] + "." != DEVICE_PREFIX:
+            return None
+        if not DEVICE_ID.match(parts[1]):
+            return None
+        docs = self.admin.get_many(names.ACCOUNTS, [f"user:{name}", f"device:{name}:{parts[1]}"])
+        account, device = docs.get(f"user:{name}"), docs.get(f"device:{name}:{parts[1]}")
+        ok = (
+            account is not None
+            and not account.get("disabled")
+            and device is not None
+            and not device.get("revoked_at")
+            and hmac.compare_digest(str(device.get("secret_sha256", "")), secret_digest(parts[2]))
         )
+        return User.from_doc(account) if ok else None  # type: ignore[arg-type]

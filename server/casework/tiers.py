@@ -1,8 +1,11 @@
 """The risk-tier engine: a household's properties + a policy → tier, reasons, measures, deadline.
 
-Pure functions over plain data. The rules are those of ../shared/domain.md (H1–H7 high, M1–M6
-medium, else low; no damage survey, no tier); every number they compare against comes from the
-policy (:mod:`server.casework.policy`), and every fired rule reports the values that fired it.
+Pure functions over plain data. The rules are those of ../shared/domain.md (H1–H7 high, M1–M8
+medium, else low; no damage survey, no tier), each traced to the seed clause it implements in the
+policy's texts; every number they compare against comes from the policy
+(:mod:`server.casework.policy`), and every fired rule reports the values that fired it. ``rules``
+are the reasons for the tier; ``other_rules`` those of a lower tier that fired too, because by
+"缺什么补什么" their measures are suggested as well.
 
 Two readings of domain.md chosen so that more damage or less income can never lower a tier
 (property-tested): M1 covers every damaged house that H1 did not catch (a severe or collapsed
@@ -16,11 +19,13 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from forms.spec import selected
+from forms.spec import current_choices, selected
 from server.casework.policy import RULE_IDS, Policy
 from server.households import model as households
 
 LABOUR = ("normal", "skilled", "weak")
+MAIN_LABOUR = ("normal", "skilled")
+LOST_OUTCOMES = ("died", "missing", "injured_serious")
 DAMAGE_FIELDS = (
     "house_damage",
     "crop_loss_band",
@@ -50,6 +55,7 @@ def assess(
     result: dict[str, Any] = {
         "tier": None,
         "rules": [],
+        "other_rules": [],
         "measures": [],
         "deadline": None,
         "policy_version": policy.version,
@@ -72,14 +78,15 @@ def assess(
         missing |= needs
     tiers = {f["tier"] for f in fired}
     tier = "high" if "high" in tiers else "medium" if "medium" in tiers else "low"
-    shown = [f for f in fired if f["tier"] == tier]
+
+    def described(f: dict) -> dict:
+        return {"id": f["id"], "message": _message(data["rules"][f["id"]], f["values"]), "values": f["values"]}
+
     result.update(
         tier=tier,
-        rules=[
-            {"id": f["id"], "message": _message(data["rules"][f["id"]], f["values"]), "values": f["values"]}
-            for f in shown
-        ],
-        measures=_measures(shown, data, facts),
+        rules=[described(f) for f in fired if f["tier"] == tier],
+        other_rules=[described(f) for f in fired if f["tier"] != tier],
+        measures=_measures(fired, data, facts),
         missing=sorted(missing) if tier != "high" else [],
     )
     if tier in ("high", "medium") and flagged_on is not None:
@@ -167,7 +174,7 @@ def _facts(p: Mapping[str, Any], policy: Policy, village: str, on: dt.date) -> d
     line = policy.income_line(village, year)
     per_capita = None
     if net is not None and members:
-        per_capita = round(net * (1 - (drop or 0) / 100) / len(members), 2)
+        per_capita = _tidy(round(net * (1 - (drop or 0) / 100) / len(members), 2))
     return {
         **p,
         "members": members,
@@ -177,17 +184,77 @@ def _facts(p: Mapping[str, Any], policy: Policy, village: str, on: dt.date) -> d
         "per_capita_after": per_capita,
         "income_line": line,
         "labour_count": sum(1 for m in members if m.get("labour") in LABOUR) if members else None,
+        "labour_level": labour_level(members),
+        "loss": labour_loss(p, members),
     }
 
 
+def labour_level(members: Iterable[Mapping[str, Any]]) -> str:
+    """The labour a household has for measures: ``normal`` (a normal or skilled worker), ``weak``, ``none``."""
+    kinds = {m.get("labour") for m in members}
+    return "normal" if kinds & {"normal", "skilled"} else "weak" if "weak" in kinds else "none"
+
+
+def labour_loss(p: Mapping[str, Any], members: list[dict]) -> dict | None:
+    """What the disaster took of the household's labour (H6), or None if nobody's labour was lost.
+
+    The damage survey names each person who died, is missing or was seriously injured, with their
+    labour before the disaster; ``members`` (the household survey) says who can work now. A casualty
+    picked from the members (``<household>#<n>``, or by name) is not counted among those left. A
+    survey that only answers ``main_labour_lost`` = yes counts one main earner lost: the strongest
+    worker still listed, or one no longer listed as working.
+    """
+    hit: set[int] = set()
+    lost: list[tuple[str, str | None]] = []
+    for c in p.get("casualties") or []:
+        if not isinstance(c, dict) or c.get("outcome") not in LOST_OUTCOMES:
+            continue
+        index = _member_index(c, members)
+        name = c.get("name") or (members[index].get("name") if index is not None else None) or "?"
+        before = c.get("labour_before") or (members[index].get("labour") if index is not None else None)
+        if index is not None:
+            hit.add(index)
+        lost.append((name, before))
+    left = [m for i, m in enumerate(members) if i not in hit and m.get("labour") in LABOUR]
+    main = any(before in MAIN_LABOUR for _, before in lost)
+    workers_lost = sum(1 for _, before in lost if before in LABOUR)
+    if p.get("main_labour_lost") == "yes" and not main:
+        main = True
+        strongest = next((m for m in left if m.get("labour") in MAIN_LABOUR), None) if not lost else None
+        if strongest is not None:  # not itemised: the earner the survey means is still listed as working
+            left.remove(strongest)
+            lost.append((strongest.get("name") or "?", strongest.get("labour")))
+        workers_lost += 1
+    if not lost and not main:
+        return None
+    names = [name for name, _ in lost]
+    return {
+        "main": main,
+        "lost": names,
+        "before": len(left) + workers_lost,
+        "left": len(left),
+        "left_level": labour_level(left),
+    }
+
+
+def _member_index(casualty: Mapping[str, Any], members: list[dict]) -> int | None:
+    ref = casualty.get("member")
+    if isinstance(ref, str) and "#" in ref:
+        n = ref.rsplit("#", 1)[1]
+        if n.isdigit() and 1 <= int(n) <= len(members):
+            return int(n) - 1
+    name = casualty.get("name")
+    return next((i for i, m in enumerate(members) if name and m.get("name") == name), None)
+
+
 def _h1(f: dict, t: dict) -> tuple[dict | None, set[str]]:
-    needs = _absent(f, "only_dwelling", "safe_shelter") | (
-        set() if f.get("house_damage") or f.get("housing_grade") else {"house_damage"}
-    )
     bad_house = f.get("house_damage") in t["high_house_damage"] or f.get("housing_grade") in t["high_housing_grades"]
-    if bad_house and f.get("only_dwelling") == "yes" and f.get("safe_shelter") == "no":
-        return _pick(f, "house_damage", "housing_grade", "only_dwelling", "safe_shelter"), set()
-    return None, needs if bad_house else set()
+    if not bad_house:
+        return None, set() if f.get("house_damage") or f.get("housing_grade") else {"house_damage"}
+    stuck = f.get("safe_shelter") == "no" or f.get("can_recover_alone") == "no"
+    if f.get("only_dwelling") == "yes" and stuck:
+        return _pick(f, "house_damage", "housing_grade", "only_dwelling", "safe_shelter", "can_recover_alone"), set()
+    return None, _absent(f, "only_dwelling") | (set() if stuck else _absent(f, "safe_shelter", "can_recover_alone"))
 
 
 def _h2(f: dict, t: dict) -> tuple[dict | None, set[str]]:
@@ -231,9 +298,14 @@ def _h5(f: dict, t: dict) -> tuple[dict | None, set[str]]:
 
 
 def _h6(f: dict, t: dict) -> tuple[dict | None, set[str]]:
-    if f.get("main_labour_lost") == "yes" and f["labour_count"] == 0:
-        return {"main_labour_lost": "yes", "labour_count": 0}, set()
-    return None, _absent(f, "main_labour_lost") | (set() if f["members"] else {"members"})
+    loss = f["loss"]
+    if not f["members"]:  # who is left to work is unknown until a household survey lists the members
+        return None, {"members"} if loss else _absent(f, "main_labour_lost")
+    if loss and loss["main"] and loss["left"] <= t["labour_left_share"] * loss["before"]:
+        return {"lost": "、".join(loss["lost"]), "labour_before": loss["before"], "labour_left": loss["left"]}, set()
+    if loss is None and not f.get("casualties"):
+        return None, _absent(f, "main_labour_lost")
+    return None, set()
 
 
 def _h7(f: dict, t: dict) -> tuple[dict | None, set[str]]:
@@ -289,8 +361,11 @@ def _m4(f: dict, t: dict) -> tuple[dict | None, set[str]]:
 
 def _m5(f: dict, t: dict) -> tuple[dict | None, set[str]]:
     damage = damaged(f)
-    if f.get("category") in t["monitored_categories"] and damage:
-        return {"category": f["category"], "damage": damage}, set()
+    category = f.get("category") if f.get("category") in t["monitored_categories"] else None
+    welfare = sorted(selected(f.get("welfare")) & set(t["welfare_recipients"]))
+    if (category or welfare) and damage:
+        group = [x for x in (category, *welfare) if x]
+        return {"group": group, "category": category, "welfare": welfare, "damage": damage}, set()
     return None, _absent(f, "category")
 
 
@@ -303,6 +378,39 @@ def _m6(f: dict, t: dict) -> tuple[dict | None, set[str]]:
         or ("disabled" in selected(m.get("health")) and _num(m.get("disability_grade")) in grades)
     ]
     return ({"members": "、".join(hit)}, set()) if hit else (None, set() if f["members"] else {"members"})
+
+
+def _m7(f: dict, t: dict) -> tuple[dict | None, set[str]]:
+    drop = _num(f.get("income_drop_pct"))
+    if drop is not None and drop >= t["medium_income_drop_pct"]:
+        return {"income_drop_pct": drop}, set()
+    return None, _absent(f, "income_drop_pct")
+
+
+CASUALTY_WORDS = {
+    "deaths": ("死亡", "died"),
+    "missing": ("失踪", "missing"),
+    "injured_serious": ("重伤", "seriously injured"),
+}
+
+
+def _m8(f: dict, t: dict) -> tuple[dict | None, set[str]]:
+    relocated = f.get("relocated") if f.get("relocated") in t["relocations"] else None
+    counts = {k: int(_num(f.get(k)) or 0) for k in ("deaths", "missing", "injured_serious")}
+    if f["loss"] and not any(counts.values()):  # itemised only
+        counts["deaths"] = len(f["loss"]["lost"])
+    if not relocated and not any(counts.values()):
+        return None, _absent(f, "relocated")
+    parts_zh, parts_en = [], []
+    if relocated:
+        parts_zh.append(f"转移安置（{_choice_label('relocated', relocated, 'zh')}）")
+        parts_en.append(f"relocated ({_choice_label('relocated', relocated, 'en')})")
+    for key, (zh, en) in CASUALTY_WORDS.items():
+        if counts[key]:
+            parts_zh.append(f"{zh} {counts[key]} 人")
+            parts_en.append(f"{counts[key]} {en}")
+    situation = {"zh": "，".join(parts_zh), "en": ", ".join(parts_en)}
+    return {"situation": situation, "relocated": relocated, **{k: v for k, v in counts.items() if v}}, set()
 
 
 CHECKS = {
@@ -319,6 +427,8 @@ CHECKS = {
     "M4": _m4,
     "M5": _m5,
     "M6": _m6,
+    "M7": _m7,
+    "M8": _m8,
 }
 
 
@@ -341,24 +451,66 @@ def damaged(p: Mapping[str, Any]) -> list[str]:
 
 
 # -- texts and measures ------------------------------------------------------------------------
+# Values shown by their choice label in a rule's text (the form's own list; issue 19: no codes).
+LABELLED = {
+    "house_damage": ("damage_survey", "house_damage"),
+    "crop_loss_band": ("damage_survey", "crop_loss_band"),
+    "relocated": ("damage_survey", "relocated"),
+    "category": ("household_survey", "category"),
+    "welfare": ("household_survey", "welfare"),
+    "group": ("household_survey", ("category", "welfare")),
+}
+
+
+def _choice_label(field: str, value: Any, lang: str) -> str:
+    form, lists = LABELLED[field]
+    for name in (lists,) if isinstance(lists, str) else lists:
+        for choice in current_choices(form, name):
+            if choice.value == value:
+                return choice.label.get(lang) or choice.label.get("zh") or str(value)
+    return str(value)
+
+
 def _message(rule: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, str]:
     class Blank(dict):
         def __missing__(self, key: str) -> str:
             return "?"
 
-    return {lang: rule[lang].format_map(Blank(values)) for lang in ("zh", "en")}
+    def shown(key: str, value: Any, lang: str) -> Any:
+        if isinstance(value, dict) and set(value) == {"zh", "en"}:
+            return value[lang]
+        if key in LABELLED and value is not None:
+            items = value if isinstance(value, list) else [value]
+            return ("、" if lang == "zh" else ", ").join(_choice_label(key, v, lang) for v in items)
+        return value
+
+    return {
+        lang: rule[lang].format_map(Blank({k: shown(k, v, lang) for k, v in values.items()})) for lang in ("zh", "en")
+    }
 
 
 def _measures(fired: Iterable[dict], data: Mapping[str, Any], facts: Mapping[str, Any]) -> list[dict]:
+    """缺什么补什么: each fired rule's measures (by labour, shelter, H7's largest part), then needs."""
     chosen: list[str] = []
     for f in fired:
         rule = data["rules"][f["id"]]
-        if "measures_with_labour" in rule or "measures_without_labour" in rule:
-            key = "measures_with_labour" if (facts["labour_count"] or 0) > 0 else "measures_without_labour"
-            names = rule.get(key, [])
-        else:
-            names = rule.get("measures", [])
+        level = facts["labour_level"]
+        if f["id"] == "H6":  # who can still work after the loss
+            level = facts["loss"]["left_level"]
+        names = [*rule.get("measures", []), *rule.get("measures_by_labour", {}).get(level, [])]
+        if facts.get("safe_shelter") == "no":
+            names += rule.get("measures_without_shelter", [])
+        if f["values"].get("relocated"):
+            names += rule.get("measures_if_relocated", [])
+        parts = {k: f["values"].get(k) or 0 for k in rule.get("measures_by_largest", {})}
+        if parts and max(parts.values()) > 0:
+            names += rule["measures_by_largest"][max(parts, key=lambda k: parts[k])]
         chosen += [n for n in names if n not in chosen]
+    needs = data.get("needs", {})
+    urgent = selected(facts.get("urgent_needs")) & set(data["thresholds"]["urgent_needs"])
+    extra = [*(needs.get("urgent", []) if urgent else [])]
+    extra += needs.get("loans_due", []) if facts.get("loans_due") == "yes" else []
+    chosen += [n for n in extra if n not in chosen]
     return [{"id": n, "zh": data["measures"][n]["zh"], "en": data["measures"][n]["en"]} for n in chosen]
 
 
@@ -373,6 +525,11 @@ def _income_values(f: dict) -> dict:
         "net_income": f["net_income"],
         "income_drop_pct": _num(f.get("income_drop_pct")) or 0,
     }
+
+
+def _tidy(x: float) -> float | int:
+    """4000.0 → 4000: amounts are shown in the rules' texts."""
+    return int(x) if float(x).is_integer() else x
 
 
 def _pick(f: Mapping[str, Any], *keys: str) -> dict:

@@ -158,7 +158,7 @@ def web(host: str, port: int, web_workers: int, threads: int) -> None:
         "-",
         # the path without its query string: a clerk's search may hold a name or a number (PIPL)
         "--access-logformat",
-        '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss',
+        '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss %(p)s',  # %(p)s: which web process
         "--logger-class",
         "server.web.access_log.MaskingLogger",
         "server.web.wsgi:app",
@@ -366,25 +366,37 @@ def policy_check(file: str) -> None:
 
 
 @policy.command("diff")
-@click.argument("old", type=click.Path(dir_okay=False))
-@click.argument("new", type=click.Path(dir_okay=False))
-def policy_diff(old: str, new: str) -> None:
-    """How many households of the current data would change tier, village by village."""
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--households", "each", is_flag=True, help="list every household that moves, with its reasons")
+def policy_diff(files: tuple[str, ...], each: bool) -> None:
+    """What switching to NEW would change on today's data, village by village: `diff NEW` compares
+    the policy in force with NEW, `diff OLD NEW` two files. Nothing is written."""
     from server.pipeline import policy_store
     from server.validation.submission import local_today
 
-    before, after = _load_policy(old), _load_policy(new)
+    if len(files) > 2:
+        raise click.UsageError("give NEW, or OLD NEW")
     with connect(settings()) as conn:
-        rows = policy_store.diff(conn.admin, before, after, local_today())
-    click.echo(f"{before.version} → {after.version}")
-    total = changed = 0
+        before = _load_policy(files[0]) if len(files) == 2 else policy_store.active(conn.admin)
+        after = _load_policy(files[-1])
+        rows, moves = policy_store.diff(conn.admin, before, after, local_today())
+    click.echo(f"{before.version} → {after.version}" + ("" if len(files) == 2 else " (在用 / in force → file)"))
+    total = changed = reasons = 0
     for village, row in sorted(rows.items()):
-        moves = ", ".join(f"{k} {v}" for k, v in sorted(row.items()) if "→" in k)
+        shifts = ", ".join(f"{k} {v}" for k, v in sorted(row.items()) if "→" in k)
         click.echo(
-            f"{village}: {row['changed']} of {row['households']} households change" + (f" ({moves})" if moves else "")
+            f"{village}: {row['households']} 户 / households, 分级变化 / tier changes {row['changed']}"
+            + (f" ({shifts})" if shifts else "")
+            + f", 仅理由变化 / other reasons only {row['reasons']}"
         )
-        total, changed = total + row["households"], changed + row["changed"]
-    click.echo(f"in all: {changed} of {total} households change tier")
+        total, changed, reasons = total + row["households"], changed + row["changed"], reasons + row["reasons"]
+    click.echo(f"合计 / in all: {changed} of {total} households change tier, {reasons} keep it for other reasons")
+    if each:
+        for m in moves:
+            click.echo(
+                f"  {m['household']}: {m['before'] or 'none'} {' '.join(m['rules_before']) or '-'}"
+                f" → {m['after'] or 'none'} {' '.join(m['rules_after']) or '-'}"
+            )
 
 
 @policy.command("activate")

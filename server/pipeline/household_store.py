@@ -279,7 +279,7 @@ def village_docs(record: Mapping[str, Any]) -> list[dict]:
     return docs
 
 
-TIER_FIELDS = ("tier", "rules", "measures", "deadline", "policy_version", "provisional", "tasks")
+TIER_FIELDS = ("tier", "rules", "other_rules", "measures", "deadline", "policy_version", "provisional", "tasks")
 
 
 def tier_fields(assessment: Mapping[str, Any] | None) -> dict:
@@ -288,6 +288,7 @@ def tier_fields(assessment: Mapping[str, Any] | None) -> dict:
     empty: dict[str, Any] = {
         "tier": None,
         "rules": [],
+        "other_rules": [],
         "measures": [],
         "deadline": None,
         "policy_version": None,

@@ -112,23 +112,35 @@ def recompute_all(
     return counts
 
 
-def diff(admin: Couch, old: Policy, new: Policy, today: dt.date) -> dict[str, dict[str, int]]:
-    """village -> {"households", "changed", "<old>→<new>": n}: what switching would do to today's data."""
+def diff(admin: Couch, old: Policy, new: Policy, today: dt.date) -> tuple[dict[str, dict[str, int]], list[dict]]:
+    """What switching would do to today's data: per village {"households", "changed", "reasons",
+    "<old>→<new>": n} (``changed``: the tier moves; ``reasons``: same tier, other rules), and one
+    row per household that moves either way (id, village, tiers and rule ids before and after)."""
     out: dict[str, dict[str, int]] = {}
+    moves: list[dict] = []
     for record in admin.iter_prefix(names.CASES, "household:", page=500):
         if record.get("merged_into"):
             continue
-        row = out.setdefault(record["village_code"], {"households": 0, "changed": 0})
+        row = out.setdefault(record["village_code"], {"households": 0, "changed": 0, "reasons": 0})
         row["households"] += 1
-        before, after = (tier_of(record, p, today) for p in (old, new))
-        if before != after:
+        before, after = (verdict_of(record, p, today) for p in (old, new))
+        if before == after:
+            continue
+        if before[0] != after[0]:
             row["changed"] += 1
-            key = f"{before or 'none'}→{after or 'none'}"
+            key = f"{before[0] or 'none'}→{after[0] or 'none'}"
             row[key] = row.get(key, 0) + 1
-    return out
+        else:
+            row["reasons"] += 1
+        moves.append({"household": record["household_id"], "village": record["village_code"], "before": before[0],
+                      "after": after[0], "rules_before": before[1], "rules_after": after[1]})  # fmt: skip
+    moves.sort(key=lambda m: m["household"])
+    return out, moves
 
 
-def tier_of(record: dict, policy: Policy, today: dt.date) -> str | None:
+def verdict_of(record: dict, policy: Policy, today: dt.date) -> tuple[str | None, list[str]]:
+    """The tier and the ids of its rules that ``policy`` gives the record (nothing written)."""
     copy = {**record, "tier": None, "tier_history": []}
     retier(copy, policy, today, "", {})
-    return (copy.get("tier") or {}).get("tier")
+    tier = copy.get("tier") or {}
+    return tier.get("tier"), [r["id"] for r in tier.get("rules", [])]

@@ -1,7 +1,7 @@
 """Risk-tier policy as data: load a TOML policy, check it, and say where a mistake is.
 
 A policy is what a county may read, change and audit: the income lines with their sources, the
-thresholds of rules H1–H7 and M1–M6, their texts, the measures they suggest ("缺什么补什么") and
+thresholds of rules H1–H7 and M1–M8, their texts, the measures they suggest ("缺什么补什么") and
 the deadlines. The rule *logic* lives in :mod:`server.casework.tiers`; everything it compares against
 lives here. ``[counties."<6-digit code>"]`` sections override any part for one county.
 
@@ -22,36 +22,49 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_PATH = Path(__file__).with_name("default.toml")
-RULE_IDS = ("H1", "H2", "H3", "H4", "H5", "H6", "H7", "M1", "M2", "M3", "M4", "M5", "M6")
+RULE_IDS = ("H1", "H2", "H3", "H4", "H5", "H6", "H7", "M1", "M2", "M3", "M4", "M5", "M6", "M7", "M8")
 TIERS = ("high", "medium")
 # What each rule's message may mention (the values the engine reports for it).
 RULE_VALUES: dict[str, set[str]] = {
-    "H1": {"house_damage", "housing_grade", "only_dwelling", "safe_shelter"},
+    "H1": {"house_damage", "housing_grade", "only_dwelling", "safe_shelter", "can_recover_alone"},
     "H2": {"water_cut_days", "water_quantity_ok", "water_quality_ok"},
     "H3": {"school_age_from", "school_age_to", "members"},
     "H4": {"members"},
     "H5": {"per_capita_after", "income_line", "income_line_source", "size", "net_income", "income_drop_pct"},
-    "H6": {"main_labour_lost", "labour_count"},
+    "H6": {"lost", "labour_before", "labour_left"},
     "H7": {"rigid_expenses", "last_year_income", "expense_medical_oop", "expense_education", "direct_loss_yuan"},
     "M1": {"house_damage"},
     "M2": {"crop_loss_band", "crops_main_income"},
     "M3": {"per_capita_after", "multiple", "threshold", "income_line"},
     "M4": {"medical_oop", "last_year_income", "share_pct"},
-    "M5": {"category", "damage"},
+    "M5": {"group", "category", "welfare", "damage"},
     "M6": {"members"},
+    "M7": {"income_drop_pct"},
+    "M8": {"situation", "relocated", "deaths", "missing", "injured_serious"},
 }
 THRESHOLDS: dict[str, type | tuple[type, ...]] = {
     "water_cut_days": int,
     "school_age": list,
     "high_house_damage": list,
     "high_housing_grades": list,
+    "labour_left_share": (int, float),
     "medium_house_damage": list,
     "medium_crop_loss_bands": list,
     "medium_income_multiple": (int, float),
     "medium_medical_share": (int, float),
-    "medium_disability_grades": list,
     "monitored_categories": list,
+    "welfare_recipients": list,
+    "medium_disability_grades": list,
+    "medium_income_drop_pct": (int, float),
+    "relocations": list,
+    "urgent_needs": list,
 }
+LABOUR_LEVELS = ("normal", "weak", "none")
+RIGID_PARTS = ("expense_medical_oop", "expense_education", "direct_loss_yuan")
+# A rule's measure lists: plain lists, or tables keyed by labour level / by H7's largest part.
+MEASURE_LISTS = ("measures", "measures_without_shelter", "measures_if_relocated")
+MEASURE_TABLES = {"measures_by_labour": LABOUR_LEVELS, "measures_by_largest": RIGID_PARTS}
+NEEDS = ("urgent", "loans_due")
 
 
 @dataclass(frozen=True)
@@ -242,11 +255,28 @@ def _check(data: Mapping[str, Any], text: str) -> list[Problem]:
                     f"文字中有未知占位符 {{{'}、{'.join(sorted(unknown))}}}",
                     f"the text uses unknown placeholders {{{'}, {'.join(sorted(unknown))}}}",
                 )
-        for field in ("measures", "measures_with_labour", "measures_without_labour"):
-            listed = rule.get(field, [])
-            if not isinstance(listed, list) or any(m not in measures for m in listed):
-                bad(f"{key}.{field}", "须为已定义措施的列表", "must list measures defined under [measures]")
+        for field in MEASURE_LISTS:
+            _check_measures(rule.get(field, []), measures, f"{key}.{field}", bad)
+        for field, keys in MEASURE_TABLES.items():
+            table = rule.get(field, {})
+            if not isinstance(table, dict) or set(table) - set(keys):
+                zh, en = f"须为以 {'、'.join(keys)} 为键的表", f"must be a table keyed by {', '.join(keys)}"
+                bad(f"{key}.{field}", zh, en)
+                continue
+            for name, listed in table.items():
+                _check_measures(listed, measures, f"{key}.{field}.{name}", bad)
+    needs = data.get("needs", {})
+    if not isinstance(needs, dict) or set(needs) - set(NEEDS):
+        bad("needs", f"须为以 {'、'.join(NEEDS)} 为键的表", f"must be a table keyed by {', '.join(NEEDS)}")
+    else:
+        for name, listed in needs.items():
+            _check_measures(listed, measures, f"needs.{name}", bad)
     return out
+
+
+def _check_measures(listed: Any, measures: Mapping[str, Any], key: str, bad: Any) -> None:
+    if not isinstance(listed, list) or any(m not in measures for m in listed):
+        bad(key, "须为已定义措施的列表", "must list measures defined under [measures]")
 
 
 def _placeholders(template: str) -> set[str]:

@@ -162,6 +162,7 @@ EN: dict[str, str] = {
     "风险等级": "Risk tier",
     "依据": "Reasons",
     "帮扶措施建议": "Suggested measures",
+    "另有（较低风险的依据，其措施一并建议）": "Also (reasons of a lower tier; their measures are suggested too)",
     "待定（仍有未通过审核的提交）": "Provisional (some submissions are not approved yet)",
     "缺少的信息": "Missing information",
     "风险变化": "Tier changes",
