@@ -317,6 +317,9 @@ def township(conn: Connection, password_hash: str) -> Township:
     add_user(conn.admin, "clerk", PASSWORD, "clerk", township=VILLAGE_A[:9])
     add_user(conn.admin, "clerk_other", PASSWORD, "clerk", township=OTHER_TOWNSHIP_VILLAGE[:9])
     add_user(conn.admin, "boss", PASSWORD, "admin")
+    add_user(conn.admin, "village_a", PASSWORD, "village", [VILLAGE_A])  # 石坪村's committee (村两委)
+    add_user(conn.admin, "county", PASSWORD, "county", county=VILLAGE_A[:6])  # both townships' county
+    add_user(conn.admin, "county_other", PASSWORD, "county", county="500113")  # a county of no village here
     return Township()
 
 

@@ -193,16 +193,19 @@ def test_clerk_resolves_a_conflict_exports_xlsx_and_walks_the_identification_pag
 
     # identification: the household is flagged; verify it with the consent form signed
     assert text_of(browser, "#ident-step") == "风险预警"
+    shot(browser, "household")
+    browser.find_element(By.ID, "identification-link").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "advance"))
     browser.find_element(By.ID, "consent").click()
     browser.find_element(By.ID, "advance-submit").click()
     wait(browser, lambda d: text_of(d, "#ident-step") == "入户核实")
-    shot(browser, "household")
+    assert "由村两委记录" in text_of(browser, "#waiting") and not browser.find_elements(By.ID, "advance")
     browser.find_element(By.ID, "nav-identification").click()
     wait(browser, lambda d: d.find_elements(By.ID, "identification-list"))
     assert hid in text_of(browser, "#identification-list")
     shot(browser, "identification")
     browser.find_element(By.ID, "nav-notice").click()
-    wait(browser, lambda d: d.find_elements(By.ID, "notice"))
+    wait(browser, lambda d: d.find_elements(By.ID, "notice-identification"))
     shot(browser, "notice")
     # the tablets page over plain http says why ODK Collect would not send a password
     browser.get(web.url + "/clerk/devices")

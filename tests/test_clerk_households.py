@@ -118,7 +118,7 @@ def test_another_townships_clerk_cannot_see_or_change_households(client, conn, t
     assert resp.status_code == 404 and record(conn, hid)["conflict"] == "hard"
 
 
-def test_identification_steps_from_the_household_page_and_a_notice_without_personal_data(client, conn, township):
+def test_identification_steps_each_recorded_by_its_role_and_a_notice_without_personal_data(client, conn, township):
     a = township.a
     roster(conn, a, 1)
     hid = f"{a}-0001"
@@ -130,33 +130,61 @@ def test_identification_steps_from_the_household_page_and_a_notice_without_perso
     sign_in(client)
     listed = client.get("/clerk/identification").get_data(as_text=True)
     assert f'data-id="{hid}"' in listed and "风险预警" in listed
+    case = f"/clerk/identification/{hid}"
 
-    def step(to: str, **form) -> str:
-        page = client.get(f"/clerk/households/{hid}").get_data(as_text=True)
-        resp = client.post(f"/clerk/households/{hid}/identification", data={**form_fields(page), "to": to, **form})
-        return client.get(resp.headers["Location"].split("#")[0]).get_data(as_text=True)
+    def step(who: str, to: str, **form) -> str:
+        sign_in(client, who)
+        page = client.get(case).get_data(as_text=True)
+        key = KEY.search(page).group(1) if KEY.search(page) else uuid.uuid4().hex  # no form for this role: forged
+        fields = {"csrf_token": TOKEN.search(page).group(1), "action_key": key}
+        resp = client.post(f"/clerk/households/{hid}/identification", data={**fields, "to": to, **form})
+        return client.get(resp.headers["Location"]).get_data(as_text=True)
 
-    assert "须签订承诺授权书" in step("verified")
+    assert "须签订承诺授权书" in step("clerk", "verified")
     assert record(conn, hid).get("identification") is None  # a refused step changes nothing
-    assert 'id="ident-step">入户核实' in step("verified", consent="1")
-    page = step("village_reviewed", publicity_start=local_today().isoformat())  # the server's own day
+    assert "由乡镇记录" in step("village_a", "verified", consent="1")  # the village may not verify
+    assert 'id="ident-step">入户核实' in step("clerk", "verified", consent="1")
+    assert "下一步“民主评议、公示”由村两委记录" in client.get(case).get_data(as_text=True)
+    assert "由村两委记录" in step("clerk", "village_reviewed", publicity_start=local_today().isoformat())
+    page = step("village_a", "village_reviewed", publicity_start=local_today().isoformat())  # the server's day
     assert 'id="ident-step">民主评议、公示' in page
-    assert "公示不少于5天" in step("township_reviewed")
+    assert "公示不少于5天" in step("clerk", "township_reviewed")
     ident = record(conn, hid)["identification"]
-    assert [h["step"] for h in ident["history"]] == ["verified", "village_reviewed"]
+    assert [(h["step"], h["role"], h["by"]) for h in ident["history"]] == [
+        ("verified", "clerk", "clerk"), ("village_reviewed", "village", "village_a")]  # fmt: skip
     steps = [(e["before"], e["after"]) for e in audit_entries(conn, hid) if e["action"] == "household.identification"]
     assert sorted(steps, key=str) == [({"step": "flagged"}, {"step": "verified"}),
                                       ({"step": "verified"}, {"step": "village_reviewed"})]  # fmt: skip
-    # green channel: a measure before approval
-    page = client.get(f"/clerk/households/{hid}").get_data(as_text=True)
-    client.post(f"/clerk/households/{hid}/measures", data={"csrf_token": TOKEN.search(page).group(1),
-                "action_key": "m" + KEY.search(page).group(1), "measure": "临时救助", "note": "2000元"})  # fmt: skip
-    assert record(conn, hid)["identification"]["measures"][0]["measure"] == "临时救助"
+    # green channel: the county includes at once, and a measure (a record) before approval
+    assert "先行纳入" in step("county", "provisional", category="sudden_hardship")
+    assert record(conn, hid)["identification"]["provisional"]["by"] == "county"
+    sign_in(client, "clerk")
+    page = client.get(case).get_data(as_text=True)
+    assert 'id="owed"' in page and "县级审定" in page
+    client.post(f"/clerk/households/{hid}/measures", data={**form_fields(page), "type": "temporary_relief",
+                "unit": "镇民政办", "official": "张干部", "amount": "2000", "first_relief": "1"})  # fmt: skip
+    [measure] = record(conn, hid)["identification"]["measures"]
+    assert (measure["type"], measure["amount"], measure["paperwork_owed"]) == (
+        "temporary_relief",
+        2000,
+        ["reason", "amount", "signatures"],
+    )
+    page = client.get(case).get_data(as_text=True)
+    assert "临时救助" in page and "签字手续" in page
+    # the village committee's screens: its own work, no review queue, no ID numbers
+    sign_in(client, "village_a")
+    assert client.get("/clerk/queue").status_code == 403 and client.get(f"/clerk/households/{hid}").status_code == 403
+    mine = client.get("/clerk/identification?mine=1").get_data(as_text=True)
+    assert f'data-id="{hid}"' not in mine  # the township reviews next, not the village
+    for secret in (records.HEAD_ID, "13912345678", records.SPOUSE_ID):
+        assert secret not in client.get(case).get_data(as_text=True)
     # the public notice lists the household, never its numbers or health
     notice = client.get("/clerk/notice").get_data(as_text=True)
     assert hid in notice and "王秀英" in notice
     for secret in (records.HEAD_ID, "13912345678", records.SPOUSE_ID, "chronic", "慢性病", "serious", "disabled"):
         assert secret not in notice
+    sign_in(client, "county_other")  # another county sees nothing of it
+    assert client.get(case).status_code == 404 and hid not in client.get("/clerk/identification").get_data(as_text=True)
 
 
 def audit_entries(conn, target: str) -> list[dict]:

@@ -21,9 +21,10 @@ def test_village_table_counts_tiers_states_conflicts_duplicates_and_overdue():
     villages = [V("500112104201", "石坪村"), V("500112104202", "龙井村")]
     households = [
         {"village_code": "500112104201", "tier": "high", "deadline": "2026-11-21", "provisional": True,
-         "conflict": "hard", "duplicates": 2, "identification": None},
+         "conflict": "hard", "duplicates": 2, "identification": "verified", "ident_overdue_after": "2026-11-21"},
         {"village_code": "500112104201", "tier": "high", "deadline": "2026-11-21", "provisional": False,
-         "conflict": None, "duplicates": 0, "identification": "county_approved"},  # approved: not overdue
+         "conflict": None, "duplicates": 0, "identification": "county_approved",
+         "ident_overdue_after": None},  # approved: the clock stopped
         {"village_code": "500112104202", "tier": None, "deadline": None, "conflict": "soft", "duplicates": 0},
         {"village_code": "500112105301", "tier": "low"},  # another township's: not counted
     ]  # fmt: skip
@@ -35,6 +36,14 @@ def test_village_table_counts_tiers_states_conflicts_duplicates_and_overdue():
     assert first["states"]["approved"] == 2 and first["submissions"] == 3
     assert second["tiers"]["none"] == 1 and second["conflicts"] == 1
     assert totals["households"] == 3 and totals["tiers"]["high"] == 2 and totals["states"]["received"] == 1
+
+
+def test_a_medium_tier_is_overdue_until_a_visit_after_its_flag_not_on_the_identification_clock():
+    medium = {"tier": "medium", "deadline": "2026-11-21", "identification": None, "followed_up": False}
+    assert stats.overdue(medium, TODAY) and not stats.overdue({**medium, "deadline": "2026-11-22"}, TODAY)
+    assert not stats.overdue({**medium, "followed_up": True}, TODAY)  # revisited: done
+    started = {**medium, "identification": "flagged", "ident_overdue_after": "2026-11-30"}  # started by the township
+    assert not stats.overdue(started, TODAY) and stats.overdue(started, "2026-12-01")
 
 
 def test_arrivals_are_counted_per_beijing_day():

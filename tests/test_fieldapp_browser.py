@@ -169,7 +169,7 @@ def test_offline_surveys_sync_come_back_reviewed_and_a_returned_one_is_resent(co
             return page.inner_text("#household-tier") == "高"
 
         wait_for(high, timeout=60, message="the tier on the tablet")
-        assert "住房倒塌或严重损坏" in page.inner_text("#household-reasons")  # the reason, in words
+        assert "唯一住房倒塌" in page.inner_text("#household-reasons")  # the reason, in words
         assert page.inner_text("#household-measures")
         shot(page, "fieldapp-household-high-risk-tablet")
 

@@ -122,7 +122,7 @@ def test_policy_commands_check_diff_and_switch_with_the_cause_recorded(conn, set
     broken = tmp_path / "broken.toml"
     broken.write_text(default.read_text(encoding="utf-8").replace("yuan = 8700", "yuan = 0"), encoding="utf-8")
     bad = fangpin(settings, "policy", "check", str(broken), check=False)
-    assert bad.returncode == 1 and f"{broken}:52: income_lines[2].yuan" in bad.stderr and "须为正数" in bad.stderr
+    assert bad.returncode == 1 and f"{broken}:54: income_lines[2].yuan" in bad.stderr and "须为正数" in bad.stderr
     diff = fangpin(settings, "policy", "diff", str(default), str(stricter)).stdout
     assert f"{a}: 3 户 / households, 分级变化 / tier changes 1 (medium→high 1)" in diff
     listed = fangpin(settings, "policy", "diff", str(stricter), "--households").stdout  # against the one in force

@@ -306,7 +306,7 @@ def test_policy_errors_name_line_and_key_in_both_languages():
     lines = broken.splitlines()
     assert (
         "deadlines.high_days",
-        lines.index("high_days = -15     # 高风险：15 日内完成监测对象识别（先帮扶后履行程序）") + 1,
+        lines.index("high_days = -15            # 高风险：15 日内完成监测对象识别（先帮扶后履行程序）") + 1,
     ) in found
     assert ("rules.M1.tier", lines.index('tier = "urgent"') + 1) in found
     assert ("rules.H9", lines.index("[rules.H9]") + 1) in found

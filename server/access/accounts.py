@@ -25,7 +25,10 @@ from sync.audit import record
 from sync.clock import utc_now
 from sync.couch import Couch
 
-ROLES = ("field", "clerk", "admin")
+# field: a grid worker (tablet); clerk: a township clerk; village: a village committee (村两委);
+# county: the county's rural revitalisation bureau (乡村振兴局); admin: the operator.
+ROLES = ("field", "clerk", "village", "county", "admin")
+COUNTY_CODE = re.compile(r"^[0-9]{6}\Z")
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}\Z")
 TOWNSHIP_CODE = re.compile(r"^[0-9]{9}\Z")
 MIN_PASSWORD = 8
@@ -48,12 +51,15 @@ class User:
     villages: tuple[str, ...] = ()
     township: str | None = None
     disabled: bool = False
+    county: str | None = None
 
     def sees_village(self, code: str) -> bool:
         if self.role == "admin":
             return True
         if self.role == "clerk":
             return bool(self.township) and code.startswith(self.township or "-")
+        if self.role == "county":
+            return bool(self.county) and code.startswith(self.county or "-")
         return code in self.villages
 
     @classmethod
@@ -64,6 +70,7 @@ class User:
             villages=tuple(doc.get("villages", [])),
             township=doc.get("township"),
             disabled=bool(doc.get("disabled")),
+            county=doc.get("county"),
         )
 
 
@@ -117,6 +124,7 @@ def add_user(
     township: str | None = None,
     actor: str = "cli",
     password_hash: str | None = None,
+    county: str | None = None,
 ) -> tuple[User, bool]:
     """Create or update an account. Returns (user, created).
 
@@ -139,8 +147,14 @@ def add_user(
             f"未登记的村：{', '.join(unknown)}（先运行 fangpin villages add）",
             f"unregistered village(s): {', '.join(unknown)} (run fangpin villages add first)",
         )
-    if role == "field" and not villages:
-        raise AccountError("网格员至少要分配一个村（--village）", "a field user needs at least one --village")
+    if role in ("field", "village") and not villages:
+        raise AccountError(
+            "网格员和村两委账号至少要分配一个村（--village）", "a field or village account needs at least one --village"
+        )
+    if county is not None and not COUNTY_CODE.match(county):
+        raise AccountError("县代码须为6位数字", "county code must be 6 digits")
+    if role == "county" and not county:
+        raise AccountError("县级账号需要 --county（6位县代码）", "a county account needs --county (6 digits)")
     if township is not None and not TOWNSHIP_CODE.match(township):
         raise AccountError("乡镇代码须为9位数字", "township code must be 9 digits")
     if role == "clerk" and not township:
@@ -157,6 +171,7 @@ def add_user(
         "role": role,
         "villages": villages,
         "township": township,
+        "county": county if role == "county" else None,
         "password_hash": password_hash or generate_password_hash(password or ""),
         "disabled": False,
         "created_at": (current or {}).get("created_at") or utc_now(),

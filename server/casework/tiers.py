@@ -96,6 +96,25 @@ def assess(
     return result
 
 
+def guarantees(properties: Mapping[str, Any], policy: Policy, village: str, on: dt.date) -> dict:
+    """What risk elimination checks on current data (`004_…`): per-capita income after the
+    disaster against the line, the rules of 三保障 and water (H1-H4) that still fire, labour."""
+    data = policy.for_county(village[:6])
+    facts = _facts(properties, policy, village, on)
+    failing = [
+        rule_id
+        for rule_id in ("H1", "H2", "H3", "H4")
+        if data["rules"][rule_id].get("enabled", True) and CHECKS[rule_id](facts, data["thresholds"])[0] is not None
+    ]
+    line = facts["income_line"]
+    return {
+        "per_capita": facts["per_capita_after"],
+        "income_line": line["yuan"] if line else None,
+        "failing": failing,
+        "labour_level": facts["labour_level"] if facts["members"] else None,
+    }
+
+
 # The follow-up a grid worker sees on the tablet (domain.md: identification within 15 days for a
 # high tier, help at once; a follow-up visit within 30 days for a medium tier).
 TASKS = {
@@ -335,7 +354,7 @@ def _m3(f: dict, t: dict) -> tuple[dict | None, set[str]]:
     line = f["income_line"]
     if f["per_capita_after"] is None or line is None:
         return None, set()  # H5 already lists what is missing
-    threshold = round(line["yuan"] * t["medium_income_multiple"], 2)
+    threshold = _tidy(round(line["yuan"] * t["medium_income_multiple"], 2))
     if f["per_capita_after"] < threshold:
         return {
             "per_capita_after": f["per_capita_after"],

@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from forms import XForm, build, build_all, current_forms, shipped_forms
-from server.access.accounts import AccountError, add_user, add_village, get_user, list_users, list_villages
+from server.access.accounts import ROLES, AccountError, add_user, add_village, get_user, list_users, list_villages
 from server.casework import events as disaster_events
 from server.pipeline import event_store
 from server.pipeline.worker import Worker, parse_shard
@@ -212,12 +212,19 @@ def users() -> None:
 @users.command("add")
 @click.argument("name")
 @click.option("--password", required=True, help="at least 8 characters")
-@click.option("--role", required=True, type=click.Choice(["field", "clerk", "admin"]))
-@click.option("--village", "village_codes", multiple=True, help="assigned village (repeatable)")
+@click.option("--role", required=True, type=click.Choice(list(ROLES)))
+@click.option("--village", "village_codes", multiple=True, help="assigned village (repeatable; field and village)")
 @click.option("--township", default=None, help="9-digit township code (clerks)")
+@click.option("--county", default=None, help="6-digit county code (county accounts)")
 @click.option("--change-role", is_flag=True, help="allow an existing account to get another role")
 def users_add(
-    name: str, password: str, role: str, village_codes: tuple[str, ...], township: str | None, change_role: bool
+    name: str,
+    password: str,
+    role: str,
+    village_codes: tuple[str, ...],
+    township: str | None,
+    county: str | None,
+    change_role: bool,
 ) -> None:
     """Create or update account NAME (a new role for an existing account needs --change-role)."""
     with connect(settings()) as conn:
@@ -229,12 +236,12 @@ def users_add(
                     f"账号 {name} 已存在，角色为 {current.role}；要改为 {role} 请加 --change-role",
                     f"account {name} exists with role {current.role}; add --change-role to make it {role}",
                 )
-            user, created = add_user(conn.admin, name, password, role, list(village_codes), township)
+            user, created = add_user(conn.admin, name, password, role, list(village_codes), township, county=county)
         except AccountError as exc:
             fail(exc)
     click.echo(
         f"{'created' if created else 'updated'}: {user.name} ({user.role}) "
-        f"villages={','.join(user.villages) or '-'} township={user.township or '-'}"
+        f"villages={','.join(user.villages) or '-'} township={user.township or '-'} county={user.county or '-'}"
     )
 
 
@@ -242,7 +249,7 @@ def users_add(
 def users_list() -> None:
     with connect(settings()) as conn:
         for u in list_users(conn.admin):
-            click.echo(f"{u.name}\t{u.role}\t{','.join(u.villages) or '-'}\t{u.township or '-'}")
+            click.echo(f"{u.name}\t{u.role}\t{','.join(u.villages) or '-'}\t{u.township or '-'}\t{u.county or '-'}")
 
 
 @main.group()

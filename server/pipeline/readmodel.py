@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from server.casework import identification, privacy
+from server.households import model as households
 from sync import names
 from sync.couch import Couch, CouchError
 
@@ -115,12 +116,23 @@ def prefill(props: Mapping[str, Any]) -> dict[str, Any]:
 
 def _identification(doc: Mapping[str, Any]) -> dict:
     ident = identification.current(doc)
+    day = households.facts_day(doc)  # the latest survey: a medium tier's follow-up visit, once after the flag
+    flagged = (doc.get("tier") or {}).get("flagged_on")
+    visited = bool(day and flagged and day > flagged)
     if ident is None:
-        return {"identification": None, "ident_due": None, "publicity_start": None}
+        return {"identification": None, "ident_kind": None, "ident_due": None, "ident_overdue_after": None,
+                "publicity_start": None, "provisional_inclusion": False, "followed_up": visited}  # fmt: skip
+    owes_clock = identification.overdue(ident, dt.date.fromisoformat(identification.due(ident)) + dt.timedelta(days=1))
     return {
         "identification": ident["step"],
+        "ident_kind": ident.get("kind", "identification"),
         "ident_due": identification.due(ident),
-        "publicity_start": ident.get("publicity_start"),
+        "ident_overdue_after": identification.due(ident) if owes_clock else None,
+        "publicity_start": ident.get(
+            "elimination_notice" if ident["step"] == "elimination_reviewed" else "publicity_start"
+        ),
+        "provisional_inclusion": bool(ident.get("provisional")),
+        "followed_up": visited,
     }
 
 

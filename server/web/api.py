@@ -21,7 +21,7 @@ from server.casework.review import STATES, ActionRefused
 from server.pipeline import review_actions
 from server.pipeline.worker import lag
 from server.web import csrf
-from server.web.auth import end_session, login, require_user, start_session
+from server.web.auth import end_session, login, require_record_reader, require_user, start_session
 from server.web.errors import ApiError, bad_request, forbidden, not_found
 from server.web.gateway import sync_databases
 from sync import names
@@ -148,7 +148,7 @@ def asked_villages(user: User) -> list[str]:
 
 @bp.get("/submissions")
 def list_submissions():
-    user = require_user()
+    user = require_record_reader()
     villages = asked_villages(user)
     state = request.args.get("state")
     if state and state not in STATES:
@@ -173,7 +173,7 @@ def list_submissions():
 
 @bp.get("/submissions/<uuid>")
 def get_submission(uuid: str):
-    user = require_user()
+    user = require_record_reader()
     doc_id = f"review:{uuid}"
     for code in visible_villages(user):
         try:

@@ -12,7 +12,7 @@ from flask import current_app, g, request, session
 from server.access import sessions
 from server.access.accounts import Authenticator, Busy, User
 from server.access.lockout import Locked
-from server.web.errors import ApiError, unauthorized
+from server.web.errors import ApiError, forbidden, unauthorized
 
 
 def authenticator() -> Authenticator:
@@ -72,3 +72,16 @@ def require_user() -> User:
     if g.get("user") is None:
         raise unauthorized()
     return g.user
+
+
+def require_record_reader() -> User:
+    """A caller of the submission and household endpoints: a grid worker (their own), a township
+    clerk, an admin. A village committee or the county works in the identification screens, which
+    show what their steps need; the records themselves (ID numbers, health) are not theirs to read."""
+    user = require_user()
+    if user.role in ("village", "county"):
+        raise forbidden(
+            "村两委和县级账号请在监测识别页面办理，不能读取调查和户记录",
+            "village and county accounts work in the identification screens, not with survey or household records",
+        )
+    return user

@@ -23,7 +23,7 @@ from server.households import model as households
 from server.pipeline import household_store
 from server.validation.submission import local_today
 from server.web.api import asked_villages, require_csrf_for_cookies
-from server.web.auth import require_user
+from server.web.auth import require_record_reader, require_user
 from server.web.errors import ApiError, bad_request, forbidden, not_found
 from sync import audit, names
 from sync.clock import utc_now
@@ -55,7 +55,7 @@ def couch() -> Couch:
 
 @bp.get("")
 def list_households():
-    user = require_user()
+    user = require_record_reader()
     villages = asked_villages(user)
     selector: dict[str, Any] = {"type": "household", "village_code": {"$in": villages}, "merged_into": None}
     conflict = request.args.get("conflict")
@@ -158,7 +158,7 @@ def _summary_row(code: str, name: str | None) -> dict:
 
 @bp.get("/<household_id>")
 def get_household(household_id: str):
-    user = require_user()
+    user = require_record_reader()
     return jsonify(view(visible_record(user, household_id), _may_see_numbers(user)))
 
 

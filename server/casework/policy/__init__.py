@@ -183,10 +183,10 @@ def _check(data: Mapping[str, Any], text: str) -> list[Problem]:
             if not isinstance(meta.get(key), str) or not meta[key].strip():
                 bad(f"policy.{key}", "须为非空文本", "must be a non-empty string")
     deadlines = data.get("deadlines")
-    for key in ("high_days", "medium_days"):
+    for key in ("high_days", "medium_days", "publicity_days", "elimination_months"):
         value = deadlines.get(key) if isinstance(deadlines, dict) else None
         if not _int(value) or value <= 0:
-            bad(f"deadlines.{key}", "须为正整数（天数）", "must be a positive whole number of days")
+            bad(f"deadlines.{key}", "须为正整数（天数或月数）", "must be a positive whole number (days or months)")
     thresholds = data.get("thresholds") if isinstance(data.get("thresholds"), dict) else {}
     for key, kind in THRESHOLDS.items():
         value = thresholds.get(key)

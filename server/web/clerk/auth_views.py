@@ -9,15 +9,15 @@ from server.web import csrf
 from server.web.auth import end_session, start_session
 from server.web.auth import login as check_login
 from server.web.clerk import bp
-from server.web.clerk.common import clerk, render
+from server.web.clerk.common import STAFF, render, staff
 from server.web.clerk.i18n import COOKIE, LANGS, both, gettext
 from server.web.errors import ApiError
 
 
 @bp.get("/")
 def index():
-    clerk()
-    return redirect(url_for("clerk.dashboard"))
+    user = staff()
+    return redirect(url_for("clerk.identification_list" if user.role in ("village", "county") else "clerk.dashboard"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -31,10 +31,12 @@ def login():
         except ApiError as exc:
             error, status = {"zh": exc.zh, "en": exc.en}, exc.status
         else:
-            if user.role not in ("clerk", "admin"):
+            if user.role not in STAFF:
                 error, status = both("网格员账号请使用平板，不能登录审核系统"), 403
             else:
                 start_session(user)  # a fresh session (and CSRF token) on every sign-in
+                if user.role in ("village", "county") and not request.args.get("next"):
+                    return redirect(url_for("clerk.identification_list"))  # their own work starts there
                 return redirect(_safe_next(request.args.get("next")))
     return render("login.html", error=error, name=name), status
 

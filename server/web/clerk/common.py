@@ -37,6 +37,22 @@ def clerk() -> User:
     return user
 
 
+STAFF = ("clerk", "admin", "village", "county")  # who signs in to this app (grid workers use the tablet)
+
+
+def staff() -> User:
+    """Anyone who works in this app: a township clerk or admin, a village committee, the county.
+
+    Pages for the clerk's own work (the review queue, exports, the roster, tablets) ask
+    :func:`clerk`; the identification screens, where each records its own steps, ask this."""
+    user = g.get("user")
+    if user is None:
+        abort(redirect(url_for("clerk.login", next=request.full_path.rstrip("?"))))
+    if user.role not in STAFF:
+        abort(403, description="网格员账号请使用平板，不能登录审核系统")
+    return user
+
+
 def villages(user: User) -> list[Village]:
     return sorted((v for v in list_villages(couch()) if user.sees_village(v.code)), key=lambda v: v.code)
 

@@ -98,12 +98,9 @@ def household(household_id: str):
         action_key=secrets.token_hex(12),
         show=show,
         ident=ident,
-        ident_next=identification.next_step(ident) if ident else None,
         ident_due=identification.due(ident) if ident else None,
         ident_overdue=identification.overdue(ident, today()),
         steps=identification.STEP_NAMES,
-        step_index=identification.STEPS.index(ident["step"]) if ident else -1,
-        categories=identification.CATEGORIES,
         today=today().isoformat(),
     )
 

@@ -43,6 +43,50 @@ def both(zh: str) -> dict[str, str]:
 
 
 EN: dict[str, str] = {
+    "下一步": "Next",
+    "下一步“{step}”由{who}记录": "The next step, {step}, is recorded by {who}",
+    "仍须补办": "Still owed",
+    "以下监测户经评议，拟标注风险消除，现予公示。如有异议请向村委会或乡镇反映。": (
+        "After review, the households below are to be marked as risk eliminated; "
+        "this notice invites objections to the village committee or the township."
+    ),
+    "先行救助（手续后补）": "Relief given first (paperwork to follow)",
+    "先行纳入（后补程序）": "Include now (steps to follow)",
+    "公告日期": "Announced on",
+    "农户详情": "Household details",
+    "县乡村振兴局": "County bureau",
+    "启动监测对象识别": "Start the identification",
+    "尚未记录帮扶措施": "No measure recorded yet",
+    "已先行纳入": "Included first",
+    "已先行纳入（{day}）": "Included first ({day})",
+    "已完成": "Done",
+    "帮扶责任人": "Official in charge",
+    "当前": "Now",
+    "待我处理": "Waiting for me",
+    "待补手续": "Paperwork owed",
+    "措施": "Measure",
+    "日期": "Date",
+    "未办": "Not yet",
+    "村两委": "Village committee",
+    "此前的识别": "Earlier identifications",
+    "步骤": "Step",
+    "第 {n} 轮": "Cycle {n}",
+    "系统": "System",
+    "绿色通道：先行纳入监测": "Green channel: include in monitoring now",
+    "记录": "Record",
+    "记录人": "Recorded by",
+    "记录方": "Recorded by (role)",
+    "识别进度、帮扶措施": "Identification progress and measures",
+    "该户目前没有识别任务（高风险户自动预警；中风险户由乡镇启动识别）": (
+        "No identification for this household "
+        "(a high tier is flagged at once; the township starts one for a medium tier)"
+    ),
+    "责任单位": "Responsible unit",
+    "部门比对结果": "What the departments' data show",
+    "金额（元）": "Amount (yuan)",
+    "防止返贫监测对象风险消除公示": "Public notice: monitored households to be marked risk eliminated",
+    "预警日期": "Flagged on",
+    "风险消除条件": "Conditions for risk elimination",
     # frame
     "防贫 · 乡镇审核": "Fangpin · township review",
     "仪表盘": "Dashboard",

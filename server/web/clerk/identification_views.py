@@ -1,69 +1,152 @@
-"""The identification workflow in the clerk app: the list with deadlines and overdue badges,
-moving a household to its next step (with the guards of :mod:`server.casework.identification`), recording
-measures (green channel), and the printable public notice list (公示名单)."""
+"""The identification workflow in the clerk app, for each role that records part of it: the list
+with deadlines, overdue badges and "waiting for me"; one household's case (steps done and owed, who
+records each, the next step's form for the role that may record it, the green channel, the
+elimination checklist, measures as records); and the printable public notice list (公示名单).
+
+A township clerk, a village committee (``village``) and the county (``county``) all work here;
+the guards of :mod:`server.casework.identification` decide who records which step.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+from collections.abc import Callable
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 
+from server.access.accounts import User
 from server.casework import identification as ident
+from server.casework import tiers
+from server.casework.policy import Policy
+from server.households import model as households
 from server.pipeline import household_store
-from server.web.clerk import bp
-from server.web.clerk.common import clerk, couch, form_key, model, render, today, villages
+from server.web.clerk import bp, stats
+from server.web.clerk.common import couch, form_key, model, render, staff, today, villages
 from server.web.clerk.i18n import gettext, loc
 from server.web.errors import ApiError
 from server.web.household_api import visible_record
 from sync import audit
 from sync.clock import utc_now
 
+ALL_STEPS = {s: ident.STEP_NAMES[s] for s in ident.STEPS + ident.AFTER + ident.REVIEW_STEPS}
+
+
+def policy() -> Policy:
+    return current_app.extensions["fangpin.policies"].get()
+
+
+def deadlines(village: str) -> dict:
+    return dict(policy().for_county(village[:6])["deadlines"])
+
+
+def waiting_for(row: dict, role: str) -> bool:
+    """The household's next step is one ``role`` records."""
+    kind = row.get("ident_kind") or "identification"
+    step = row.get("identification")
+    if not step:
+        return False
+    upcoming = ident.next_step({"kind": kind, "step": step})
+    return bool(upcoming) and ident.WHO.get(upcoming) == role
+
 
 @bp.get("/identification")
 def identification_list():
-    user = clerk()
+    user = staff()
     visible = villages(user)
     step, village = request.args.get("step", ""), request.args.get("village", "")
-    only_overdue = bool(request.args.get("overdue"))
+    only_overdue, mine = bool(request.args.get("overdue")), bool(request.args.get("mine"))
     day = today()
+    all_rows = [h for h in model().household_rows(v.code for v in visible) if h.get("identification")]
     rows = [
         h
-        for h in model().household_rows(v.code for v in visible)
-        if h.get("identification")
-        and (not step or h["identification"] == step)
+        for h in all_rows
+        if (not step or h["identification"] == step)
         and (not village or h["village_code"] == village)
-        and (not only_overdue or _overdue(h, day))
+        and (not only_overdue or stats.overdue(h, day))
+        and (not mine or waiting_for(h, user.role))
     ]
-    rows.sort(key=lambda h: (ident.STEPS.index(h["identification"]), h["ident_due"] or "", h["id"]))
-    counts = {s: 0 for s in ident.STEPS}
-    for h in model().household_rows(v.code for v in visible):
-        if h.get("identification"):
-            counts[h["identification"]] += 1
+    order = list(ALL_STEPS)
+    rows.sort(key=lambda h: (order.index(h["identification"]), h["ident_due"] or "", h["id"]))
+    counts = dict.fromkeys(ALL_STEPS, 0)
+    for h in all_rows:
+        counts[h["identification"]] += 1
     return render(
         "identification.html",
         rows=rows,
         counts=counts,
-        steps=ident.STEP_NAMES,
-        f={"step": step, "village": village, "overdue": only_overdue},
+        steps=ALL_STEPS,
+        f={"step": step, "village": village, "overdue": only_overdue, "mine": mine},
+        waiting=sum(1 for h in all_rows if waiting_for(h, user.role)),
         villages=visible,
         names={v.code: v.name for v in visible},
-        overdue=lambda h: _overdue(h, day),
+        overdue=lambda h: stats.overdue(h, day),
     )
 
 
-def _overdue(row: dict, day: dt.date) -> bool:
-    return (
-        bool(row.get("ident_due")) and row["identification"] in ident.STEPS[:4] and day.isoformat() > row["ident_due"]
-    )
-
-
-def _change(household_id: str, what: str, apply) -> None:
-    """Load, change the identification with ``apply(record) -> ident | None``, save, audit."""
-    user = clerk()
+def _record(user: User, household_id: str) -> dict:
     try:
-        record = visible_record(user, household_id)
+        return visible_record(user, household_id)
     except ApiError:
         abort(404)
+
+
+@bp.get("/identification/<household_id>")
+def identification_case(household_id: str):
+    """One household's identification: what each role has done and still owes."""
+    user = staff()
+    record = _record(user, household_id)
+    if record["household_id"] != household_id:
+        return redirect(url_for("clerk.identification_case", household_id=record["household_id"]))
+    current = ident.current(record)
+    upcoming = ident.next_step(current) if current else None
+    village = record["village_code"]
+    checklist = None
+    if current and current["step"] in ("monitored", "elimination_reviewed"):
+        checklist = ident.elimination_checklist(current, today(), _facts(record), {}, deadlines(village))
+    names = {v.code: v.name for v in villages(user)}
+    props = record.get("properties") or {}
+    return render(
+        "identification_case.html",
+        record=record,
+        head_name=props.get("head_name"),
+        size=len(props["members"]) if isinstance(props.get("members"), list) else None,
+        village_name=names.get(village, village),
+        tier=record.get("tier") or {},
+        ident=current,
+        upcoming=upcoming,
+        mine=bool(upcoming) and ident.WHO.get(upcoming) == user.role,
+        who=ident.WHO,
+        role_names=ident.ROLE_NAMES,
+        steps=ALL_STEPS,
+        path=ident.STEPS if not current or current.get("kind") != "measure_review" else ident.REVIEW_STEPS,
+        done={h["step"]: h for h in (current or {}).get("history", [])},
+        owed=ident.owed(current) if current else [],
+        overdue=ident.overdue(current, today()),
+        due=ident.due(current) if current else None,
+        may_include=user.role == "county" and bool(current) and current["step"] in ident.STEPS[: ident.APPROVED]
+        and current.get("kind") != "measure_review" and not current.get("provisional"),
+        may_start=user.role == "clerk" and current is None and (record.get("tier") or {}).get("tier") == "medium",
+        may_measure=user.role in ident.MEASURE_ROLES and current is not None,
+        checklist=checklist,
+        categories=ident.CATEGORIES,
+        catalogue=policy().for_county(village[:6])["measures"],
+        paperwork=ident.PAPERWORK,
+        action_key=secrets.token_hex(12),
+        today=today().isoformat(),
+    )  # fmt: skip
+
+
+def _facts(record: dict) -> dict:
+    """What elimination checks on the household's current data (its latest surveys)."""
+    day = households.facts_day(record)
+    on = dt.date.fromisoformat(day) if day else today()
+    return tiers.guarantees(record.get("properties") or {}, policy(), record["village_code"], on)
+
+
+def _change(user: User, household_id: str, what: str, apply: Callable[[dict], dict | None]) -> None:
+    """Load, change the identification with ``apply(record) -> ident | None``, save, audit."""
+    record = _record(user, household_id)
     hid = record["household_id"]
     before = (ident.current(record) or {}).get("step")
 
@@ -86,43 +169,61 @@ def _change(household_id: str, what: str, apply) -> None:
 
 @bp.post("/households/<household_id>/identification")
 def advance(household_id: str):
-    user = clerk()
+    user = staff()
     key = form_key("action_key")
     to = request.form.get("to", "")
     form = request.form.to_dict()
-    _change(household_id, "household.identification",
-            lambda record: ident.advance(record, to, user.name, utc_now(), today(), form, key))  # fmt: skip
-    return redirect(url_for("clerk.household", household_id=household_id) + "#identification")
+
+    def apply(record: dict) -> dict | None:
+        limits = deadlines(record["village_code"])
+        checklist = None
+        current = ident.current(record)
+        if to == "eliminated" and current is not None:
+            checklist = ident.elimination_checklist(current, today(), _facts(record), form, limits)
+        return ident.advance(record, to, user.role, user.name, utc_now(), today(), form, key, limits, checklist)
+
+    _change(user, household_id, "household.identification", apply)
+    return redirect(url_for("clerk.identification_case", household_id=household_id))
 
 
 @bp.post("/households/<household_id>/measures")
 def add_measure(household_id: str):
-    user = clerk()
+    user = staff()
     key = form_key("action_key")
-    measure, note = request.form.get("measure", ""), request.form.get("note", "")
-    _change(household_id, "household.measure",
-            lambda record: ident.add_measure(record, measure, note, user.name, utc_now(), key))  # fmt: skip
-    return redirect(url_for("clerk.household", household_id=household_id) + "#identification")
+    form = {k: request.form.get(k, "") for k in ident.MEASURE_FIELDS if k != "paperwork_owed"}
+
+    def apply(record: dict) -> dict | None:
+        catalogue = policy().for_county(record["village_code"][:6])["measures"]
+        return ident.add_measure(record, user.role, form, catalogue, user.name, utc_now(), today(), key)
+
+    _change(user, household_id, "household.measure", apply)
+    return redirect(url_for("clerk.identification_case", household_id=household_id))
 
 
 @bp.get("/notice")
 def notice():
-    """公示名单: households under public notice (village review), for printing and posting.
+    """公示名单: households under public notice — for identification (民主评议 + 公示) or for
+    elimination — for printing and posting.
 
     Shows village, household number, head's name, household size and the notice period; never ID
     numbers, phones, bank or health data (domain.md), so the row is built from those fields only.
     """
-    user = clerk()
+    user = staff()
     visible = villages(user)
     village = request.args.get("village", "")
     rows = []
     for h in model().household_rows(v.code for v in visible):
-        if h.get("identification") == "village_reviewed" and (not village or h["village_code"] == village):
-            start = h.get("publicity_start")
-            end = (dt.date.fromisoformat(start) + dt.timedelta(days=ident.PUBLICITY_DAYS)).isoformat() if start else ""
-            rows.append({"village_code": h["village_code"], "id": h["id"], "head_name": h.get("head_name"),
-                         "size": h.get("size"), "start": start, "end": end})  # fmt: skip
-    rows.sort(key=lambda r: (r["village_code"], r["id"]))
+        if h.get("identification") not in ("village_reviewed", "elimination_reviewed"):
+            continue
+        if village and h["village_code"] != village:
+            continue
+        start = h.get("publicity_start")
+        days = deadlines(h["village_code"])["publicity_days"]
+        end = (dt.date.fromisoformat(start) + dt.timedelta(days=days)).isoformat() if start else ""
+        kind = "elimination" if h["identification"] == "elimination_reviewed" else "identification"
+        rows.append({"village_code": h["village_code"], "id": h["id"], "head_name": h.get("head_name"),
+                     "size": h.get("size"), "start": start, "end": end, "kind": kind})  # fmt: skip
+    rows.sort(key=lambda r: (r["village_code"], r["kind"], r["id"]))
     return render(
         "notice.html",
         rows=rows,

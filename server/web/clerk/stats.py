@@ -11,20 +11,17 @@ from typing import Any
 from server.casework.review import STATES
 
 TIERS = ("high", "medium", "low", "none")
-DONE_STEPS = ("county_approved", "monitored", "eliminated")  # the 15-day clock stops at county approval
 
 
 def overdue(row: Mapping[str, Any], today: dt.date | str) -> bool:
-    """Past the tier's deadline (identification for high, a follow-up visit for medium) with the
-    identification not yet approved by the county."""
-    deadline = row.get("deadline")
+    """Past a deadline still owed: the identification's until the county approves (or a measure
+    review's until it is recorded), else a medium tier's follow-up visit until a survey after the
+    flag shows the household was visited."""
     day = today if isinstance(today, str) else today.isoformat()
-    return bool(
-        deadline
-        and deadline < day
-        and row.get("tier") in ("high", "medium")
-        and row.get("identification") not in DONE_STEPS
-    )
+    if row.get("identification"):
+        return bool(row.get("ident_overdue_after")) and row["ident_overdue_after"] < day
+    deadline = row.get("deadline")
+    return bool(row.get("tier") == "medium" and deadline and deadline < day and not row.get("followed_up"))
 
 
 def village_table(

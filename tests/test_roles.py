@@ -1,0 +1,98 @@
+"""The village committee and the county as accounts of their own, through real gunicorn: who may
+record which identification step, what their accounts may not read, and steps raced in parallel."""
+
+from __future__ import annotations
+
+import threading
+
+import records
+import requests
+from conftest import PASSWORD, fangpin
+from test_boundaries import clerk_session
+from test_clerk_app import KEY, TOKEN
+from test_household_worker import push, record, roster, run, survey
+
+
+def flagged_household(conn, village: str) -> str:
+    roster(conn, village, 1)
+    hid = f"{village}-0001"
+    push(conn, village, survey(village, hid))
+    damage = records.submission("damage_survey", "d1", village_code=village, household_id=hid)
+    damage.pop("_rev")
+    push(conn, village, damage)
+    run(conn)
+    return hid
+
+
+def post_step(session: requests.Session, web, hid: str, to: str, key: str, **form) -> requests.Response:
+    page = session.get(f"{web.url}/clerk/identification/{hid}").text
+    data = {"csrf_token": TOKEN.search(page).group(1), "action_key": key, "to": to, **form}
+    return session.post(f"{web.url}/clerk/households/{hid}/identification", data=data, allow_redirects=False)
+
+
+def test_village_and_county_accounts_read_no_records_and_sync_nothing(conn, township, web):
+    hid = flagged_household(conn, township.a)
+    for name in ("village_a", "county"):
+        for path in ("/api/v1/submissions", f"/api/v1/households/{hid}", "/api/v1/households"):
+            resp = requests.get(web.url + path, auth=(name, PASSWORD), timeout=30)
+            body = resp.json()
+            assert resp.status_code == 403 and body["message"]["zh"] and body["message"]["en"], (name, path)
+        assert requests.get(f"{web.url}/sync/fp_v_{township.a}", auth=(name, PASSWORD), timeout=30).status_code == 403
+        session = clerk_session(web, name)
+        assert session.get(f"{web.url}/clerk/queue", allow_redirects=False).status_code == 403
+        assert session.get(f"{web.url}/clerk/export", allow_redirects=False).status_code == 403
+        page = session.get(f"{web.url}/clerk/identification/{hid}")
+        assert page.status_code == 200 and records.HEAD_ID not in page.text and "nav-queue" not in page.text
+
+
+def test_a_step_posted_by_a_role_that_may_not_record_it_changes_nothing(conn, township, web):
+    hid = flagged_household(conn, township.a)
+    village, county, clerk = (clerk_session(web, n) for n in ("village_a", "county", "clerk"))
+    for session, to, form in ((village, "verified", {"consent": "1"}), (county, "verified", {"consent": "1"}),
+                              (village, "provisional", {"category": "marginal"}),
+                              (clerk, "provisional", {"category": "marginal"})):  # fmt: skip
+        assert post_step(session, web, hid, to, "forged0001", **form).status_code == 302
+        assert record(conn, hid).get("identification") is None, (to, form)
+    assert post_step(clerk, web, hid, "verified", "ok00000001", consent="1").status_code == 302
+    assert record(conn, hid)["identification"]["step"] == "verified"
+    # another county's bureau and another village's committee cannot even find it
+    outsider = clerk_session(web, "county_other")
+    assert outsider.get(f"{web.url}/clerk/identification/{hid}").status_code == 404
+
+
+def test_parallel_posts_of_one_step_record_it_once(conn, township, web):
+    hid = flagged_household(conn, township.a)
+    sessions = [clerk_session(web, "clerk") for _ in range(8)]
+    pages = [s.get(f"{web.url}/clerk/identification/{hid}").text for s in sessions]
+    start = threading.Barrier(len(sessions))
+    codes: list[int] = []
+
+    def go(i: int) -> None:
+        data = {"csrf_token": TOKEN.search(pages[i]).group(1), "action_key": f"race{i:08d}", "to": "verified",
+                "consent": "1"}  # fmt: skip
+        start.wait()
+        resp = sessions[i].post(f"{web.url}/clerk/households/{hid}/identification", data=data, allow_redirects=False)
+        codes.append(resp.status_code)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(sessions))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [302] * len(sessions)
+    ident = record(conn, hid)["identification"]
+    assert [h["step"] for h in ident["history"]] == ["verified"]  # eight distinct keys, one step
+    assert KEY.search(pages[0])
+
+
+def test_users_add_makes_village_and_county_accounts(conn, township, settings):
+    made = fangpin(settings, "users", "add", "cun_2", "--password", PASSWORD, "--role", "village",
+                   "--village", township.b).stdout  # fmt: skip
+    assert "created: cun_2 (village)" in made and township.b in made
+    county = fangpin(settings, "users", "add", "xian_2", "--password", PASSWORD, "--role", "county",
+                     "--county", township.a[:6]).stdout  # fmt: skip
+    assert "county=500112" in county
+    for args, says in ((["--role", "county"], "--county"), (["--role", "county", "--county", "5001"], "6"),
+                       (["--role", "village"], "--village")):  # fmt: skip
+        bad = fangpin(settings, "users", "add", "bad_1", "--password", PASSWORD, *args, check=False)
+        assert bad.returncode == 1 and says in bad.stderr and " / " in bad.stderr
