@@ -191,3 +191,39 @@ def audit_entries(conn, target: str) -> list[dict]:
     from sync import audit
 
     return audit.entries_for(conn.admin, target)
+
+
+def test_a_clerk_overrides_the_tier_with_a_reason_shown_beside_the_computed_one(client, conn, township):
+    a = township.a
+    roster(conn, a, 1)
+    hid = f"{a}-0001"
+    damage = records.submission("damage_survey", "d1", village_code=a, household_id=hid)
+    damage["data"].update(house_damage="minor", only_dwelling="no", casualties=[], injured_serious=0,
+                          relocated="none", crop_loss_band="none", direct_loss_yuan=0, water_cut_days=0,
+                          income_drop_pct=0, loans_due="no")  # fmt: skip
+    damage.pop("_rev")
+    push(conn, a, damage)
+    run(conn)
+    sign_in(client)
+    assert record(conn, hid)["tier"]["tier"] == "medium"
+    page = client.get(f"/clerk/households/{hid}").get_data(as_text=True)
+    fields = {"csrf_token": TOKEN.search(page).group(1), "action_key": "o" + KEY.search(page).group(1)}
+    refused = client.post(f"/clerk/households/{hid}/override", data={**fields, "tier": "high", "reason": ""})
+    assert "至少4个字" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    client.post(f"/clerk/households/{hid}/override", data={**fields, "tier": "high", "reason": "户主突发重病无人照料"})
+    client.post(
+        f"/clerk/households/{hid}/override", data={**fields, "tier": "low", "reason": "重复提交的表单"}
+    )  # same key
+    tier = record(conn, hid)["tier"]
+    assert (tier["tier"], tier["computed_tier"], tier["override"]["by"]) == ("high", "medium", "clerk")
+    shown = client.get(f"/clerk/households/{hid}").get_data(as_text=True)
+    assert "计算结果为中风险" in shown and "户主突发重病无人照料" in shown
+    assert conn.admin.get(names.village_db(a), f"household:{hid}")["tier"] == "high"  # the tablets follow
+    assert [e["action"] for e in audit_entries(conn, hid)].count("household.override") == 1
+    sign_in(client, "village_a")
+    assert (
+        client.post(
+            f"/clerk/households/{hid}/override", data={**fields, "tier": "low", "reason": "村里认为不需要"}
+        ).status_code
+        == 403
+    )

@@ -127,3 +127,26 @@ def test_each_role_records_its_steps_on_its_own_screens(chromium, conn, township
 
     browser.get(web.url + "/clerk/notice")  # nobody under notice now; the page still prints its heading
     wait(browser, lambda d: d.find_elements(By.ID, "notice-identification"))
+
+
+def test_a_clerk_overrides_a_tier_in_the_browser(chromium, conn, township, web):
+    browser = chromium
+    a = township.a
+    roster(conn, a, 1)
+    hid = f"{a}-0001"
+    damage = records.submission("damage_survey", "d-override", village_code=a, household_id=hid)
+    damage["data"].update(house_damage="minor", only_dwelling="no", casualties=[], injured_serious=0,
+                          relocated="none", crop_loss_band="none", direct_loss_yuan=0, water_cut_days=0,
+                          income_drop_pct=0, loans_due="no")  # fmt: skip
+    damage.pop("_rev")
+    push(conn, a, damage)
+    run(conn)
+    as_user(browser, web.url, "clerk")
+    browser.get(f"{web.url}/clerk/households/{hid}")
+    Select(browser.find_element(By.ID, "override-tier")).select_by_value("high")
+    browser.find_element(By.ID, "override-reason").send_keys("户主突发重病，家中无人照料")
+    browser.find_element(By.ID, "override-submit").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "override-shown"))
+    assert text_of(browser, "#tier") == "高风险" and "计算结果为中风险" in text_of(browser, "#override-shown")
+    shot(browser, "tier-override")
+    assert record(conn, hid)["tier"]["computed_tier"] == "medium"

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.casework import policy as policies
-from server.casework.tiers import assess, retier
+from server.casework.tiers import OverrideRefused, assess, override, retier
 from tests.tables import rows
 
 ON = dt.date(2026, 11, 22)
@@ -456,3 +456,65 @@ def test_the_tier_does_not_depend_on_arrival_order(surveys, rng):
     first, second = deliver(order), deliver(rng.sample(order, len(order)))
     assert first["tier"] == second["tier"] and first["rules"] == second["rules"]
     assert first["measures"] == second["measures"]
+
+
+# -- a clerk's override (快速研判, 000_…) ------------------------------------------------------------
+def tiered(changes: str) -> dict:
+    from server.households import model as hh
+
+    record = hh.new_record(CQ + "-0001", CQ, {}, "roster", "2026-11-01T00:00:00Z")
+    doc = {"_id": "submission:s1", "_rev": "1-a", "form_id": "damage_survey", "household_id": CQ + "-0001",
+           "household_base_version": 0, "device_id": "tab-1", "device_seq": 1,
+           "completed_at": "2026-11-20T08:00:00+08:00"}  # fmt: skip
+    hh.apply_submission(record, doc, household_of(changes), "2026-11-20T00:00:00Z")
+    retier(record, POLICY, ON, "2026-11-20T00:00:00Z", {"kind": "test"})
+    return record
+
+
+def test_an_override_decides_the_tier_beside_the_computed_one_until_removed():
+    record = tiered("house_damage=minor")  # M1: medium
+    record["tier_override"] = override(record, "high", "户主突发重病，家中无人照料", "clerk", "2026-11-21T00:00:00Z")
+    assert retier(record, POLICY, ON, "2026-11-21T00:00:00Z", {"kind": "override"})
+    tier = record["tier"]
+    assert (tier["tier"], tier["computed_tier"], tier["override"]["reason"]) == (
+        "high",
+        "medium",
+        "户主突发重病，家中无人照料",
+    )
+    assert tier["deadline"] == "2026-12-07" and tier["tasks"][0]["kind"] == "identification"  # 15 days from today
+    assert record["tier_history"][-1]["override"] == "high" and [r["id"] for r in tier["rules"]] == ["M1"]
+    record["tier_override"] = override(record, None, "", "clerk", "2026-11-22T00:00:00Z")
+    retier(record, POLICY, ON, "2026-11-22T00:00:00Z", {"kind": "override"})
+    assert record["tier"]["tier"] == "medium" and "override" not in record["tier"]
+
+
+def test_a_lowered_tier_stays_lowered_while_the_facts_stay_and_a_raised_one_yields_to_worse_facts():
+    high = tiered("water_cut_days=31")
+    high["tier_override"] = override(high, "medium", "已接通临时供水管线", "clerk", "2026-11-21T00:00:00Z")
+    retier(high, POLICY, ON, "2026-11-21T00:00:00Z", {"kind": "override"})
+    assert (high["tier"]["tier"], high["tier"]["computed_tier"]) == ("medium", "high")
+    retier(high, POLICY, ON, "2026-11-22T00:00:00Z", {"kind": "policy"})  # recomputed, same facts: kept
+    assert high["tier"]["tier"] == "medium"
+    low = tiered("")
+    low["tier_override"] = override(low, "medium", "邻里反映生活困难", "clerk", "2026-11-21T00:00:00Z")
+    retier(low, POLICY, ON, "2026-11-21T00:00:00Z", {"kind": "override"})
+    assert low["tier"]["tier"] == "medium"
+    low["properties"]["water_cut_days"] = 40  # a new survey's facts: high, above the override and the old tier
+    retier(low, POLICY, ON, "2026-11-23T00:00:00Z", {"kind": "submission"})
+    assert low["tier"]["tier"] == "high" and low["tier_override"] is None and "override" not in low["tier"]
+    assert low["override_history"][0]["ended_by"] == "facts" and low["override_history"][0]["computed"] == "high"
+
+
+@pytest.mark.parametrize(("changes", "tier", "reason", "says"), [
+    ("", "urgent", "理由充分的说明", "高、中或低"),
+    ("", "high", "短", "至少4个字"),
+])  # fmt: skip
+def test_an_override_is_refused_without_a_tier_or_a_reason(changes, tier, reason, says):
+    with pytest.raises(OverrideRefused) as refused:
+        override(tiered(changes), tier, reason, "clerk", "2026-11-21T00:00:00Z")
+    assert says in refused.value.zh and refused.value.en
+
+
+def test_no_override_before_a_damage_survey():
+    with pytest.raises(OverrideRefused, match="灾情调查"):
+        override({"tier": {"tier": None}}, "high", "理由充分的说明", "clerk", "2026-11-21T00:00:00Z")

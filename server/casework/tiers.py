@@ -22,6 +22,7 @@ from typing import Any
 from forms.spec import current_choices, selected
 from server.casework.policy import RULE_IDS, Policy
 from server.households import model as households
+from server.refusals import BilingualError
 
 LABOUR = ("normal", "skilled", "weak")
 MAIN_LABOUR = ("normal", "skilled")
@@ -131,11 +132,16 @@ TASKS = {
 }
 
 
+ORDER = {"low": 0, "medium": 1, "high": 2}
+
+
 def retier(record: dict, policy: Policy, today: dt.date, at: str, cause: Mapping[str, Any]) -> bool:
     """Bring a household record's tier up to date; True if it changed (then it is in the history).
 
     The facts' day is the latest survey's, so the tier is a function of the record alone;
-    ``today`` (the server's day) only dates a new flag, from which the deadline runs.
+    ``today`` (the server's day) only dates a new flag, from which the deadline runs. A clerk's
+    override (:func:`override`) decides the tier, shown beside the computed one, until removed or
+    until new facts raise the computed tier above both the override and what it was when set.
     """
     day = households.facts_day(record)
     on = dt.date.fromisoformat(day) if day else today
@@ -149,19 +155,21 @@ def retier(record: dict, policy: Policy, today: dt.date, at: str, cause: Mapping
         on,
         provisional=provisional,
     )
-    flagged_on = previous.get("flagged_on") if previous.get("tier") == result["tier"] else None
-    if result["tier"] in ("high", "medium"):
+    computed = result["tier"]
+    chosen = _live_override(record, computed, at)
+    tier = chosen["tier"] if chosen else computed
+    flagged_on = previous.get("flagged_on") if previous.get("tier") == tier else None
+    if tier in ("high", "medium"):
         flagged_on = flagged_on or today.isoformat()
-        result = assess(
-            record["properties"],
-            True,
-            policy,
-            record["village_code"],
-            on,
-            flagged_on=dt.date.fromisoformat(flagged_on),
-            provisional=provisional,
-        )
-    result["flagged_on"] = flagged_on
+        days = policy.for_county(record["village_code"][:6])["deadlines"][
+            "high_days" if tier == "high" else "medium_days"
+        ]
+        result["deadline"] = (dt.date.fromisoformat(flagged_on) + dt.timedelta(days=days)).isoformat()
+        result["tasks"] = [{**TASKS[tier], "due": result["deadline"]}]
+    result["tier"], result["flagged_on"] = tier, flagged_on
+    if chosen:
+        result["computed_tier"] = computed
+        result["override"] = {k: chosen[k] for k in ("tier", "reason", "by", "at")}
     if result == previous:
         return False
     record["tier"] = result
@@ -178,8 +186,45 @@ def retier(record: dict, policy: Policy, today: dt.date, at: str, cause: Mapping
             "provisional": provisional,
             "cause": dict(cause),
         }
+        if chosen:
+            entry["override"] = chosen["tier"]
         record["tier_history"] = [*record.get("tier_history", []), entry]
     return True
+
+
+def _live_override(record: dict, computed: str | None, at: str) -> dict | None:
+    """The clerk's override still in force; one that new facts outgrew is ended (and kept)."""
+    chosen = record.get("tier_override")
+    if not chosen or computed is None:
+        return None
+    rank = ORDER[computed]
+    if rank > ORDER[chosen["tier"]] and rank > ORDER.get(chosen.get("computed_then") or "low", 0):
+        record["tier_override"] = None
+        record["override_history"] = [*record.get("override_history", []), {**chosen, "ended_at": at,
+                                      "ended_by": "facts", "computed": computed}]  # fmt: skip
+        return None
+    return chosen
+
+
+def override(record: Mapping[str, Any], tier: str | None, reason: str, by: str, at: str) -> dict | None:
+    """A township clerk's override (快速研判, `000_…`): the tier to use and why, or None to remove
+    it. Raises :class:`OverrideRefused` (both languages) on a tier that is not one, a missing reason, or a
+    household the engine has not tiered (no damage survey). ``computed_then`` keeps the computed
+    tier at that moment: the override ends when new facts raise the computed tier above both."""
+    computed = (record.get("tier") or {}).get("computed_tier", (record.get("tier") or {}).get("tier"))
+    if tier is None:
+        return None
+    if tier not in ORDER:
+        raise OverrideRefused("请选择高、中或低风险", "choose high, medium or low")
+    if computed is None:
+        raise OverrideRefused("该户还没有灾情调查，不能调整风险等级", "the household has no damage survey to tier yet")
+    if len(reason.strip()) < 4:
+        raise OverrideRefused("请写明调整理由（至少4个字）", "give the reason (at least 4 characters)")
+    return {"tier": tier, "reason": reason.strip()[:500], "by": by, "at": at, "computed_then": computed}
+
+
+class OverrideRefused(BilingualError):
+    """An override that cannot be set as asked."""
 
 
 # -- facts the rules read ------------------------------------------------------------------------

@@ -13,8 +13,9 @@ from typing import Any
 from flask import abort, current_app, flash, g, redirect, request, url_for
 
 from forms.spec import Field
-from server.casework import identification
+from server.casework import identification, tiers
 from server.households import model as households
+from server.pipeline import household_store
 from server.web.clerk import bp, stats
 from server.web.clerk.answers import display
 from server.web.clerk.common import clerk, couch, form_key, model, paginate, render, today, villages
@@ -22,6 +23,7 @@ from server.web.clerk.i18n import gettext, loc
 from server.web.errors import ApiError
 from server.web.household_api import dismiss_pair, merge_records, other_record, resolve_record, visible_record
 from sync import audit
+from sync.clock import utc_now
 
 FILTERS = ("village", "tier", "conflict", "duplicates", "overdue", "q")
 
@@ -103,6 +105,41 @@ def household(household_id: str):
         steps=identification.STEP_NAMES,
         today=today().isoformat(),
     )
+
+
+@bp.post("/households/<household_id>/override")
+def override_tier(household_id: str):
+    """A township clerk raises or lowers the tier with a reason (or removes the override): shown
+    beside the computed tier, audited, kept until removed or outgrown by new facts."""
+    user = clerk()
+    record = _record(household_id)
+    hid = record["household_id"]
+    key = form_key("action_key")
+    wanted = request.form.get("tier") or None
+    reason = request.form.get("reason", "")
+    before = (record.get("tier") or {}).get("override")
+
+    def change(records: dict[str, dict]) -> dict | None:
+        current = records[hid]
+        if (current.get("tier_override") or {}).get("key") == key:
+            return None  # this form was applied already
+        chosen = tiers.override(current, wanted, reason, user.name, utc_now())
+        current["tier_override"] = {**chosen, "key": key} if chosen else None
+        policy = current_app.extensions["fangpin.policies"].get()
+        tiers.retier(current, policy, today(), utc_now(), {"kind": "override", "key": key, "by": user.name})
+        return current["tier"]
+
+    try:
+        after = household_store.update(couch(), [hid], change, only_changed=True)
+    except tiers.OverrideRefused as exc:
+        flash(loc({"zh": exc.zh, "en": exc.en}), "error")
+    else:
+        if after is not None:
+            audit.record(couch(), user.name, "household.override", hid, before={"override": before},
+                         after={"override": after.get("override"), "tier": after["tier"]})  # fmt: skip
+            model().note_households(household_store.load(couch(), [hid]).values())
+        flash(gettext("已保存"), "done")
+    return redirect(url_for("clerk.household", household_id=hid))
 
 
 @bp.post("/households/<household_id>/resolve")

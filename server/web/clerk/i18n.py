@@ -43,6 +43,13 @@ def both(zh: str) -> dict[str, str]:
 
 
 EN: dict[str, str] = {
+    "已由乡镇调整（{by}，{at}）：计算结果为{computed}。理由：{reason}": (
+        "Set by the township ({by}, {at}); computed: {computed}. Reason: {reason}"
+    ),
+    "调整风险等级": "Override the tier",
+    "取消调整，按计算结果": "Remove the override (use the computed tier)",
+    "理由（必填）": "Reason (required)",
+    "保存调整": "Save the override",
     "下一步": "Next",
     "下一步“{step}”由{who}记录": "The next step, {step}, is recorded by {who}",
     "仍须补办": "Still owed",
