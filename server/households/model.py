@@ -156,6 +156,8 @@ def apply_submission(
         "received_at": received_at,
         "changed": changed,
         "previous": {k: seen.get(k) for k in changed},
+        # the disaster event a damage survey answers (per-event coverage and roll-up read it)
+        "disaster_event_id": submitted.get("event_id") if submission.get("form_id") == "damage_survey" else None,
     }
     stored = {k: v for k, v in event.items() if v is not None}
     record["events"].append(stored)

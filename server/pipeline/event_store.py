@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from server.access.accounts import list_villages
 from server.casework import events
+from server.pipeline import household_store
 from sync import audit, names
 from sync.clock import utc_now
 from sync.couch import Couch
@@ -45,6 +46,7 @@ def open_event(admin: Couch, township: str, disaster_type: str, start: dt.date, 
         "opened_at": utc_now(),
     }
     admin.put(names.CASES, doc)
+    household_store.republish_villages(admin, affected)  # the unvisited households become tablet tasks
     audit.record(admin, by, "event.open", doc["_id"], after={k: doc[k] for k in ("disaster_type", "start_date",
                                                                                     "villages", "name")})  # fmt: skip
     return doc, True
@@ -59,6 +61,7 @@ def close_event(admin: Couch, event_id: str, by: str) -> tuple[dict, bool]:
         return doc, False
     doc.update(status="closed", closed_by=by, closed_at=utc_now())
     admin.put(names.CASES, doc)
+    household_store.republish_villages(admin, doc["villages"])  # its survey tasks leave the tablets
     audit.record(admin, by, "event.close", doc["_id"], before={"status": "open"}, after={"status": "closed"})
     return doc, True
 

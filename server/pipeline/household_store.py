@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from server.casework import events
 from server.households import matching
 from server.households import model as households
 from sync import names
@@ -246,9 +247,19 @@ def update(
     raise CouchError(409, "conflict", f"households {', '.join(household_ids[:5])} kept changing; try again")
 
 
-def village_docs(record: Mapping[str, Any]) -> list[dict]:
-    """What tablets of the village see: the current record, and a pointer for each alias."""
+def village_docs(record: Mapping[str, Any], open_events: Iterable[Mapping[str, Any]] = ()) -> list[dict]:
+    """What tablets of the village see: the current record, and a pointer for each alias. A
+    household not yet surveyed for an open disaster event of its village carries that survey as
+    a task (`001_…` "不漏一户一人": the roster's unvisited households become the tablets' work)."""
     survivor = record.get("merged_into")
+    verdict = tier_fields(None if survivor else record.get("tier"))
+    if not survivor:
+        owed = [
+            events.survey_task(e)
+            for e in open_events
+            if record["village_code"] in e["villages"] and events.surveyed_version(record, e["event_id"]) is None
+        ]
+        verdict["tasks"] = [*verdict["tasks"], *owed]
     docs = [
         {
             "_id": households.doc_id(record["household_id"]),
@@ -259,7 +270,7 @@ def village_docs(record: Mapping[str, Any]) -> list[dict]:
             "merged_into": survivor,
             "properties": {} if survivor else record["properties"],
             "conflict": None if survivor else record["conflict"],
-            **tier_fields(None if survivor else record.get("tier")),
+            **verdict,
         }
     ]
     for alias in record.get("aliases", []):
@@ -305,8 +316,9 @@ def publish(admin: Couch, records: Iterable[Mapping[str, Any]], extra: Mapping[s
     Retries on conflict: these docs are derived, so the latest derivation is always right.
     """
     wanted: dict[str, dict[str, dict]] = {}
+    open_events = open_disaster_events(admin)
     for record in records:
-        for doc in village_docs(record):
+        for doc in village_docs(record, open_events):
             wanted.setdefault(names.village_db(doc["village_code"]), {})[doc["_id"]] = doc
     extra = extra or {}
     written = 0
@@ -336,3 +348,26 @@ def publish(admin: Couch, records: Iterable[Mapping[str, Any]], extra: Mapping[s
         else:
             raise CouchError(409, "conflict", f"household docs kept conflicting in {db}")
     return written
+
+
+_OPEN_EVENTS: dict[str, tuple[float, list[dict]]] = {}
+OPEN_EVENTS_TTL_S = 5.0
+
+
+def open_disaster_events(admin: Couch, fresh: bool = False) -> list[dict]:
+    """The open ``event:`` docs, read at most every few seconds by a busy worker (opening or
+    closing an event republishes its villages at once, :func:`republish_villages`)."""
+    key = admin.physical(names.CASES)
+    hit = _OPEN_EVENTS.get(key)
+    if fresh or hit is None or time.monotonic() - hit[0] > OPEN_EVENTS_TTL_S:
+        found = [d for d in admin.iter_prefix(names.CASES, "event:") if d.get("status") == "open"]
+        hit = _OPEN_EVENTS[key] = (time.monotonic(), found)
+    return hit[1]
+
+
+def republish_villages(admin: Couch, villages: Iterable[str]) -> int:
+    """Publish every household of ``villages`` again (after an event opened or closed)."""
+    wanted = set(villages)
+    open_disaster_events(admin, fresh=True)
+    records = [r for r in admin.iter_prefix(names.CASES, "household:", page=500) if r.get("village_code") in wanted]
+    return publish(admin, records)

@@ -18,6 +18,7 @@ bp.before_request(csrf.protect)
 from server.web.clerk import (  # noqa: E402,F401 - they add their routes to bp
     auth_views,
     dashboard,
+    event_views,
     export_views,
     field_views,
     households,

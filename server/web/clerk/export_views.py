@@ -42,7 +42,7 @@ def _send(kind: str, fmt: str, sheets: list[exports.Sheet], count: int) -> Respo
     else:
         body, name = exports.xlsx_stream(sheets), f"{kind}.xlsx"
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
-    response = Response(stream_with_context(body), mimetype=MIME[fmt])
+    response = Response(stream_with_context(body), content_type=MIME[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="fangpin-{stamp}-{name}"'
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -1,8 +1,10 @@
-"""The identification screens of each role in real headless Chromium, with gunicorn and the worker:
+"""The casework screens in real headless Chromium, with gunicorn and the worker. Identification by
+role:
 the township verifies, the village committee reviews and posts the notice, the county includes at
 once (green channel), checks the departments' data and approves, the village announces, the
-township enters the household into monitoring and records a measure. Screenshots of each role's
-screens land in ``artifacts/screenshots`` (identification-*.png)."""
+township enters the household into monitoring and records a measure. A clerk's tier override. A
+disaster event opened, its roll-up and unvisited households. Screenshots land in
+``artifacts/screenshots`` (identification-*.png, tier-override.png, events*.png)."""
 
 from __future__ import annotations
 
@@ -150,3 +152,35 @@ def test_a_clerk_overrides_a_tier_in_the_browser(chromium, conn, township, web):
     assert text_of(browser, "#tier") == "高风险" and "计算结果为中风险" in text_of(browser, "#override-shown")
     shot(browser, "tier-override")
     assert record(conn, hid)["tier"]["computed_tier"] == "medium"
+
+
+def test_a_clerk_opens_an_event_and_sees_who_is_not_surveyed_yet(chromium, conn, township, web):
+    browser = chromium
+    roster(conn, township.a, 3)
+    as_user(browser, web.url, "clerk")
+    browser.find_element(By.ID, "nav-events").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "open-event"))
+    Select(browser.find_element(By.ID, "event-type")).select_by_value("flood")
+    browser.find_element(By.CSS_SELECTOR, f'#event-villages input[value="{township.a}"]').click()
+    browser.find_element(By.ID, "event-name").send_keys("11月强降雨")
+    browser.find_element(By.ID, "event-submit").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "rollup"))
+    event_id = browser.current_url.rsplit("/", 1)[1]
+    push(conn, township.a, _damage(township.a, f"{township.a}-0001", event_id))
+    run(conn)
+    browser.refresh()
+    wait(browser, lambda d: "已摸排 1 户，名单共 3 户" in d.page_source)
+    assert f"{township.a}-0002" in text_of(browser, "#not-yet") and f"{township.a}-0001" not in text_of(
+        browser, "#not-yet"
+    )
+    shot(browser, "event")
+    browser.find_element(By.ID, "nav-events").click()
+    wait(browser, lambda d: event_id in text_of(d, "#events"))
+    shot(browser, "events")
+
+
+def _damage(village: str, household: str, event_id: str) -> dict:
+    doc = records.submission("damage_survey", f"d-{household}", village_code=village, household_id=household)
+    doc.pop("_rev")
+    doc["data"]["event_id"] = event_id
+    return doc
