@@ -22,10 +22,12 @@ TOWNSHIP = "500112104"
 VILLAGES = [("500112104201", "石坪村"), ("500112104202", "龙井村"), ("500112104203", "大湾村")]
 PASSWORD = "fangpin-demo"
 FLOOD_START = dt.date(2025, 7, 3)
-USERS = [
+USERS = [  # name, role, villages, township; the county account's county is the township's
     ("gw_wang", "field", ["500112104201"], None),
     ("gw_li", "field", ["500112104202", "500112104203"], None),
     ("clerk_zhang", "clerk", [], TOWNSHIP),
+    ("cun_shiping", "village", ["500112104201"], None),
+    ("xian_yubei", "county", [], None),
     ("admin", "admin", [], None),
 ]
 SURNAMES = "王李张刘陈杨黄赵周吴徐孙马胡朱郭何罗高林"
@@ -61,7 +63,8 @@ def load_demo(conn: Connection, households_per_village: int = 12) -> Iterator[st
         new = household_store.add_roster(conn.admin, code, households, utc_now())
         yield f"village {code} {name}: {new} new roster households ({len(households)} in all)"
     for user, role, villages, township in USERS:
-        add_user(conn.admin, user, PASSWORD, role, villages, township, actor="demo")
+        county = TOWNSHIP[:6] if role == "county" else None
+        add_user(conn.admin, user, PASSWORD, role, villages, township, actor="demo", county=county)
         yield f"user {user} ({role}) password {PASSWORD}"
     event, _ = event_store.open_event(conn.admin, TOWNSHIP, "flood", FLOOD_START, [], "demo", FLOOD_START, "7·3 洪涝")
     yield f"event {event['event_id']} open for {', '.join(event['villages'])}"
