@@ -347,3 +347,16 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if security is not None and security.CHECKS:
         checks = security.CHECKS
         terminalreporter.write_line(f"security probes: {len(checks)} probes, {sum(checks.values())} checks")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Debian Chromium (Selenium) per browser test module."""
+    import shutil
+
+    from browser import start
+
+    driver, profile = start()
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)

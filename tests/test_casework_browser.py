@@ -9,27 +9,20 @@ disaster event opened, its roll-up and unvisited households. Screenshots land in
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 
 import pytest
 import records
-from browser import shot, start, text_of, wait
+from browser import shot, text_of, wait
 from conftest import PASSWORD
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
-from test_household_worker import push, record, roster, run, survey
+from test_clerk_households import medium_household
+from test_household_worker import push, record, roster, run
+from test_roles import flagged_household
 
 from server.validation.submission import local_today
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    driver, profile = start()
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 def as_user(browser, url: str, name: str) -> None:
@@ -59,14 +52,7 @@ def record_step(browser, expect: str, **fields: str) -> None:
 
 def test_each_role_records_its_steps_on_its_own_screens(chromium, conn, township, web):
     browser = chromium
-    a = township.a
-    roster(conn, a, 1)
-    hid = f"{a}-0001"
-    push(conn, a, survey(a, hid))
-    damage = records.submission("damage_survey", "d-roles", village_code=a, household_id=hid)
-    damage.pop("_rev")
-    push(conn, a, damage)
-    run(conn)
+    hid = flagged_household(conn, township.a)
     case = f"{web.url}/clerk/identification/{hid}"
     today = local_today()
 
@@ -133,16 +119,7 @@ def test_each_role_records_its_steps_on_its_own_screens(chromium, conn, township
 
 def test_a_clerk_overrides_a_tier_in_the_browser(chromium, conn, township, web):
     browser = chromium
-    a = township.a
-    roster(conn, a, 1)
-    hid = f"{a}-0001"
-    damage = records.submission("damage_survey", "d-override", village_code=a, household_id=hid)
-    damage["data"].update(house_damage="minor", only_dwelling="no", casualties=[], injured_serious=0,
-                          relocated="none", crop_loss_band="none", direct_loss_yuan=0, water_cut_days=0,
-                          income_drop_pct=0, loans_due="no")  # fmt: skip
-    damage.pop("_rev")
-    push(conn, a, damage)
-    run(conn)
+    hid = medium_household(conn, township.a)
     as_user(browser, web.url, "clerk")
     browser.get(f"{web.url}/clerk/households/{hid}")
     Select(browser.find_element(By.ID, "override-tier")).select_by_value("high")

@@ -6,10 +6,9 @@ tablet, and the correction coming back as an edit. Screenshots of each page land
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
-from browser import shot, start, text_of, wait
+from browser import shot, text_of, wait
 from conftest import PASSWORD, wait_for
 from selenium.webdriver.common.by import By
 
@@ -17,14 +16,6 @@ from server.pipeline import household_store
 from sync import names
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    driver, profile = start()
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture

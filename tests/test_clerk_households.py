@@ -193,17 +193,23 @@ def audit_entries(conn, target: str) -> list[dict]:
     return audit.entries_for(conn.admin, target)
 
 
-def test_a_clerk_overrides_the_tier_with_a_reason_shown_beside_the_computed_one(client, conn, township):
-    a = township.a
-    roster(conn, a, 1)
-    hid = f"{a}-0001"
-    damage = records.submission("damage_survey", "d1", village_code=a, household_id=hid)
+def medium_household(conn, village: str) -> str:
+    """A roster household whose only damage is a minor one to a house that is not its only dwelling (M1)."""
+    roster(conn, village, 1)
+    hid = f"{village}-0001"
+    damage = records.submission("damage_survey", "d-medium", village_code=village, household_id=hid)
     damage["data"].update(house_damage="minor", only_dwelling="no", casualties=[], injured_serious=0,
                           relocated="none", crop_loss_band="none", direct_loss_yuan=0, water_cut_days=0,
                           income_drop_pct=0, loans_due="no")  # fmt: skip
     damage.pop("_rev")
-    push(conn, a, damage)
+    push(conn, village, damage)
     run(conn)
+    return hid
+
+
+def test_a_clerk_overrides_the_tier_with_a_reason_shown_beside_the_computed_one(client, conn, township):
+    a = township.a
+    hid = medium_household(conn, a)
     sign_in(client)
     assert record(conn, hid)["tier"]["tier"] == "medium"
     page = client.get(f"/clerk/households/{hid}").get_data(as_text=True)
