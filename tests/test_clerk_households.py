@@ -233,3 +233,25 @@ def test_a_clerk_overrides_the_tier_with_a_reason_shown_beside_the_computed_one(
         ).status_code
         == 403
     )
+
+
+def test_the_measures_register_lists_relief_given_first_with_its_paperwork_owed(client, conn, township):
+    from test_roles import flagged_household
+
+    hid = flagged_household(conn, township.a)
+    sign_in(client)
+    page = client.get(f"/clerk/identification/{hid}").get_data(as_text=True)
+    for n, (kind, first) in enumerate((("temporary_relief", "1"), ("housing", ""))):
+        client.post(f"/clerk/households/{hid}/measures", data={"csrf_token": TOKEN.search(page).group(1),
+                    "action_key": f"m{n}" + KEY.search(page).group(1), "type": kind, "unit": "镇民政办",
+                    "amount": "1500", "first_relief": first})  # fmt: skip
+    listed = client.get("/clerk/measures").get_data(as_text=True)
+    assert listed.count(f">{hid}</a>") == 2 and "临时救助" in listed and "住房安全保障" in listed
+    owed = client.get("/clerk/measures?owed=1").get_data(as_text=True)
+    assert owed.count(f">{hid}</a>") == 1 and "签字手续" in owed
+    exported = client.get("/clerk/measures.csv?owed=1").get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert (
+        exported[0].startswith("村,户编号,户主,帮扶措施,责任单位") and len(exported) == 2 and "临时救助" in exported[1]
+    )
+    sign_in(client, "clerk_other")
+    assert hid not in client.get("/clerk/measures").get_data(as_text=True)

@@ -43,6 +43,12 @@ def both(zh: str) -> dict[str, str]:
 
 
 EN: dict[str, str] = {
+    "帮扶措施台账": "Measures register",
+    "只看先行救助待补手续": "Only relief given first with paperwork owed",
+    "导出（XLSX）": "Export (XLSX)",
+    "没有记录的帮扶措施": "No measure recorded",
+    "帮扶台账": "Measures",
+    "记录时间": "Recorded at",
     "事件": "Event",
     "关闭事件": "Close the event",
     "受灾村": "Affected villages",

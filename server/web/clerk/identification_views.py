@@ -13,20 +13,21 @@ import datetime as dt
 import secrets
 from collections.abc import Callable
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import Response, abort, current_app, flash, redirect, request, stream_with_context, url_for
 
 from server.access.accounts import User
+from server.casework import exports, tiers
 from server.casework import identification as ident
-from server.casework import tiers
 from server.casework.policy import Policy
 from server.households import model as households
 from server.pipeline import household_store
 from server.web.clerk import bp, stats
-from server.web.clerk.common import couch, form_key, model, render, staff, today, villages
+from server.web.clerk.common import couch, form_key, local_time, model, render, staff, today, villages
+from server.web.clerk.export_views import MIME
 from server.web.clerk.i18n import gettext, loc
 from server.web.errors import ApiError
 from server.web.household_api import visible_record
-from sync import audit
+from sync import audit, names
 from sync.clock import utc_now
 
 ALL_STEPS = {s: ident.STEP_NAMES[s] for s in ident.STEPS + ident.AFTER + ident.REVIEW_STEPS}
@@ -232,3 +233,59 @@ def notice():
         names={v.code: v.name for v in visible},
         today=today().isoformat(),
     )
+
+
+MEASURE_HEADERS = [
+    ("village", "村"), ("household", "户编号"), ("head_name", "户主"), ("type", "帮扶措施"), ("unit", "责任单位"),
+    ("official", "帮扶责任人"), ("date", "日期"), ("amount", "金额（元）"), ("paperwork_owed", "待补手续"),
+    ("by", "记录人"), ("at", "记录时间"),
+]  # fmt: skip
+
+
+def measure_rows(user: User, owed_only: bool) -> list[dict]:
+    """Every measure recorded on the households this account sees (帮扶台账), newest first."""
+    visible = {v.code: v.name for v in villages(user)}
+    rows = []
+    for record in couch().iter_prefix(names.CASES, "household:", page=500):
+        if record.get("village_code") not in visible or record.get("merged_into"):
+            continue
+        current = ident.current(record) or {}
+        catalogue = policy().for_county(record["village_code"][:6])["measures"]
+        for m in current.get("measures", []):
+            if owed_only and not m.get("paperwork_owed"):
+                continue
+            kind = catalogue.get(m.get("type"), {"zh": m.get("measure") or m.get("type"), "en": m.get("type")})
+            rows.append({"village": visible[record["village_code"]], "household": record["household_id"],
+                         "head_name": (record.get("properties") or {}).get("head_name"), "type": loc(kind),
+                         "unit": m.get("unit"), "official": m.get("official"), "date": m.get("date"),
+                         "amount": m.get("amount"), "by": m.get("by"), "at": local_time(m.get("at")),
+                         "paperwork_owed": "、".join(loc(dict(zip(("zh", "en"), ident.PAPERWORK[p], strict=True)))
+                                                    for p in m.get("paperwork_owed") or [])})  # fmt: skip
+    rows.sort(key=lambda r: (r["date"] or "", r["household"]), reverse=True)
+    return rows
+
+
+@bp.get("/measures")
+def measure_list():
+    """帮扶措施台账: the measures of every household the account sees; 先行救助 with paperwork still owed
+    can be listed alone (the reminders)."""
+    user = staff()
+    owed_only = bool(request.args.get("owed"))
+    return render("measures.html", rows=measure_rows(user, owed_only), owed=owed_only, headers=MEASURE_HEADERS)
+
+
+@bp.get("/measures.<fmt>")
+def measure_export(fmt: str):
+    if fmt not in MIME:
+        abort(404)
+    user = staff()
+    owed_only = bool(request.args.get("owed"))
+    rows = measure_rows(user, owed_only)
+    sheet = exports.Sheet("帮扶措施", [k for k, _ in MEASURE_HEADERS], [h for _, h in MEASURE_HEADERS],
+                          lambda: ([r[k] for k, _ in MEASURE_HEADERS] for r in rows))  # fmt: skip
+    audit.record(couch(), user.name, "export.measures", "export:measures", after={"format": fmt, "rows": len(rows)})
+    body = exports.csv_stream(sheet) if fmt == "csv" else exports.xlsx_stream([sheet])
+    response = Response(stream_with_context(body), content_type=MIME[fmt])
+    response.headers["Content-Disposition"] = f'attachment; filename="measures.{fmt}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
