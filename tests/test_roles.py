@@ -7,7 +7,7 @@ import threading
 
 import records
 import requests
-from conftest import PASSWORD, fangpin
+from conftest import PASSWORD, fangpin, wait_for
 from test_boundaries import clerk_session
 from test_clerk_app import KEY, TOKEN
 from test_household_worker import push, record, roster, run, survey
@@ -96,3 +96,35 @@ def test_users_add_makes_village_and_county_accounts(conn, township, settings):
                        (["--role", "village"], "--village")):  # fmt: skip
         bad = fangpin(settings, "users", "add", "bad_1", "--password", PASSWORD, *args, check=False)
         assert bad.returncode == 1 and says in bad.stderr and " / " in bad.stderr
+
+
+def test_the_identification_api_is_scoped_and_guarded_like_the_screens(conn, township, web):
+    hid = flagged_household(conn, township.a)
+    url = f"{web.url}/api/v1/identification"
+
+    def call(name: str, path: str = "", body: dict | None = None, key: str | None = "apikey0001"):
+        headers = {"Idempotency-Key": key} if key else {}
+        if body is None:
+            return requests.get(url + path, auth=(name, PASSWORD), timeout=30)
+        return requests.post(url + path, json=body, headers=headers, auth=(name, PASSWORD), timeout=30)
+
+    # the web process's read model follows the databases within a second or so
+    wait_for(lambda: call("village_a").json()["total"] == 1, timeout=10, interval=0.2, message="listed")
+    listed = call("village_a").json()["households"]
+    assert [(h["household_id"], h["next_step"], h["next_recorded_by"]) for h in listed] == [(hid, "verified", "clerk")]
+    refused = call("village_a", f"/{hid}", {"to": "verified", "consent": True})
+    assert refused.status_code == 409 and "由乡镇记录" in refused.json()["message"]["zh"]
+    assert call("clerk", f"/{hid}", {"to": "verified", "consent": True}, key=None).status_code == 400
+    for _ in range(2):  # a retried request with its key: one step
+        done = call("clerk", f"/{hid}", {"to": "verified", "consent": True})
+        assert done.status_code == 200 and done.json()["identification"]["step"] == "verified"
+    assert [h["step"] for h in record(conn, hid)["identification"]["history"]] == ["verified"]
+    assert call("village_a", "?mine=1").json()["total"] == 1  # the village review is the committee's now
+    measure = call("county", f"/{hid}/measures", {"type": "temporary_relief", "unit": "县民政局", "amount": 3000},
+                   key="apikey0002")  # fmt: skip
+    assert measure.status_code == 200 and measure.json()["identification"]["measures"][0]["unit"] == "县民政局"
+    body = call("county", f"/{hid}").json()
+    assert records.HEAD_ID not in str(body) and body["next_recorded_by"] == "village"
+    assert call("county_other", f"/{hid}").status_code == 404 and call("county_other").json()["total"] == 0
+    assert call("gw_a").status_code == 403
+    assert call("clerk", f"/{hid}", {"to": "verified", "nested": {"a": 1}}).status_code == 400

@@ -13,7 +13,7 @@ from server.access.accounts import Authenticator
 from server.access.lockout import Lockout
 from server.pipeline.policy_store import PolicyCache
 from server.pipeline.readmodel import ReadModel
-from server.web import api, clerk, fieldapp, gateway, household_api, openrosa
+from server.web import api, clerk, fieldapp, gateway, household_api, identification_api, openrosa
 from server.web.auth import load_user
 from server.web.errors import ApiError, error_response, storage_failure
 from server.web.json_input import StoredJSONProvider
@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None, conn: Connection | None = None)
     app.register_blueprint(api.bp)
     app.register_blueprint(household_api.bp)
     app.register_blueprint(household_api.summary_bp)
+    app.register_blueprint(identification_api.bp)
     app.register_blueprint(clerk.bp)
     app.register_blueprint(openrosa.bp)
     app.register_blueprint(fieldapp.bp)

@@ -13,32 +13,21 @@ import datetime as dt
 import secrets
 from collections.abc import Callable
 
-from flask import Response, abort, current_app, flash, redirect, request, stream_with_context, url_for
+from flask import Response, abort, flash, redirect, request, stream_with_context, url_for
 
 from server.access.accounts import User
-from server.casework import exports, tiers
+from server.casework import exports
 from server.casework import identification as ident
-from server.casework.policy import Policy
-from server.households import model as households
-from server.pipeline import household_store
 from server.web.clerk import bp, stats
 from server.web.clerk.common import couch, form_key, local_time, model, render, staff, today, villages
 from server.web.clerk.export_views import MIME
 from server.web.clerk.i18n import gettext, loc
 from server.web.errors import ApiError
 from server.web.household_api import visible_record
+from server.web.identification_api import checklist, deadlines, policy, record_measure, record_step
 from sync import audit, names
-from sync.clock import utc_now
 
 ALL_STEPS = {s: ident.STEP_NAMES[s] for s in ident.STEPS + ident.AFTER + ident.REVIEW_STEPS}
-
-
-def policy() -> Policy:
-    return current_app.extensions["fangpin.policies"].get()
-
-
-def deadlines(village: str) -> dict:
-    return dict(policy().for_county(village[:6])["deadlines"])
 
 
 def waiting_for(row: dict, role: str) -> bool:
@@ -102,9 +91,7 @@ def identification_case(household_id: str):
     current = ident.current(record)
     upcoming = ident.next_step(current) if current else None
     village = record["village_code"]
-    checklist = None
-    if current and current["step"] in ("monitored", "elimination_reviewed"):
-        checklist = ident.elimination_checklist(current, today(), _facts(record), {}, deadlines(village))
+    listed = checklist(record, {})
     names = {v.code: v.name for v in villages(user)}
     props = record.get("properties") or {}
     return render(
@@ -129,7 +116,7 @@ def identification_case(household_id: str):
         and current.get("kind") != "measure_review" and not current.get("provisional"),
         may_start=user.role == "clerk" and current is None and (record.get("tier") or {}).get("tier") == "medium",
         may_measure=user.role in ident.MEASURE_ROLES and current is not None,
-        checklist=checklist,
+        checklist=listed,
         categories=ident.CATEGORIES,
         catalogue=policy().for_county(village[:6])["measures"],
         paperwork=ident.PAPERWORK,
@@ -138,33 +125,13 @@ def identification_case(household_id: str):
     )  # fmt: skip
 
 
-def _facts(record: dict) -> dict:
-    """What elimination checks on the household's current data (its latest surveys)."""
-    day = households.facts_day(record)
-    on = dt.date.fromisoformat(day) if day else today()
-    return tiers.guarantees(record.get("properties") or {}, policy(), record["village_code"], on)
-
-
-def _change(user: User, household_id: str, what: str, apply: Callable[[dict], dict | None]) -> None:
-    """Load, change the identification with ``apply(record) -> ident | None``, save, audit."""
-    record = _record(user, household_id)
-    hid = record["household_id"]
-    before = (ident.current(record) or {}).get("step")
-
-    def change(records: dict[str, dict]) -> dict | None:
-        updated = apply(records[hid])
-        if updated is not None:
-            records[hid]["identification"] = updated
-        return updated
-
+def _saved(user: User, household_id: str, save: Callable[[dict], dict | None]) -> None:
+    """Record through the one code path (:mod:`server.web.identification_api`); say how it went."""
     try:
-        updated = household_store.update(couch(), [hid], change, only_changed=True)
+        save(_record(user, household_id))
     except ident.GuardRefused as exc:
         flash(loc({"zh": exc.zh, "en": exc.en}), "error")
         return
-    if updated is not None:
-        audit.record(couch(), user.name, what, hid, before={"step": before}, after={"step": updated["step"]})
-        model().note_households(household_store.load(couch(), [hid]).values())
     flash(gettext("已保存"), "done")
 
 
@@ -172,18 +139,8 @@ def _change(user: User, household_id: str, what: str, apply: Callable[[dict], di
 def advance(household_id: str):
     user = staff()
     key = form_key("action_key")
-    to = request.form.get("to", "")
     form = request.form.to_dict()
-
-    def apply(record: dict) -> dict | None:
-        limits = deadlines(record["village_code"])
-        checklist = None
-        current = ident.current(record)
-        if to == "eliminated" and current is not None:
-            checklist = ident.elimination_checklist(current, today(), _facts(record), form, limits)
-        return ident.advance(record, to, user.role, user.name, utc_now(), today(), form, key, limits, checklist)
-
-    _change(user, household_id, "household.identification", apply)
+    _saved(user, household_id, lambda record: record_step(user, record, form.get("to", ""), form, key))
     return redirect(url_for("clerk.identification_case", household_id=household_id))
 
 
@@ -192,12 +149,7 @@ def add_measure(household_id: str):
     user = staff()
     key = form_key("action_key")
     form = {k: request.form.get(k, "") for k in ident.MEASURE_FIELDS if k != "paperwork_owed"}
-
-    def apply(record: dict) -> dict | None:
-        catalogue = policy().for_county(record["village_code"][:6])["measures"]
-        return ident.add_measure(record, user.role, form, catalogue, user.name, utc_now(), today(), key)
-
-    _change(user, household_id, "household.measure", apply)
+    _saved(user, household_id, lambda record: record_measure(user, record, form, key))
     return redirect(url_for("clerk.identification_case", household_id=household_id))
 
 
