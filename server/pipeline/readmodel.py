@@ -79,10 +79,29 @@ def household_row(doc: Mapping[str, Any]) -> dict:
         "flagged_on": tier.get("flagged_on"),
         "provisional": tier.get("provisional", True),
         "latlon": parse_geopoint(props.get("location")),
+        "facts": queue_facts(props),
         "prefill": prefill(props),
         "members_prefill": members_prefill(props),
         **_identification(doc),
     }
+
+
+# What the review queue shows of a household beside each submission (the facts a clerk decides
+# on, issue 19): the damage and the household's size and income; never an ID number or health.
+QUEUE_FACTS = ("house_damage", "deaths", "missing", "injured_serious", "direct_loss_yuan", "relocated",
+               "water_cut_days", "crop_loss_band", "income_wage", "income_business", "income_property",
+               "income_transfer", "cost_business")  # fmt: skip
+
+
+def queue_facts(props: Mapping[str, Any]) -> dict[str, Any]:
+    out = {
+        k: props[k]
+        for k in QUEUE_FACTS
+        if isinstance(props.get(k), str | int | float) and not isinstance(props[k], bool)
+    }
+    members = props.get("members")
+    out["size"] = len(members) if isinstance(members, list) else None
+    return out
 
 
 # What a household survey shows for confirmation instead of asking again (form media, release
@@ -225,9 +244,13 @@ class ReadModel:
             return [row for row in self.households.values() if row["village_code"] in wanted]
 
     def head_names(self, household_ids: Iterable[str | None]) -> dict[str, str | None]:
+        return {h: row.get("head_name") for h, row in self.households_by_id(household_ids).items()}
+
+    def households_by_id(self, household_ids: Iterable[str | None]) -> dict[str, dict]:
+        """The household rows of these ids (those known), for lists that show them beside submissions."""
         self._follow(names.CASES, self._note_case_doc)
         with self._lock:
-            return {h: (self.households.get(h) or {}).get("head_name") for h in household_ids if h}
+            return {h: self.households[h] for h in household_ids if h and h in self.households}
 
     # -- a process's own writes ------------------------------------------------------------------
     def note_reviews(self, docs: Iterable[Mapping[str, Any]]) -> None:

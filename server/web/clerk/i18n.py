@@ -43,6 +43,22 @@ def both(zh: str) -> dict[str, str]:
 
 
 EN: dict[str, str] = {
+    "写意见并退回": "write a comment and return",
+    "打开": "Open",
+    "用 j / k 或点击一行，在此预览答案": "Move with j / k or click a row to preview its answers here",
+    "选择全部符合筛选的 {n} 条": "Select all {n} matching the filters",
+    "本页全选": "Select this page",
+    "摘要": "Summary",
+    "{n} 个错误": "{n} error(s)",
+    "{n} 个警告": "{n} warning(s)",
+    "通过并打开下一条": "Approve and open the next",
+    "第 {n} / {total} 条": "{n} of {total}",
+    "上一条": "Previous",
+    "下一条": "Next",
+    "回到队列": "Back to the queue",
+    "通过并下一条": "approve and next",
+    "下一条/上一条": "next/previous",
+    "队列中没有待审核的提交了": "Nothing left to review in this queue",
     "帮扶措施台账": "Measures register",
     "只看先行救助待补手续": "Only relief given first with paperwork owed",
     "导出（XLSX）": "Export (XLSX)",

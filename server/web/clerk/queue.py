@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import parse_qs, urlsplit
 
 from flask import abort, current_app, flash, redirect, request, url_for
 
+from server.access.accounts import User
+from server.casework import summaries
 from server.casework.review import STATES, ActionRefused
 from server.pipeline import review_actions
 from server.web.clerk import bp
@@ -40,23 +43,37 @@ def select(rows: list[dict], f: dict[str, str]) -> list[dict]:
     return out
 
 
+def matching(user: User, f: dict[str, str]) -> list[dict]:
+    """The queue's rows for these filters, in the queue's order (the page, "all matching", next)."""
+    codes = [v.code for v in villages(user)]
+    model().refresh(codes)
+    return model().memo(("queue", tuple(codes), tuple(sorted(f.items()))),
+                        lambda: select(model().review_rows(codes), f))  # fmt: skip
+
+
+def queue_filters(url: str) -> dict[str, str]:
+    """The filters a queue URL (``back``) carries."""
+    query = parse_qs(urlsplit(url).query)
+    return {k: (query.get(k) or [""])[0].strip() for k in FILTERS}
+
+
 @bp.get("/queue")
 def queue():
     user = clerk()
     visible = villages(user)
     f = filters()
     codes = [v.code for v in visible]
-    model().refresh(codes)
-    chosen = model().memo(("queue", tuple(codes), tuple(sorted(f.items()))),
-                          lambda: select(model().review_rows(codes), f))  # fmt: skip
+    chosen = matching(user, f)
     paged = paginate(chosen, "clerk.queue", {k: v for k, v in f.items() if v})
+    households = model().households_by_id(r.get("household_id") for r in paged["rows"])
     return render(
         "queue.html",
         **paged,
         f=f,
         villages=visible,
         names={v.code: v.name for v in visible},
-        heads=model().head_names(r.get("household_id") for r in paged["rows"]),
+        households=households,
+        summary=lambda r: summaries.of(r.get("form_id"), (households.get(r.get("household_id")) or {}).get("facts")),
         surveyors=model().memo(("surveyors", tuple(codes)), lambda: _surveyors(codes)),
         states=STATES,
         action_key=secrets.token_hex(12),  # one per rendered form: a resubmitted form is the same action
@@ -73,9 +90,16 @@ def act():
     user = clerk()
     ids = request.form.getlist("ids")
     action = request.form.get("action", "")
+    then_next = action.endswith("_next")  # the submission page's "… and open the next one"
+    action = action.removesuffix("_next")
     if action not in ACTION_NAMES:
         abort(400)
     back = _back()
+    seen = seen_revisions()
+    if request.form.get("all_matching"):  # every row the queue's filters match, not only this page
+        rows = matching(user, queue_filters(back))
+        ids = [r["id"] for r in rows]
+        seen = {r["id"]: r.get("submission_rev") or "" for r in rows}  # as the server knew them now
     if not ids:
         flash(gettext("请至少选择一条"), "error")
         return redirect(back)
@@ -83,13 +107,28 @@ def act():
     try:
         outcomes = review_actions.act(
             couch(), model(), _policy(), user, [v.code for v in villages(user)],
-            ids, action, request.form.get("comment"), key, seen_revisions(),
+            ids, action, request.form.get("comment"), key, seen,
         )  # fmt: skip
     except ActionRefused as exc:
         flash(loc({"zh": exc.zh, "en": exc.en}), "error")
         return redirect(back)
     _report(gettext(ACTION_NAMES[action]), outcomes, key)
+    queue_url = request.form.get("queue", "")
+    if then_next and _safe(queue_url):
+        return redirect(next_after(user, queue_url, ids[-1], set(ids)) or queue_url)
     return redirect(back)
+
+
+def next_after(user: User, queue_url: str, current: str, skip: set[str]) -> str | None:
+    """The submission page of the queue's next row after ``current`` still waiting for a clerk."""
+    rows = matching(user, queue_filters(queue_url))
+    order = [r["id"] for r in rows]
+    start = order.index(current) + 1 if current in order else 0
+    for row in rows[start:] + rows[:start]:
+        if row["id"] not in skip and row.get("state") in TODO:
+            return url_for("clerk.submission", uuid=row["id"], back=queue_url)
+    flash(gettext("队列中没有待审核的提交了"), "done")
+    return None
 
 
 def seen_revisions() -> dict[str, str]:
@@ -126,6 +165,10 @@ def _policy():
     return current_app.extensions["fangpin.policies"].get()
 
 
+def _safe(target: str) -> bool:
+    return target.startswith("/clerk/") and not target.startswith("//")
+
+
 def _back() -> str:
     target = request.form.get("back", "")
-    return target if target.startswith("/clerk/") and not target.startswith("//") else url_for("clerk.queue")
+    return target if _safe(target) else url_for("clerk.queue")

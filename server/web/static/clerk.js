@@ -24,12 +24,29 @@ document.querySelectorAll("[data-print]").forEach(function (b) {
     });
     if (count) count.textContent = n ? count.getAttribute("data-template").replace("{n}", n) : "";
   }
+  var preview = document.getElementById("preview");
+  var shown = null;
+  function show(row) {  // the answers of the row under the cursor, beside the list (server-rendered, escaped)
+    var id = row.getAttribute("data-id");
+    if (!preview || shown === id) return;
+    shown = id;
+    fetch(table.getAttribute("data-preview").replace("UUID", encodeURIComponent(id)), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : ""; })
+      .then(function (html) { if (shown === id && html) preview.innerHTML = html; });
+  }
   function move(to) {
     if (!rows.length) return;
     cursor = Math.max(0, Math.min(rows.length - 1, to));
     rows.forEach(function (row, i) { row.classList.toggle("cursor", i === cursor); });
     rows[cursor].scrollIntoView({ block: "nearest" });
+    show(rows[cursor]);
   }
+  rows.forEach(function (row, i) {
+    row.addEventListener("click", function (e) {
+      var tag = (e.target.tagName || "").toLowerCase();
+      if (tag !== "a" && tag !== "input") move(i);
+    });
+  });
   function press(action) {
     if (!picks().some(function (b) { return b.checked; }) && cursor >= 0) rows[cursor].querySelector("input.pick").checked = true;
     var button = bulk.querySelector("button[value=" + action + "]");
@@ -55,4 +72,29 @@ document.querySelectorAll("[data-print]").forEach(function (b) {
     e.preventDefault();
   });
   refresh();
+})();
+
+// Submission page: the queue's keys (a approve and open the next, r return, j/k next/previous, u the queue).
+(function () {
+  "use strict";
+  var decide = document.getElementById("decide");
+  if (!decide) return;
+  function go(id) { var link = document.getElementById(id); if (link) link.click(); }
+  var comment = document.getElementById("comment");
+  comment.addEventListener("keydown", function (e) {
+    // Enter in the comment box returns with it (never the form's first button, approve); Esc leaves it
+    if (e.key === "Enter") { e.preventDefault(); if (comment.value.trim()) document.getElementById("return").click(); }
+    else if (e.key === "Escape") comment.blur();
+  });
+  document.addEventListener("keydown", function (e) {
+    var tag = (e.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "select" || tag === "textarea" || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "a") document.getElementById("approve-next").click();
+    else if (e.key === "r") { if (comment.value.trim()) document.getElementById("return").click(); else comment.focus(); }
+    else if (e.key === "j") go("next-submission");
+    else if (e.key === "k") go("prev-submission");
+    else if (e.key === "u") go("back-to-queue");
+    else return;
+    e.preventDefault();
+  });
 })();
