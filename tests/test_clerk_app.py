@@ -209,3 +209,26 @@ def test_submission_photos_are_shown_to_the_clerk_only(client, conn, township):
     assert client.get("/clerk/submissions/withphoto/files/house-1.jpg").status_code == 302
     sign_in(client, "clerk_other")
     assert client.get("/clerk/submissions/withphoto/files/house-1.jpg").status_code == 404
+
+
+def test_all_matching_decides_every_page_and_approve_next_opens_the_next_waiting(client, conn, township):
+    a, b = township.a, township.b
+    many = surveyed(conn, a, 55)  # two pages of the queue
+    other = surveyed(conn, b, 2)  # outside the filter: untouched
+    sign_in(client)
+    queue = f"/clerk/queue?village={a}"
+    page = client.get(queue).get_data(as_text=True)
+    assert 'id="all-matching"' in page and "选择全部符合筛选的 55 条" in page
+    form = {"csrf_token": TOKEN.search(page).group(1), "action_key": KEY.search(page).group(1)}
+    # approve and open the next: the next row still waiting in the same filter
+    first = many[0]
+    resp = client.post("/clerk/queue/act", data={**form, "ids": [first], "action": "approve_next", "queue": queue,
+                       "back": f"/clerk/submissions/{first}"})  # fmt: skip
+    assert review(conn, a, first)["state"] == "approved"
+    assert "/clerk/submissions/" in resp.headers["Location"] and first not in resp.headers["Location"]
+    page = client.get(queue).get_data(as_text=True)
+    form = {"csrf_token": TOKEN.search(page).group(1), "action_key": KEY.search(page).group(1)}
+    resp = client.post("/clerk/queue/act", data={**form, "all_matching": "1", "action": "approve", "back": queue})
+    assert resp.status_code == 302
+    assert {review(conn, a, u)["state"] for u in many} == {"approved"}
+    assert {review(conn, b, u)["state"] for u in other} == {"received"}
