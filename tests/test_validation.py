@@ -357,11 +357,22 @@ def test_constraint_issue_carries_the_forms_own_message():
     doc = submission(D)
     doc["data"]["income_drop_pct"] = 120
     [found] = validate_submission(doc, VILLAGE, CATALOG, Context(today=TODAY))
-    assert found["message"] == {
-        "zh": "income_drop_pct：须在0到100之间",
-        "en": "income_drop_pct: Must be between 0 and 100",
+    assert found["message"] == {  # the question by its label, as the form shows it, not its data path
+        "zh": "“预计今年家庭收入下降（%）”：须在0到100之间",
+        "en": '"Expected drop of this year\'s income (%)": Must be between 0 and 100',
     }
-    assert found["value"] == 120
+    assert found["path"] == "income_drop_pct" and found["value"] == 120
+
+
+def test_issue_messages_name_repeat_questions_by_group_entry_and_label():
+    doc = submission(H)
+    doc["data"]["members"][1]["id_number"] = "110105194912310021"  # a wrong check digit
+    found = [
+        i for i in validate_submission(doc, VILLAGE, CATALOG, Context(today=TODAY)) if i["code"] == "id.check_digit"
+    ]
+    assert found and found[0]["path"] == "members[2]/id_number"
+    assert "第2项·身份证号" in found[0]["message"]["zh"] and "members[2]" not in found[0]["message"]["zh"]
+    assert "#2 · " in found[0]["message"]["en"]
 
 
 def test_same_id_in_another_household_warns():

@@ -55,7 +55,54 @@ def validate_submission(doc: Mapping[str, Any], village: str, catalog: Catalog, 
         rule_issues = apply_rules(spec.form_id, clean, ctx)
         issues += capped + without_form_echo(form_issues, rule_issues) + place_mismatch(doc, data, spec)
         issues += rule_issues
+        issues = with_labels(issues, spec)
     return cap_issues(without_shadowed_warnings(issues))
+
+
+def with_labels(issues: list[dict], spec: FormSpec) -> list[dict]:
+    """Messages that name the question by its label, as the form shows it (家庭成员第2项·身份证号),
+    not by its data path; the path stays in ``path`` for machines."""
+    out = []
+    for found in issues:
+        path = found.get("path") or ""
+        labels = question_label(path, spec)
+        if not labels:
+            out.append(found)
+            continue
+        message = {lang: text.replace(path, labels[lang], 1) for lang, text in found["message"].items()}
+        out.append({**found, "message": message})
+    return out
+
+
+# Repeats the released forms left without a label (their begin_repeat rows): named here until a
+# form release labels them.
+UNLABELLED_REPEATS = {"members": {"zh": "家庭成员", "en": "Household members"}}
+
+
+def question_label(path: str, spec: FormSpec) -> dict[str, str] | None:
+    """``members[2]/id_number`` → {"zh": "家庭成员第2项·身份证号", "en": "Household members #2 · ID number"};
+    None for a path the form does not label."""
+    parts, data_path = [], ""
+    for step in path.split("/"):
+        match = re.fullmatch(r"([A-Za-z_][\w.-]*)(?:\[(\d+)\])?", step)
+        if match is None:
+            return None
+        data_path = f"{data_path}/{match.group(1)}" if data_path else match.group(1)
+        field = spec.fields.get(data_path)
+        label = (field.label if field else None) or UNLABELLED_REPEATS.get(data_path)
+        if not label:
+            return None
+        parts.append((label, match.group(2)))
+    if not parts:
+        return None
+    out = {}
+    for lang, (joiner, nth) in {"zh": ("·", "第{}项"), "en": (" · ", " #{}")}.items():
+        words = []
+        for label, index in parts:
+            text = label.get(lang) or label.get("zh") or ""
+            words.append(text + (nth.format(index) if index else ""))
+        out[lang] = f"“{joiner.join(words)}”" if lang == "zh" else f'"{joiner.join(words)}"'
+    return out
 
 
 def without_form_echo(form_issues: list[dict], rule_issues: list[dict]) -> list[dict]:

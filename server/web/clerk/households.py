@@ -284,6 +284,19 @@ def show(value: Any, key: str | None = None) -> str:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
 
 
+# What the tier engine may report missing that is not one question of a form.
+DERIVED = {
+    "income": {
+        "zh": "收入（工资性、生产经营性、财产性、转移性）",
+        "en": "incomes (wages, business, property, transfers)",
+    },
+    "income_line": {"zh": "本地监测收入线", "en": "the local income line"},
+    "members": {"zh": "家庭成员", "en": "household members"},
+}
+
+
 def label(key: str) -> str:
     f = property_fields().get(key)
-    return loc(f.label) if f and f.label else key
+    if f and f.label:
+        return loc(f.label)
+    return loc(DERIVED[key]) if key in DERIVED else key
