@@ -185,7 +185,7 @@ def test_submission_page_shows_labels_issues_beside_fields_and_history(client, c
     assert "家庭情况排查" in page and "户主姓名" in page and "王秀英" in page
     row = re.search(r'<tr class="[^"]*has-issue[^"]*" data-path="phone">(.*?)</tr>', page, re.S)
     assert row and "12345" in row.group(1)
-    assert "有问题" in page and "checked" in page
+    assert "有问题" in page and "系统校验" in page and ">checked<" not in page  # history in words, not codes
 
 
 def test_submission_photos_are_shown_to_the_clerk_only(client, conn, township):

@@ -68,7 +68,7 @@ def test_resolving_a_hard_conflict_from_the_side_by_side_screen(client, conn, to
     assert rec["conflict"] is None and rec["properties"]["phone"] == "13900139000" and rec["version"] == 4
     assert conn.admin.get(names.village_db(township.a), f"household:{hid}")["properties"]["phone"] == "13900139000"
     after = client.get(f"/clerk/households/{hid}").get_data(as_text=True)
-    assert "已处理：第 4 版" in after and 'id="conflict-table"' not in after and "household.resolve" in after
+    assert "已处理：第 4 版" in after and 'id="conflict-table"' not in after and "处理冲突" in after
     stale = client.post(
         f"/clerk/households/{hid}/resolve", data={**form_fields(page), "action_key": "b" * 16, "version": "3"}
     )

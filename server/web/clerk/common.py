@@ -12,6 +12,7 @@ from server.casework.review import STATE_NAMES
 from server.pipeline.readmodel import ReadModel
 from server.validation.submission import local_today
 from server.web import csrf
+from server.web.clerk import words
 from server.web.clerk.i18n import gettext, lang, loc
 from sync.couch import Couch
 
@@ -116,5 +117,6 @@ def render(template: str, **context: Any) -> str:
         tier_names=TIER_NAMES,
         tier_label={k or "none": gettext(v) for k, v in TIER_NAMES.items()},
         state_names={k: v[0] for k, v in STATE_NAMES.items()},
+        word=lambda kind, code: loc(found) if (found := words.word(kind, code)) else code,
         **context,
     )
