@@ -152,6 +152,18 @@ class FormSpec:
 ACTIONS = frozenset({"setvalue", "setgeopoint"})  # XForms actions inside a control (trigger, defaults)
 
 
+def choice_labels(f: Field | None, value: object) -> dict[str, str] | None:
+    """A choice answer as its labels ``{"zh", "en"}`` (a select_multiple's joined with 、), or None
+    when ``value`` is not an answer from ``f``'s list."""
+    if f is None or not f.choices or not isinstance(value, str):
+        return None
+    labels = {c.value: c.label for c in f.choices}
+    parts = value.split() if f.kind == "select_multiple" else [value]
+    if not parts or not all(p in labels for p in parts):
+        return None
+    return {lang: "、".join(labels[p].get(lang) or labels[p].get("zh") or p for p in parts) for lang in ("zh", "en")}
+
+
 def selected(answer: object) -> frozenset[str]:
     """The choices of a select answer: XForms writes a select_multiple as space-separated values,
     so a select_one answer is the one-element case (release 2026120105 made ``health`` multiple)."""

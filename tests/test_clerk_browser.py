@@ -214,7 +214,7 @@ def test_clerk_resolves_a_conflict_exports_xlsx_and_walks_the_identification_pag
     browser.find_element(By.ID, "export-households-xlsx").click()
     [file] = wait_for(lambda: [p for p in downloads.glob("*.xlsx") if p.stat().st_size], message="the XLSX download")
     book = load_workbook(file, read_only=True)
-    rows = list(book["households"].iter_rows(values_only=True))
-    assert rows[0][0] == "户编号 household_id" and hid in [r[0] for r in rows[1:]]
-    phone = rows[0].index("phone")
+    rows = list(book["农户"].iter_rows(values_only=True))
+    assert rows[0][0] == "户编号" and hid in [r[0] for r in rows[1:]]
+    phone = rows[0].index("联系电话")
     assert next(r for r in rows[1:] if r[0] == hid)[phone] == "139****9000"  # masked unless asked

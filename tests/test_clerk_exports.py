@@ -29,20 +29,27 @@ def test_submissions_xlsx_has_a_column_per_field_and_a_sheet_per_repeat_masked_b
     surveyed(conn, township.a, 3)
     sign_in(client)
     book = workbook(client.get("/clerk/export/submissions.xlsx?state=all&form=household_survey"))
-    assert book.sheetnames == ["household_survey", "household_survey.members"]
-    main = table(book["household_survey"])
-    assert len(main) == 3 and {r["村代码"] for r in main} == {township.a}
-    assert "户主姓名 head_name" in main[0] and "人均" not in "".join(main[0])  # form fields, not derived ones
+    assert book.sheetnames == ["家庭情况排查", "家庭情况排查·家庭成员"]
+    main = table(book["家庭情况排查"])
+    assert len(main) == 3 and {r["村代码"] for r in main} == {township.a} and {r["村"] for r in main} == {"石坪村"}
+    assert "户主姓名" in main[0] and "人均" not in "".join(main[0])  # form fields, not derived ones
     head = next(r for r in main if r["户编号"] == f"{township.a}-0001")
-    assert head["户主身份证号 head_id_number"] == "110105********002X" and head["联系电话 phone"] == "138****8000"
-    members = table(book["household_survey.members"])
-    assert len(members) == 9 and {m["序号 position"] for m in members} == {1, 2, 3}
-    assert all("*" in m[next(k for k in m if k.endswith("members/id_number"))] for m in members)
-    whole = table(workbook(client.get("/clerk/export/submissions.xlsx?state=all&numbers=whole"))["household_survey"])
-    assert records.HEAD_ID in {r["户主身份证号 head_id_number"] for r in whole}
+    assert head["户主身份证号"] == "110105********002X" and head["联系电话"] == "138****8000"
+    # in Chinese: labels for codes, Beijing time, the device, the state's name
+    assert head["户类型"] == "脱贫户" and head["表单"] == "家庭情况排查" and head["状态"] == "待审核"
+    assert head["完成时间"] == "2026-11-20 09:20" and head["设备"] == "tab-1"
+    assert not any(isinstance(k, str) and "_" in k for k in main[0])  # no data path as a header
+    members = table(book["家庭情况排查·家庭成员"])
+    assert len(members) == 9 and {m["序号"] for m in members} == {1, 2, 3}
+    assert all("*" in m["身份证号"] for m in members) and {m["性别"] for m in members} <= {"男", "女"}
+    whole = workbook(client.get("/clerk/export/submissions.xlsx?state=all&numbers=whole"))
+    assert whole.sheetnames[0] == "全部提交" and len(table(whole["全部提交"])) == 3
+    assert records.HEAD_ID in {r["户主身份证号"] for r in table(whole["家庭情况排查"])}
     entries = [e for e in audit.entries_for(conn.admin, "export:submissions")]
     assert sorted(e["after"]["whole_numbers"] for e in entries) == [False, True]
     assert {e["actor"] for e in entries} == {"clerk"}
+    every = client.get("/clerk/export/submissions.csv?state=all").get_data().decode("utf-8-sig")  # no form: all
+    assert every.splitlines()[0].startswith("提交编号,村,村代码,户编号,表单") and every.count("\n") == 4
 
 
 def test_households_csv_follows_the_filters_and_never_writes_a_formula(client, conn, township):
@@ -52,17 +59,16 @@ def test_households_csv_follows_the_filters_and_never_writes_a_formula(client, c
     run(conn)
     sign_in(client)
     resp = client.get("/clerk/export/households.csv")
-    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert resp.status_code == 200 and resp.headers["Content-Type"] == "text/csv; charset=utf-8"
     raw = resp.get_data()
     assert raw.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert [r["户编号 household_id"] for r in rows] == [f"{a}-0001", f"{a}-0002", f"{a}-0003"]
-    assert rows[0]["phone"] == "138****8000" and rows[2]["head_name"] == '\'=HYPERLINK("http://x")'
-    members = list(csv.reader(io.StringIO(client.get("/clerk/export/households.csv?sheet=members")
+    assert [r["户编号"] for r in rows] == [f"{a}-0001", f"{a}-0002", f"{a}-0003"]
+    assert rows[0]["联系电话"] == "138****8000" and rows[2]["户主姓名"] == '\'=HYPERLINK("http://x")'
+    assert rows[0]["村"] == "石坪村" and rows[0]["风险等级"] == "未定级" and rows[0]["户类型"] == "脱贫户"
+    members = list(csv.reader(io.StringIO(client.get("/clerk/export/households.csv?sheet=家庭成员")
                                           .get_data().decode("utf-8-sig"))))  # fmt: skip
-    assert (
-        members[0][:3] == ["户编号 household_id", "序号 position", "name"] and len(members) == 1 + 9
-    )  # three households of three
+    assert members[0][:3] == ["户编号", "序号", "姓名"] and len(members) == 1 + 9  # three households of three
     assert client.get("/clerk/export/households.csv?tier=high").get_data().decode("utf-8-sig").count("\n") == 1
     one = client.get(f"/clerk/export/households.csv?q={a}-0002").get_data().decode("utf-8-sig")
     assert one.count("\n") == 2 and f"{a}-0002" in one  # the list's search narrows the export too
@@ -72,8 +78,8 @@ def test_households_csv_follows_the_filters_and_never_writes_a_formula(client, c
 def test_another_townships_clerk_exports_none_of_these_rows(client, conn, township):
     surveyed(conn, township.a, 2)
     sign_in(client, "clerk_other")
-    sub = table(workbook(client.get("/clerk/export/submissions.xlsx?state=all"))["household_survey"])
-    hh = table(workbook(client.get("/clerk/export/households.xlsx"))["households"])
+    sub = table(workbook(client.get("/clerk/export/submissions.xlsx?state=all"))["家庭情况排查"])
+    hh = table(workbook(client.get("/clerk/export/households.xlsx"))["农户"])
     assert sub == [] and hh == []
     client.delete_cookie("fangpin_session")
     assert client.get("/clerk/export/households.xlsx").status_code == 302  # signed out: to the login page

@@ -48,6 +48,7 @@ def review_row(doc: Mapping[str, Any]) -> dict:
         "form_version": doc.get("form_version"),
         "household_id": household.get("id") or doc.get("household_id"),
         "submitted_by": doc.get("submitted_by"),
+        "device_id": doc.get("device_id"),
         "state": doc.get("state"),
         "submission_rev": doc.get("submission_rev"),
         "completed_at": doc.get("completed_at"),

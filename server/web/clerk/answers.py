@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from forms.spec import Field, FormSpec
+from forms.spec import Field, FormSpec, choice_labels
 
 CONTAINERS = ("group", "repeat")
 
@@ -91,11 +91,9 @@ def _row(
 
 def display(value: Any, f: Field | None) -> Any:
     """Choice values as their labels ({zh, en}); lists and objects as text."""
-    if f is not None and f.choices and isinstance(value, str):
-        labels = {c.value: c.label for c in f.choices}
-        parts = value.split() if f.kind == "select_multiple" else [value]
-        if all(p in labels for p in parts):
-            return {lang: "、".join(labels[p].get(lang) or p for p in parts) for lang in ("zh", "en")}
+    labels = choice_labels(f, value)
+    if labels is not None:
+        return labels
     if isinstance(value, list | dict):
         return str(value)
     return value

@@ -10,12 +10,14 @@ from collections.abc import Iterator
 
 from flask import Response, abort, current_app, request, stream_with_context
 
+from forms.spec import Field
 from server.casework import exports, identification
+from server.casework.review import STATE_NAMES
 from server.households import model as households
 from server.pipeline.roster_import import XLSX
 from server.web.clerk import bp, queue
 from server.web.clerk import households as households_page
-from server.web.clerk.common import clerk, couch, model, render, today, villages
+from server.web.clerk.common import FORM_NAMES, clerk, couch, model, render, today, villages
 from server.web.clerk.i18n import gettext
 from sync import audit, names
 
@@ -59,22 +61,33 @@ def export_submissions(fmt: str):
     if fmt not in MIME:
         abort(404)
     user = clerk()
-    codes = [v.code for v in villages(user)]
+    visible = villages(user)
+    codes = [v.code for v in visible]
     f = queue.filters()
     rows = queue.select(model().review_rows(codes), f)
     catalog = current_app.extensions["fangpin.forms"]
     wanted = [f["form"]] if f["form"] else sorted(catalog.get())
     whole = request.args.get("numbers") == "whole"
-    sheets: list[exports.Sheet] = []
+    names = export_names(visible)
+    # without a form: every submission first (a CSV without sheet= gives all forms' rows), then each form's
+    sheets: list[exports.Sheet] = [] if f["form"] else [exports.all_submissions_sheet(lambda: rows, names)]
     for form_id in wanted:
         spec = catalog.newest(form_id)
         if spec is None:
             continue
         chosen = [r for r in rows if r.get("form_id") == form_id]
-        sheets += exports.submission_sheets(spec, lambda c=chosen: _with_docs(c), whole)
+        sheets += exports.submission_sheets(spec, lambda c=chosen: _with_docs(c), whole, names)
     if not sheets:
         abort(404)
     return _send("submissions", fmt, sheets, len(rows))
+
+
+def export_names(visible) -> exports.Names:
+    return exports.Names(
+        villages={v.code: v.name for v in visible},
+        forms=FORM_NAMES,
+        states={k: v[0] for k, v in STATE_NAMES.items()},
+    )
 
 
 def _with_docs(rows: list[dict]) -> Iterator[tuple[dict, dict]]:
@@ -104,20 +117,27 @@ def export_households(fmt: str):
             yield from (loaded[k] for k in sorted(loaded))
 
     def step_of(record: dict) -> str | None:
-        return (identification.current(record) or {}).get("step")
+        step = (identification.current(record) or {}).get("step")
+        return identification.STEP_NAMES[step][0] if step in identification.STEP_NAMES else step
 
-    sheets = exports.household_sheets(records, _property_columns(), request.args.get("numbers") == "whole", step_of)
+    whole = request.args.get("numbers") == "whole"
+    members = current_app.extensions["fangpin.forms"].newest("household_survey")
+    member_fields = (
+        {p.split("/", 1)[1]: f for p, f in members.fields.items() if p.startswith("members/")} if members else {}
+    )
+    villages_of = {v.code: v.name for v in villages(user)}
+    sheets = exports.household_sheets(records, _property_columns(), whole, step_of, villages_of, member_fields)
     return _send("households", fmt, sheets, len(ids))
 
 
-def _property_columns() -> list[str]:
+def _property_columns() -> list[tuple[str, Field]]:
     """Household properties in form order: the household survey's, then the damage survey's."""
     catalog = current_app.extensions["fangpin.forms"]
-    out: list[str] = []
+    out: dict[str, Field] = {}
     for form_id in ("household_survey", "damage_survey"):
         spec = catalog.newest(form_id)
         if spec is not None:
             for path, _ in exports.spec_columns(spec):
                 if "/" not in path and path not in households.NOT_PROPERTIES and path not in out:
-                    out.append(path)
-    return out
+                    out[path] = spec.fields[path]
+    return list(out.items())
