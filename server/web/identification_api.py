@@ -186,23 +186,22 @@ def get_identification(household_id: str):
 
 @bp.post("/<household_id>")
 def post_step(household_id: str):
-    user = _worker()
-    record = _record(user, household_id)
-    form, key = _body(), _key()
-    try:
-        record_step(user, record, form.get("to", ""), form, key)
-    except ident.GuardRefused as exc:
-        raise ApiError(409, "refused", exc.zh, exc.en) from None
-    return jsonify(summary(household_store.load(couch(), [record["household_id"]])[record["household_id"]], user))
+    return _post(household_id, lambda user, record, form, key: record_step(user, record, form.get("to", ""), form, key))
 
 
 @bp.post("/<household_id>/measures")
 def post_measure(household_id: str):
+    return _post(household_id, record_measure)
+
+
+def _post(household_id: str, save: Callable[[User, dict, dict, str], dict | None]):
+    """Record with ``save``; a refusal is 409 with its reason; the answer is the household's summary."""
     user = _worker()
     record = _record(user, household_id)
     form, key = _body(), _key()
     try:
-        record_measure(user, record, form, key)
+        save(user, record, form, key)
     except ident.GuardRefused as exc:
         raise ApiError(409, "refused", exc.zh, exc.en) from None
-    return jsonify(summary(household_store.load(couch(), [record["household_id"]])[record["household_id"]], user))
+    hid = record["household_id"]
+    return jsonify(summary(household_store.load(couch(), [hid])[hid], user))
