@@ -60,6 +60,8 @@ def test_households_csv_follows_the_filters_and_never_writes_a_formula(client, c
     sign_in(client)
     resp = client.get("/clerk/export/households.csv")
     assert resp.status_code == 200 and resp.headers["Content-Type"] == "text/csv; charset=utf-8"
+    disposition = resp.headers["Content-Disposition"]  # a header is Latin-1 (gunicorn refused the Chinese name)
+    assert disposition.encode("latin-1") and "filename*=UTF-8''" in disposition and "%E5%86%9C%E6%88%B7" in disposition
     raw = resp.get_data()
     assert raw.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from urllib.parse import quote
 
 from flask import Response, abort, current_app, request, stream_with_context
 
@@ -45,9 +46,15 @@ def _send(kind: str, fmt: str, sheets: list[exports.Sheet], count: int) -> Respo
         body, name = exports.xlsx_stream(sheets), f"{kind}.xlsx"
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
     response = Response(stream_with_context(body), content_type=MIME[fmt])
-    response.headers["Content-Disposition"] = f'attachment; filename="fangpin-{stamp}-{name}"'
+    response.headers["Content-Disposition"] = attachment(f"fangpin-{stamp}-{name}", f"fangpin-{stamp}-{kind}.{fmt}")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def attachment(name: str, ascii_name: str) -> str:
+    """A download's Content-Disposition: the Chinese file name (RFC 6266 ``filename*``) with an
+    ASCII one for old clients — a header must be Latin-1, and gunicorn refuses anything else."""
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 @bp.get("/export")
