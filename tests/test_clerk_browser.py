@@ -133,7 +133,7 @@ def test_clerk_reviews_a_tablets_surveys_and_a_returned_one_comes_back_corrected
     browser.find_element(By.CSS_SELECTOR, f'tr[data-id="{target}"] a.open').click()
     wait(browser, lambda d: "/clerk/submissions/" in d.current_url)
     answers = text_of(browser, "#answers")
-    assert "住房受损程度" in answers and "受损房屋间数 2" in answers and "rooms_damaged" not in answers  # the correction
+    assert "住房受损程度" in answers and "受损房屋间数 2" in answers and "rooms_damaged" not in answers  # corrected
     assert "请补拍房屋照片" in text_of(browser, "#comments")
     shot(browser, "submission")
 
