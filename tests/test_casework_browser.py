@@ -104,6 +104,10 @@ def test_each_role_records_its_steps_on_its_own_screens(chromium, conn, township
     unmet = [li.get_attribute("data-condition") for li in browser.find_elements(By.CSS_SELECTOR, "#checklist li.alert")]
     assert "months" in unmet and "notice" in unmet and "measure" not in unmet  # monitored today, no notice yet
     shot(browser, "identification-monitored")
+    browser.find_element(By.ID, "nav-measures").click()  # the township's register of measures
+    wait(browser, lambda d: d.find_elements(By.ID, "measures-table"))
+    assert "公益性岗位" in text_of(browser, "#measures-table") and "张干部" in text_of(browser, "#measures-table")
+    shot(browser, "measures")
 
     ident = record(conn, hid)["identification"]
     assert [(h["step"], h["by"]) for h in ident["history"]] == [
