@@ -149,11 +149,16 @@ def due(ident: Mapping[str, Any]) -> str:
 def overdue(ident: Mapping[str, Any] | None, today: dt.date) -> bool:
     """Past the deadline with the county's approval (or the measure review) still owed; a
     provisional inclusion does not stop the clock."""
+    return ident is not None and clock_runs(ident) and today.isoformat() > due(ident)
+
+
+def clock_runs(ident: Mapping[str, Any] | None) -> bool:
+    """The deadline still binds: the county has not approved yet (or the measure review is owed)."""
     if not ident:
         return False
     if ident.get("kind") == "measure_review":
-        return ident["step"] == "review_due" and today.isoformat() > due(ident)
-    return ident["step"] in STEPS[:APPROVED] and today.isoformat() > due(ident)
+        return ident["step"] == "review_due"
+    return ident["step"] in STEPS[:APPROVED]
 
 
 def next_step(ident: Mapping[str, Any]) -> str | None:

@@ -142,12 +142,11 @@ def _identification(doc: Mapping[str, Any]) -> dict:
     if ident is None:
         return {"identification": None, "ident_kind": None, "ident_due": None, "ident_overdue_after": None,
                 "publicity_start": None, "provisional_inclusion": False, "followed_up": visited}  # fmt: skip
-    owes_clock = identification.overdue(ident, dt.date.fromisoformat(identification.due(ident)) + dt.timedelta(days=1))
     return {
         "identification": ident["step"],
         "ident_kind": ident.get("kind", "identification"),
         "ident_due": identification.due(ident),
-        "ident_overdue_after": identification.due(ident) if owes_clock else None,
+        "ident_overdue_after": identification.due(ident) if identification.clock_runs(ident) else None,
         "publicity_start": ident.get(
             "elimination_notice" if ident["step"] == "elimination_reviewed" else "publicity_start"
         ),

@@ -123,6 +123,12 @@ def summary(record: dict, user: User) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def next_of(row: dict) -> str | None:
+    """The next step of a household row of the read model (its ``identification`` step and kind)."""
+    step = row.get("identification")
+    return ident.next_step({"kind": row.get("ident_kind") or "identification", "step": step}) if step else None
+
+
 def _worker() -> User:
     user = require_user()
     if user.role not in WORKERS:
@@ -165,7 +171,7 @@ def list_identification():
     for row in model.household_rows(codes):
         if not row.get("identification") or (step and row["identification"] != step):
             continue
-        upcoming = ident.next_step({"kind": row.get("ident_kind") or "identification", "step": row["identification"]})
+        upcoming = next_of(row)
         if mine and ident.WHO.get(upcoming or "") != user.role:
             continue
         found.append({"household_id": row["id"], "village_code": row["village_code"], "head_name": row.get("head_name"),

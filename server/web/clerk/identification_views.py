@@ -24,7 +24,7 @@ from server.web.clerk.export_views import MIME
 from server.web.clerk.i18n import gettext, loc
 from server.web.errors import ApiError
 from server.web.household_api import visible_record
-from server.web.identification_api import checklist, deadlines, policy, record_measure, record_step
+from server.web.identification_api import checklist, deadlines, next_of, policy, record_measure, record_step
 from sync import audit, names
 
 ALL_STEPS = {s: ident.STEP_NAMES[s] for s in ident.STEPS + ident.AFTER + ident.REVIEW_STEPS}
@@ -32,12 +32,8 @@ ALL_STEPS = {s: ident.STEP_NAMES[s] for s in ident.STEPS + ident.AFTER + ident.R
 
 def waiting_for(row: dict, role: str) -> bool:
     """The household's next step is one ``role`` records."""
-    kind = row.get("ident_kind") or "identification"
-    step = row.get("identification")
-    if not step:
-        return False
-    upcoming = ident.next_step({"kind": kind, "step": step})
-    return bool(upcoming) and ident.WHO.get(upcoming) == role
+    upcoming = next_of(row)
+    return bool(upcoming) and ident.WHO.get(upcoming or "") == role
 
 
 @bp.get("/identification")
