@@ -65,6 +65,13 @@ class Choice:
     label: dict[str, str]
 
 
+# What the forms work out without asking (calculate rows carry no label), named for the screens
+# and lists that show them; the names are the data contract's (domain.md).
+CALCULATED_LABELS = {
+    "household_id": {"zh": "户编号", "en": "Household id"},
+    "new_household_id": {"zh": "新户编号", "en": "New household id"},
+    "household_base_version": {"zh": "所依据的农户版本", "en": "Household version it was based on"},
+}
 MAX_ITEMS = {"members": 50, "photos": 20}  # repeat name -> most entries one survey may have
 MAX_ITEMS_DEFAULT = 50
 
@@ -194,6 +201,15 @@ def _itext_ref(ref: str | None) -> str | None:
     return match.group(1) if match else None
 
 
+def _field_label(control: etree._Element | None, wrapper: etree._Element | None, itext: dict) -> dict[str, str]:
+    """A control's label, or for a repeat the label of the group around it (where XLSForm puts it)."""
+    for element in (control, wrapper):
+        label = _label(element, itext) if element is not None else {}
+        if label:
+            return label
+    return {}
+
+
 def _label(control: etree._Element, itext: dict[str, dict[str, str]]) -> dict[str, str]:
     label = control.find("x:label", NS)
     if label is None:
@@ -235,6 +251,7 @@ def compile_xform(xml: bytes) -> FormSpec:
     walk(instance, "")
     binds = {rel(b.get("nodeset", "")): b for b in model.findall("x:bind", NS)}
     controls: dict[str, etree._Element] = {}
+    wrappers: dict[str, etree._Element] = {}  # a repeat's label sits on the group around it
     for control in root.find("h:body", NS).iter():
         if not isinstance(control.tag, str):
             continue
@@ -245,6 +262,8 @@ def compile_xform(xml: bytes) -> FormSpec:
             kinds[rel(ref)] = "repeat"
         controls.setdefault(rel(ref), control)
         if _local(control) == "repeat":
+            if _local(controls[rel(ref)]) == "group":
+                wrappers[rel(ref)] = controls[rel(ref)]
             controls[rel(ref)] = control
 
     fields: dict[str, Field] = {}
@@ -282,7 +301,7 @@ def compile_xform(xml: bytes) -> FormSpec:
         fields[data_path] = Field(
             path=data_path,
             kind=kind,
-            label=_label(control, itext) if control is not None else {},
+            label=_field_label(control, wrappers.get(path), itext) or dict(CALCULATED_LABELS.get(data_path, {})),
             required=_expr(bind, "required"),
             constraint=_expr(bind, "constraint"),
             constraint_msg=dict(itext.get(msg_ref, {})) if msg_ref else ({"en": plain_msg} if plain_msg else None),

@@ -26,6 +26,22 @@ def test_bad_village_code_is_refused_in_both_languages(conn, settings):
     assert "村代码须为12位数字" in proc.stderr and "village code must be 12 digits" in proc.stderr
 
 
+def test_areas_add_names_townships_and_counties_for_the_screens(conn, settings):
+    assert fangpin(settings, "areas", "add", "500112104", "大盛镇").stdout == "registered: township 500112104 大盛镇\n"
+    assert fangpin(settings, "areas", "add", "500112", "渝北区").stdout.startswith("registered: county")
+    assert fangpin(settings, "areas", "add", "500112104", "大盛镇").stdout.startswith("unchanged")
+    fangpin(settings, "areas", "add", "500112104", "大盛街道")  # renamed: the new name holds
+    fangpin(settings, "villages", "add", "500112104201", "石坪村")
+    assert fangpin(settings, "areas", "list").stdout == "500112\t渝北区\n500112104\t大盛街道\n"
+    for bad in ("5001121", "50011210420x", "500112104201"):  # a village is named by `villages add`
+        proc = fangpin(settings, "areas", "add", bad, "某地", check=False)
+        assert proc.returncode != 0 and "乡镇代码须为9位" in proc.stderr and "a township code 9" in proc.stderr
+    assert fangpin(settings, "areas", "add", "500113", " ", check=False).returncode != 0
+    changes = [d for d in conn.admin.iter_prefix(names.CASES, "audit:") if d.get("action") == "area.upsert"]
+    assert [(d["target"], d["after"]["name"]) for d in sorted(changes, key=lambda d: d["ts"])] == [
+        ("area:500112104", "大盛镇"), ("area:500112", "渝北区"), ("area:500112104", "大盛街道")]  # fmt: skip
+
+
 def test_users_add_hashes_the_password_and_checks_its_input(conn, settings):
     fangpin(settings, "villages", "add", "500112104201", "石坪村")
     out = fangpin(

@@ -106,6 +106,36 @@ def add_village(admin: Couch, code: str, name: str, actor: str = "cli") -> tuple
     return Village(code, name.strip()), True
 
 
+AREA_LEVELS = {6: "county", 9: "township"}  # code length -> level
+
+
+def add_area(admin: Couch, code: str, name: str, actor: str = "cli") -> tuple[str, bool]:
+    """Name a county (6 digits) or township (9 digits), so screens and lists say 大盛镇, not
+    500112104; idempotent. Returns (level, changed)."""
+    level = AREA_LEVELS.get(len(code)) if code.isdigit() else None
+    if level is None:
+        raise AccountError(f"县代码须为6位、乡镇代码须为9位数字：{code!r}",
+                           f"a county code has 6 digits, a township code 9: {code!r}")  # fmt: skip
+    if not name.strip():
+        raise AccountError("名称不能为空", "the name must not be empty")
+    doc_id = f"area:{code}"
+    current = admin.get(names.ACCOUNTS, doc_id)
+    doc = {"_id": doc_id, "type": "area", "level": level, "code": code, "name": name.strip()}
+    if current and {k: current.get(k) for k in doc} == doc:
+        return level, False
+    if current:
+        doc["_rev"] = current["_rev"]
+    admin.put(names.ACCOUNTS, doc)
+    record(admin, actor, "area.upsert", doc_id, before=_public(current), after=_public(doc))
+    return level, True
+
+
+def place_names(admin: Couch) -> dict[str, str]:
+    """Every registered code's name: villages, townships and counties."""
+    found = {d["code"]: d["name"] for d in admin.iter_prefix(names.ACCOUNTS, "area:")}
+    return found | {v.code: v.name for v in list_villages(admin)}
+
+
 def get_user(admin: Couch, name: str) -> User | None:
     doc = admin.get(names.ACCOUNTS, f"user:{name}")
     return User.from_doc(doc) if doc else None

@@ -164,7 +164,7 @@ def submission_sheets(
     ]
     for repeat in spec.repeats:
         columns = spec_columns(spec, repeat)
-        group = spec.fields[repeat].label.get("zh") or UNLABELLED_REPEATS.get(repeat, repeat)
+        group = spec.fields[repeat].label.get("zh") or repeat
 
         def rows(repeat: str = repeat, columns: list = columns) -> Iterator[list[Any]]:
             for row, doc in items():
@@ -184,7 +184,6 @@ def submission_sheets(
     return sheets
 
 
-UNLABELLED_REPEATS = {"members": "家庭成员"}  # the released forms' repeats without a label
 TIER_NAMES = {"high": "高风险", "medium": "中风险", "low": "低风险"}
 CONFLICT_NAMES = {"hard": "有冲突（须处理）", "soft": "并发修改（无冲突）"}
 HOUSEHOLD_COLUMNS = [

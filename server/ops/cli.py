@@ -17,7 +17,17 @@ from pathlib import Path
 import click
 
 from forms import XForm, build, build_all, current_forms, shipped_forms
-from server.access.accounts import ROLES, AccountError, add_user, add_village, get_user, list_users, list_villages
+from server.access.accounts import (
+    ROLES,
+    AccountError,
+    add_area,
+    add_user,
+    add_village,
+    get_user,
+    list_users,
+    list_villages,
+    place_names,
+)
 from server.casework import events as disaster_events
 from server.pipeline import event_store
 from server.pipeline.worker import Worker, parse_shard
@@ -202,6 +212,33 @@ def villages_list() -> None:
     with connect(settings()) as conn:
         for v in list_villages(conn.admin):
             click.echo(f"{v.code}\t{v.name}\t{v.township}")
+
+
+@main.group()
+def areas() -> None:
+    """Name townships and counties (villages: ``fangpin villages add``)."""
+
+
+@areas.command("add")
+@click.argument("code")
+@click.argument("name")
+def areas_add(code: str, name: str) -> None:
+    """Name township CODE (9 digits) or county CODE (6 digits) NAME (idempotent)."""
+    with connect(settings()) as conn:
+        bootstrap.init(conn)
+        try:
+            level, changed = add_area(conn.admin, code, name)
+        except AccountError as exc:
+            fail(exc)
+    click.echo(f"{'registered' if changed else 'unchanged'}: {level} {code} {name.strip()}")
+
+
+@areas.command("list")
+def areas_list() -> None:
+    with connect(settings()) as conn:
+        for code, name in sorted(place_names(conn.admin).items()):
+            if len(code) < 12:
+                click.echo(f"{code}\t{name}")
 
 
 @main.group()

@@ -11,7 +11,7 @@ import datetime as dt
 import random
 from collections.abc import Iterator
 
-from server.access.accounts import add_user, add_village
+from server.access.accounts import add_area, add_user, add_village
 from server.pipeline import event_store, household_store
 from server.validation import idcard
 from sync import bootstrap
@@ -19,6 +19,7 @@ from sync.clock import utc_now
 from sync.embedded import Connection
 
 TOWNSHIP = "500112104"
+AREAS = [(TOWNSHIP[:6], "渝北区"), (TOWNSHIP, "大盛镇")]
 VILLAGES = [("500112104201", "石坪村"), ("500112104202", "龙井村"), ("500112104203", "大湾村")]
 PASSWORD = "fangpin-demo"
 FLOOD_START = dt.date(2025, 7, 3)
@@ -56,6 +57,9 @@ def roster(village: str, count: int, rng: random.Random) -> dict[str, dict]:
 
 def load_demo(conn: Connection, households_per_village: int = 12) -> Iterator[str]:
     rng = random.Random(20250703)
+    for code, name in AREAS:
+        add_area(conn.admin, code, name, actor="demo")
+        yield f"area {code} {name}"
     for code, name in VILLAGES:
         add_village(conn.admin, code, name, actor="demo")
         bootstrap.ensure_village_db(conn, code)

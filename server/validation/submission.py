@@ -74,11 +74,6 @@ def with_labels(issues: list[dict], spec: FormSpec) -> list[dict]:
     return out
 
 
-# Repeats the released forms left without a label (their begin_repeat rows): named here until a
-# form release labels them.
-UNLABELLED_REPEATS = {"members": {"zh": "家庭成员", "en": "Household members"}}
-
-
 def question_label(path: str, spec: FormSpec) -> dict[str, str] | None:
     """``members[2]/id_number`` → {"zh": "家庭成员第2项·身份证号", "en": "Household members #2 · ID number"};
     None for a path the form does not label."""
@@ -89,7 +84,7 @@ def question_label(path: str, spec: FormSpec) -> dict[str, str] | None:
             return None
         data_path = f"{data_path}/{match.group(1)}" if data_path else match.group(1)
         field = spec.fields.get(data_path)
-        label = (field.label if field else None) or UNLABELLED_REPEATS.get(data_path)
+        label = field.label if field else None
         if not label:
             return None
         parts.append((label, match.group(2)))

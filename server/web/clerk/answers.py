@@ -12,9 +12,13 @@ CONTAINERS = ("group", "repeat")
 
 
 def answer_rows(
-    spec: FormSpec | None, data: Mapping[str, Any], issues: Iterable[Mapping[str, Any]]
+    spec: FormSpec | None,
+    data: Mapping[str, Any],
+    issues: Iterable[Mapping[str, Any]],
+    places: Mapping[str, str] | None = None,
 ) -> tuple[list[dict], list[dict]]:
-    """(rows, issues that belong to no answer row, e.g. the envelope's)."""
+    """(rows, issues that belong to no answer row, e.g. the envelope's). ``places`` names the codes
+    a form lists from a file of the tablet's (``villages.csv``), which the form itself cannot."""
     by_path: dict[str, list[dict]] = {}
     for issue in issues:
         by_path.setdefault(str(issue.get("path") or ""), []).append(dict(issue))
@@ -24,6 +28,9 @@ def answer_rows(
             rows.append(_row(key, {"zh": key, "en": key}, value, None, 0, by_path))
     else:
         _walk(spec, "", data, "", 0, rows, by_path)
+    for row in rows:
+        if row["kind"] == "select_one" and isinstance(row["raw"], str) and row["raw"] in (places or {}):
+            row["value"] = {"zh": places[row["raw"]], "en": places[row["raw"]]}  # type: ignore[index]
     placed = {r["path"] for r in rows}
     loose = [i for path, items in by_path.items() if path not in placed for i in items]
     return rows, loose

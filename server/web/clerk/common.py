@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import abort, current_app, g, redirect, render_template, request, url_for
 
-from server.access.accounts import User, Village, list_villages
+from server.access.accounts import User, Village, list_villages, place_names
 from server.casework.review import STATE_NAMES
 from server.pipeline.readmodel import ReadModel
 from server.validation.submission import local_today
@@ -56,6 +56,19 @@ def staff() -> User:
 
 def villages(user: User) -> list[Village]:
     return sorted((v for v in list_villages(couch()) if user.sees_village(v.code)), key=lambda v: v.code)
+
+
+def places() -> dict[str, str]:
+    """Code -> name of every registered village, township and county, read once per request."""
+    if "places" not in g:
+        g.places = place_names(couch())
+    return g.places
+
+
+def place(code: str | None) -> str:
+    """The name of a code (the code itself if it has none): screens say 石坪村 and 大盛镇, not
+    500112104201."""
+    return places().get(code, code) if code else ""
 
 
 def today() -> dt.date:
@@ -112,6 +125,7 @@ def render(template: str, **context: Any) -> str:
         lang=lang(),
         csrf_token=csrf.token(),
         local_time=local_time,
+        place=place,
         user=g.get("user"),
         form_names=FORM_NAMES,
         tier_names=TIER_NAMES,

@@ -15,7 +15,7 @@ def dashboard():
     day = today()
     model().refresh(v.code for v in visible)
     figures = model().memo(("dashboard", tuple(visible), day), lambda: _figures(visible, day))
-    return render("dashboard.html", **figures, names={v.code: v.name for v in visible}, today=day.isoformat())
+    return render("dashboard.html", **figures, today=day.isoformat())
 
 
 def _figures(visible: list, day) -> dict:

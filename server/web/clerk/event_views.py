@@ -42,7 +42,6 @@ def event_list():
         events=township_events(user.township),
         types=events.disaster_type_labels(),
         villages=visible,
-        names={v.code: v.name for v in visible},
         label=events.label,
         today=today().isoformat(),
     )
@@ -96,9 +95,8 @@ def _coverage(doc: dict) -> dict[str, dict]:
 @bp.get("/events/<event_id>")
 def event_page(event_id: str):
     doc = _event(event_id)
-    user = clerk()
+    clerk()
     rows = _coverage(doc)
-    visible = villages(user)
     return render(
         "event.html",
         event=doc,
@@ -106,7 +104,6 @@ def event_page(event_id: str):
         rows=rows,
         totals={k: sum(r[k] for r in rows.values()) for k in events.ROLLUP},
         households_total=sum(r["households"] for r in rows.values()),
-        names={v.code: v.name for v in visible},
         headers=ROLLUP_HEADERS,
     )
 

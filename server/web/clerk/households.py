@@ -60,7 +60,6 @@ def household_list():
         **paginate(rows, "clerk.household_list", {k: v for k, v in f.items() if v}),
         f=f,
         villages=visible,
-        names={v.code: v.name for v in visible},
         today=day.isoformat(),
         overdue=lambda h: stats.overdue(h, day),
     )
@@ -278,6 +277,11 @@ def show(value: Any, key: str | None = None) -> str:
         return "—"
     if key == "members" and isinstance(value, list):
         return gettext("{n} 人", n=len(value))
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        # a repeat kept whole (the casualties): each entry's answers in words, entries apart
+        return "；".join(
+            "，".join(show(v, f"{key}/{k}") for k, v in item.items() if v not in (None, "")) for item in value
+        )
     shown = display(value, property_fields().get(key or ""))
     if isinstance(shown, dict) and set(shown) == {"zh", "en"}:
         return loc(shown)

@@ -65,7 +65,6 @@ def identification_list():
         f={"step": step, "village": village, "overdue": only_overdue, "mine": mine},
         waiting=sum(1 for h in all_rows if waiting_for(h, user.role)),
         villages=visible,
-        names={v.code: v.name for v in visible},
         overdue=lambda h: stats.overdue(h, day),
     )
 
@@ -178,7 +177,6 @@ def notice():
         rows=rows,
         village=village,
         villages=visible,
-        names={v.code: v.name for v in visible},
         today=today().isoformat(),
     )
 

@@ -71,7 +71,6 @@ def queue():
         **paged,
         f=f,
         villages=visible,
-        names={v.code: v.name for v in visible},
         households=households,
         summary=lambda r: summaries.of(r.get("form_id"), (households.get(r.get("household_id")) or {}).get("facts")),
         surveyors=model().memo(("surveyors", tuple(codes)), lambda: _surveyors(codes)),

@@ -10,7 +10,7 @@ from flask import abort, current_app, request, url_for
 from server.web.attachments import file_response, may_be_photo
 from server.web.clerk import bp, queue
 from server.web.clerk.answers import answer_rows
-from server.web.clerk.common import clerk, couch, model, render, villages
+from server.web.clerk.common import clerk, couch, model, places, render, villages
 from sync import audit, names
 
 
@@ -32,7 +32,7 @@ def _answers(review: dict, doc: dict) -> tuple[list, list, list[str], list[str]]
     """(answer rows, issues without a field, photo names, other file names) of a submission."""
     spec = current_app.extensions["fangpin.forms"].spec(review.get("form_id"), review.get("form_version"))
     data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
-    rows, loose = answer_rows(spec, data, review.get("issues", []))
+    rows, loose = answer_rows(spec, data, review.get("issues", []), places())
     attached = (doc.get("_attachments") or {}).items()
     return rows, loose, [n for n, s in attached if may_be_photo(s)], [n for n, s in attached if not may_be_photo(s)]
 

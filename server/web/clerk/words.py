@@ -57,6 +57,12 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "roster": ("花名册", "roster"),
     },
     "by": {"worker": ("系统", "system")},
+    "duplicate": {  # why two households may be one (server/households/matching.py)
+        "same_head_id": ("户主身份证号相同", "same head's ID number"),
+        "similar_head_name": ("户主姓名相近", "similar head's name"),
+        "shared_member_id": ("有相同身份证号的成员", "a member with the same ID number"),
+        "possible_move": ("疑似迁居（另一村的户）", "possibly moved (a household of another village)"),
+    },
 }
 
 
