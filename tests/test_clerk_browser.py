@@ -74,6 +74,7 @@ def test_clerk_reviews_a_tablets_surveys_and_a_returned_one_comes_back_corrected
     sign_in(browser, web.url)
     wait(browser, lambda d: d.current_url.endswith("/clerk/dashboard"))
     shown(browser, lambda: text_of(browser, "#total-pending") == "4", "4 pending on the dashboard")
+    assert text_of(browser, "#table-pending") == "4"  # the card and its table count the same
     row = browser.find_element(By.CSS_SELECTOR, f'#villages tr[data-village="{township.a}"]')
     assert "石坪村" in row.text and "外乡村" not in browser.page_source
     shot(browser, "dashboard")

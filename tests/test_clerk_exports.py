@@ -77,6 +77,38 @@ def test_households_csv_follows_the_filters_and_never_writes_a_formula(client, c
     assert client.get("/clerk/export/households.csv?sheet=nope").status_code == 400
 
 
+def test_the_export_page_carries_the_lists_filters_and_exports_what_they_select(client, conn, township):
+    import lxml.html
+
+    a = township.a
+    surveyed(conn, a, 3)
+    push(conn, township.b, survey(township.b, f"{township.b}-0001", user="gw_b"))
+    run(conn)
+    sign_in(client)
+    queue = client.get(f"/clerk/queue?village={a}&state=all&surveyor=gw_a").get_data(as_text=True)
+    link = lxml.html.fromstring(queue).get_element_by_id("export-options").get("href")
+    page = lxml.html.fromstring(client.get(link).get_data(as_text=True))
+    form = page.get_element_by_id("export-submissions")
+    chosen = {s.get("name"): s.value for s in form.xpath(".//select")}
+    assert chosen == {"village": a, "form": "", "state": "all", "surveyor": "gw_a"}
+    assert [o.text for o in form.xpath(".//select[@name='village']/option")] == ["全部", "石坪村", "龙井村"]
+    # the form as the browser sends it exports the rows its filters select
+    fields = {
+        **chosen,
+        **{i.get("name"): i.get("value") or "" for i in form.xpath(".//input[@type='date' or not(@type)]")},
+    }
+    rows = table(workbook(client.get(form.get("action"), query_string=fields))["全部提交"])
+    assert len(rows) == 3 and {r["村"] for r in rows} == {"石坪村"}
+    # opened from the menu: every state of every village
+    bare = lxml.html.fromstring(client.get("/clerk/export").get_data(as_text=True))
+    assert bare.get_element_by_id("s-state").value == "all" and bare.get_element_by_id("s-village").value == ""
+    households = lxml.html.fromstring(client.get(f"/clerk/households?tier=none&village={a}").get_data(as_text=True))
+    hh = lxml.html.fromstring(
+        client.get(households.get_element_by_id("export-options").get("href")).get_data(as_text=True)
+    )
+    assert hh.get_element_by_id("h-tier").value == "none" and hh.get_element_by_id("h-village").value == a
+
+
 def test_another_townships_clerk_exports_none_of_these_rows(client, conn, township):
     surveyed(conn, township.a, 2)
     sign_in(client, "clerk_other")

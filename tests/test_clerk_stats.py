@@ -29,6 +29,7 @@ def test_village_table_counts_tiers_states_conflicts_duplicates_and_overdue():
         {"village_code": "500112105301", "tier": "low"},  # another township's: not counted
     ]  # fmt: skip
     reviews = [{"village_code": "500112104201", "state": s} for s in ("received", "approved", "approved")]
+    reviews += [{"village_code": "500112104202", "state": s} for s in ("has_issues", "edited", "returned")]
     rows, totals = stats.village_table(villages, households, reviews, TODAY)
     first, second = rows
     assert first["households"] == 2 and first["tiers"]["high"] == 2 and first["overdue"] == 1
@@ -36,6 +37,8 @@ def test_village_table_counts_tiers_states_conflicts_duplicates_and_overdue():
     assert first["states"]["approved"] == 2 and first["submissions"] == 3
     assert second["tiers"]["none"] == 1 and second["conflicts"] == 1
     assert totals["households"] == 3 and totals["tiers"]["high"] == 2 and totals["states"]["received"] == 1
+    # 待处理 is what the queue opens on: pending, with issues, edited (not returned: the tablet's turn)
+    assert (first["todo"], second["todo"], totals["todo"]) == (1, 2, 3)
 
 
 def test_a_medium_tier_is_overdue_until_a_visit_after_its_flag_not_on_the_identification_clock():

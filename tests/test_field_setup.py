@@ -106,6 +106,10 @@ def test_door_cards_as_html_and_pdf_show_no_id_numbers_and_carry_the_household_q
     page = client.get(f"/clerk/cards?village={township.a}").get_data(as_text=True)
     assert page.count('class="door-card"') == 10 and "王秀英" in page and "户号 0001" in page
     assert "11010519491231002X" not in page and "13800138000" not in page
+    # opened from the menu, the page shows the first village's cards, not an empty page
+    assert client.get("/clerk/cards").get_data(as_text=True).count('class="door-card"') == 10
+    empty = client.get(f"/clerk/cards?village={township.b}").get_data(as_text=True)
+    assert 'id="no-cards"' in empty and "请先导入花名册" in empty
     pdf = client.get(f"/clerk/cards.pdf?village={township.a}")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     path = tmp_path / "cards.pdf"

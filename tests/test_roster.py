@@ -86,6 +86,11 @@ def test_the_national_systems_columns_map_to_release_2026120105s_items():
     table[2][header.index("健康状况")] = "长期慢性病、偶尔头疼"
     bad = parse(table, None, TODAY)
     assert [m["code"] for m in bad.rows[1].messages] == ["roster.unknown_value"] and bad.households == {}
+    # said with the column as the file names it and what it accepts, one word per meaning
+    assert bad.rows[1].messages[0]["message"]["zh"] == (
+        "健康状况的值“长期慢性病、偶尔头疼”无法识别，可填：健康、长期慢性病、患有大病、残疾、失能失智"
+    )
+    assert "accepted: 健康、长期慢性病" in bad.rows[1].messages[0]["message"]["en"]
 
 
 def test_short_household_numbers_need_the_village():
@@ -225,6 +230,7 @@ def test_clerks_upload_a_roster_into_their_own_township_only(client, conn, towns
     sign_in(client)
     page = upload(path.read_bytes())
     assert 'id="roster-errors">1<' in page and "未导入任何数据" in page and household_docs(conn) == []
+    assert f"行 {len(rows)} · 户数 2 ·" in " ".join(page.split())  # counted though nothing is written
     link = re.search(r'href="(/clerk/roster/report/\w+\.xlsx)"', page).group(1)
     report = load_workbook(io.BytesIO(client.get(link).data)).active
     assert "格式错误" in [r[-1] for r in report.iter_rows(values_only=True)][2]

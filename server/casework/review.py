@@ -167,6 +167,7 @@ STATE_NAMES = {
     "returned": ("已退回", "returned"),
     "edited": ("已修改待审", "edited"),
 }
+TODO = ("received", "has_issues", "edited")  # what still needs a clerk: the queue's default, the dashboard's 待处理
 MAX_COMMENT = 2000
 
 

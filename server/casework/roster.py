@@ -136,6 +136,11 @@ class Roster:
     def warnings(self) -> int:
         return sum(1 for r in self.rows for m in r.messages if m["severity"] == WARNING)
 
+    @property
+    def household_count(self) -> int:
+        """Households the file lists, clean or not (``households`` is empty while any row is wrong)."""
+        return len({r.household for r in self.rows if r.household})
+
     def villages(self) -> set[str]:
         return {h.split("-", 1)[0] for h in self.households}
 
@@ -268,7 +273,7 @@ def _household(rows: list[Row], today: dt.date, hid: str) -> dict:
             if mapped is None and key == "relation":
                 mapped = OTHER_RELATION  # 之曾孙子, 之侄子, 非亲属 … are "other" in the survey
             if mapped is None:
-                row.messages.append(issue("roster.unknown_value", key, raw))
+                row.messages.append(_unknown(key, raw))
                 continue
             member[key] = int(mapped) if key == "disability_grade" else mapped
         number = row.values.get("id_number", "").upper()
@@ -295,7 +300,7 @@ def _household(rows: list[Row], today: dt.date, hid: str) -> dict:
         if raw:
             value = raw if key == "phone" else VALUES[key].get(raw)
             if value is None:
-                first.messages.append(issue("roster.unknown_value", key, raw))
+                first.messages.append(_unknown(key, raw))
             else:
                 props[key] = value
     props["head_name"] = next((r.values["head_name"] for r in rows if r.values.get("head_name")), None) or (
@@ -313,6 +318,17 @@ def _household(rows: list[Row], today: dt.date, hid: str) -> dict:
         if isinstance(m.get("birth_date"), dt.date):
             m["birth_date"] = m["birth_date"].isoformat()
     return {k: v for k, v in props.items() if v is not None}
+
+
+def _unknown(key: str, raw: str) -> dict:
+    """A value the importer cannot map, said with its column as the file names it and the words it
+    accepts (one per meaning: 户主, not 户主、本人)."""
+    column = next(h for h, k in HEADERS.items() if k == key)
+    first_word: dict[str, str] = {}
+    for word, meaning in VALUES[key].items():
+        first_word.setdefault(meaning, word)
+    accepted = "、".join(first_word.values())
+    return issue("roster.unknown_value", key, raw, column=column, accepted=accepted)
 
 
 SEPARATORS = re.compile(r"[、，,；;/\s]+")
@@ -333,7 +349,7 @@ def _welfare(rows: list[Row], first: Row) -> str | None:
         if listed:
             several = _several("welfare", listed)
             if several is None:
-                first.messages.append(issue("roster.unknown_value", "welfare", listed))
+                first.messages.append(_unknown("welfare", listed))
             else:
                 found += several.split()
         for column, value in row.values.items():

@@ -108,7 +108,10 @@ CODES: dict[str, tuple[str, str]] = {
         "户编号 {value} 不属于村 {village}",
         "household number {value} is not of village {village}",
     ),
-    "roster.unknown_value": ("{path} 的值“{value}”无法识别", "{path}: the value '{value}' is not understood"),
+    "roster.unknown_value": (
+        "{column}的值“{value}”无法识别，可填：{accepted}",
+        "{column}: the value '{value}' is not understood; accepted: {accepted}",
+    ),
     "roster.id_format": (
         "证件号码 {value} 格式错误（应为18位：17位数字加校验位）",
         "ID number {value} is malformed (18 characters: 17 digits and a check character)",

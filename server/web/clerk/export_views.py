@@ -13,7 +13,7 @@ from flask import Response, abort, current_app, request, stream_with_context
 
 from forms.spec import Field
 from server.casework import exports, identification
-from server.casework.review import STATE_NAMES
+from server.casework.review import STATE_NAMES, STATES
 from server.households import model as households
 from server.pipeline.roster_import import XLSX
 from server.web.clerk import bp, queue
@@ -59,8 +59,16 @@ def attachment(name: str, ascii_name: str) -> str:
 
 @bp.get("/export")
 def export_page():
-    clerk()
-    return render("export.html", forms=sorted(current_app.extensions["fangpin.forms"].get()))
+    """Both exports with the filters of their lists, filled in from the query (the lists link here
+    with theirs); opened bare, the submissions export takes every state."""
+    visible = villages(clerk())
+    codes = [v.code for v in visible]
+    model().refresh(codes)
+    sub = queue.filters()
+    if not any(request.args.values()):
+        sub["state"] = "all"
+    return render("export.html", sub=sub, hh=households_page.filters(), villages=visible,
+                  surveyors=queue.surveyors(codes), states=STATES)  # fmt: skip
 
 
 @bp.get("/export/submissions.<fmt>")

@@ -99,11 +99,13 @@ def _cards(village: str) -> tuple[str, list[dict]]:
 
 @bp.get("/cards")
 def door_cards():
-    village = request.args.get("village", "")
+    """The cards of the village asked for, or of the clerk's first village: the page opens on cards."""
+    visible = villages(clerk())
+    village = request.args.get("village", "") or (visible[0].code if visible else "")
     if not village:
-        return render("cards.html", village=None, name=None, cards=[], villages=villages(clerk()), svg=None)
+        return render("cards.html", village=None, name=None, cards=[], villages=visible, svg=None)
     name, cards = _cards(village)
-    return render("cards.html", village=village, name=name, cards=cards, villages=villages(clerk()),
+    return render("cards.html", village=village, name=name, cards=cards, villages=visible,
                   svg=lambda hid: qr.svg(qr.household(hid)).decode())  # fmt: skip
 
 

@@ -43,6 +43,14 @@ def both(zh: str) -> dict[str, str]:
 
 
 EN: dict[str, str] = {
+    "导出选项": "Export options",
+    "从审核队列或农户列表点“导出选项”，这里带着那里的筛选条件。": (
+        "Opened from the queue or the household list (Export options), their filters are filled in here."
+    ),
+    "待处理": "To review",
+    "待审核、有问题、已修改待审": "pending, with issues, edited",
+    "本村还没有农户：请先导入花名册": "No households in this village yet: import the roster first",
+    "您还没有负责的村": "You have no villages yet",
     "写意见并退回": "write a comment and return",
     "打开": "Open",
     "用 j / k 或点击一行，在此预览答案": "Move with j / k or click a row to preview its answers here",

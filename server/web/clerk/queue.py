@@ -9,13 +9,12 @@ from flask import abort, current_app, flash, redirect, request, url_for
 
 from server.access.accounts import User
 from server.casework import summaries
-from server.casework.review import STATES, ActionRefused
+from server.casework.review import STATES, TODO, ActionRefused
 from server.pipeline import review_actions
 from server.web.clerk import bp
 from server.web.clerk.common import clerk, couch, form_key, model, paginate, render, villages
 from server.web.clerk.i18n import gettext, loc
 
-TODO = ("received", "has_issues", "edited")  # the default view: what still needs a clerk
 FILTERS = ("village", "form", "state", "surveyor", "date_from", "date_to", "q")
 ACTION_NAMES = {"approve": "通过", "reject": "拒绝", "return": "退回"}
 
@@ -73,15 +72,19 @@ def queue():
         villages=visible,
         households=households,
         summary=lambda r: summaries.of(r.get("form_id"), (households.get(r.get("household_id")) or {}).get("facts")),
-        surveyors=model().memo(("surveyors", tuple(codes)), lambda: _surveyors(codes)),
+        surveyors=surveyors(codes),
         states=STATES,
         action_key=secrets.token_hex(12),  # one per rendered form: a resubmitted form is the same action
         back=request.full_path.rstrip("?"),
     )
 
 
-def _surveyors(codes: list[str]) -> list[str]:
-    return sorted({r["submitted_by"] for r in model().review_rows(codes) if r.get("submitted_by")})
+def surveyors(codes: list[str]) -> list[str]:
+    """Who surveyed in these villages (the surveyor filter's choices)."""
+    return model().memo(
+        ("surveyors", tuple(codes)),
+        lambda: sorted({r["submitted_by"] for r in model().review_rows(codes) if r.get("submitted_by")}),
+    )
 
 
 @bp.post("/queue/act")

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from server.casework.review import STATES
+from server.casework.review import STATES, TODO
 
 TIERS = ("high", "medium", "low", "none")
 
@@ -41,6 +41,7 @@ def village_table(
             "duplicates": 0,
             "overdue": 0,
             "provisional": 0,
+            "todo": 0,
         }
 
     rows = {v.code: blank(v.code, v.name) for v in villages}
@@ -60,9 +61,10 @@ def village_table(
         if row is not None and r.get("state") in row["states"]:
             row["states"][r["state"]] += 1
             row["submissions"] += 1
+            row["todo"] += 1 if r["state"] in TODO else 0
     totals = blank("", None)
     for row in rows.values():
-        for key in ("households", "submissions", "conflicts", "duplicates", "overdue", "provisional"):
+        for key in ("households", "submissions", "conflicts", "duplicates", "overdue", "provisional", "todo"):
             totals[key] += row[key]
         for group in ("tiers", "states"):
             for key, value in row[group].items():
