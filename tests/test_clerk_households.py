@@ -7,11 +7,14 @@ from __future__ import annotations
 import re
 import uuid
 
+import lxml.html
+
 import records
 from test_clerk_app import KEY, TOKEN, sign_in
 from test_household_api import conflicted
 from test_household_worker import push, record, roster, run, survey
 
+from server.pipeline import household_store
 from server.validation.submission import local_today
 from sync import names
 
@@ -93,7 +96,6 @@ def test_merge_and_dismiss_from_the_compare_screen(client, conn, township):
     dups = {d["id"]: d["status"] for d in record(conn, f"{a}-0001")["duplicates"]}
     assert dups[f"{a}-0003"] == "dismissed", dups
     # merge the provisional household into the roster's, keeping its phone
-    compare = client.get(f"/clerk/households/{a}-0002/compare/{provisional}").get_data(as_text=True)
     resp = client.post(
         f"/clerk/households/{a}-0002/merge",
         data={**form_fields(compare), "other": provisional, "keep:phone": "theirs"},
@@ -103,6 +105,37 @@ def test_merge_and_dismiss_from_the_compare_screen(client, conn, township):
     assert survivor["aliases"] == [provisional] and survivor["properties"]["phone"] == doc["data"]["phone"]
     redirected = client.get(f"/clerk/households/{provisional}")
     assert redirected.status_code == 302 and redirected.headers["Location"].endswith(f"/{a}-0002")
+
+
+def test_compare_keeps_the_roster_household_and_never_defaults_to_a_blank(client, conn, township):
+    a = township.a
+    household_store.add_roster(conn.admin, a, {f"{a}-0004": {"head_name": "李四", "phone": "", "category": "lifted",
+                               "head_id_number": records.make_id("19700101", 9)}}, "2026-11-01T00:00:00Z")  # fmt: skip
+    provisional = f"new-{uuid.uuid4()}"
+    push(conn, a, survey(a, provisional, head_name="李四", head_id_number="", phone="13911112222", category="ordinary"))
+    run(conn)
+    assert any(d["id"] == provisional for d in record(conn, f"{a}-0004")["duplicates"])
+    sign_in(client)
+    # opened from the provisional household, the roster's is put on the left: it is the one kept
+    swapped = client.get(f"/clerk/households/{provisional}/compare/{a}-0004")
+    assert swapped.status_code == 302 and swapped.headers["Location"].endswith(f"/{a}-0004/compare/{provisional}")
+    compare = client.get(swapped.headers["Location"]).get_data(as_text=True)
+    checked = {i.get("name"): i.get("value") for i in lxml.html.fromstring(compare).xpath("//input[@checked]")}
+    assert checked["keep:head_id_number"] == "mine"  # the survey left it blank: the roster's number stays
+    assert checked["keep:phone"] == "theirs"  # the roster has none: the survey's, not a blank
+    assert checked["keep:category"] == "mine"  # both known: the survivor's unless the clerk picks
+    # a roster household is never folded into a provisional one (the API refuses it too)
+    refused = client.post(f"/clerk/households/{provisional}/merge", data={**form_fields(compare), "other": f"{a}-0004"})
+    assert "不能并入临时编号的户" in client.get(refused.headers["Location"], follow_redirects=True).get_data(
+        as_text=True
+    )
+    assert record(conn, f"{a}-0004").get("merged_into") is None
+    done = client.post(f"/clerk/households/{a}-0004/merge", data={**form_fields(compare), "other": provisional,
+                       **{k: v for k, v in checked.items()}})  # fmt: skip
+    assert done.status_code == 302
+    kept = record(conn, f"{a}-0004")["properties"]
+    assert (kept["head_id_number"], kept["phone"], kept["category"]) == (records.make_id("19700101", 9),
+                                                                         "13911112222", "lifted")  # fmt: skip
 
 
 def test_another_townships_clerk_cannot_see_or_change_households(client, conn, township):

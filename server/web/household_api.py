@@ -236,6 +236,14 @@ def merge_records(user: User, record: dict, other: dict, values: dict, key: str)
             "only households of one village can be merged; check the registration of a cross-village duplicate",
         )
     hid, oid = record["household_id"], other["household_id"]
+    if names.ROSTER_HOUSEHOLD.match(oid) and not names.ROSTER_HOUSEHOLD.match(hid):
+        # the roster's number is the household's official one: a provisional id never replaces it
+        raise ApiError(
+            409,
+            "conflict",
+            f"花名册上的户 {oid} 不能并入临时编号的户：请把 {hid} 合并到 {oid}",
+            f"the roster household {oid} cannot be merged into a provisional one: merge {hid} into {oid}",
+        )
     event_id = f"merge:{key}"
 
     def change(records: dict[str, dict]) -> dict:

@@ -22,7 +22,7 @@ from server.web.clerk.common import clerk, couch, form_key, model, paginate, ren
 from server.web.clerk.i18n import gettext, loc
 from server.web.errors import ApiError
 from server.web.household_api import dismiss_pair, merge_records, other_record, resolve_record, visible_record
-from sync import audit
+from sync import audit, names
 from sync.clock import utc_now
 
 FILTERS = ("village", "tier", "conflict", "duplicates", "overdue", "q")
@@ -167,18 +167,21 @@ def resolve(household_id: str):
 
 @bp.get("/households/<household_id>/compare/<other_id>")
 def compare(household_id: str, other_id: str):
+    """Two households side by side, the one that survives a merge on the left: the roster's, when
+    one of them is provisional (opened from the provisional household, the sides are swapped). For
+    each property that differs the kept value defaults to the survivor's, or to the other's where
+    the survivor has none: a blank never replaces what the roster knows."""
     record = _record(household_id)
     other = _record(other_id)
+    if names.ROSTER_HOUSEHOLD.match(other["household_id"]) and not names.ROSTER_HOUSEHOLD.match(household_id):
+        return redirect(url_for("clerk.compare", household_id=other["household_id"], other_id=household_id))
     keys = [k for k in dict.fromkeys([*record["properties"], *other["properties"]]) if k != "members"]
-    rows = [
-        {
-            "key": k,
-            "mine": record["properties"].get(k),
-            "theirs": other["properties"].get(k),
-            "differ": record["properties"].get(k) != other["properties"].get(k),
-        }
-        for k in keys
-    ]
+    rows = []
+    for k in keys:
+        mine, theirs = record["properties"].get(k), other["properties"].get(k)
+        blank = mine in (None, "", []) and theirs not in (None, "", [])
+        rows.append({"key": k, "mine": mine, "theirs": theirs, "differ": mine != theirs,
+                     "keep": "theirs" if blank else "mine"})  # fmt: skip
     return render(
         "compare.html",
         record=record,
@@ -199,9 +202,12 @@ def merge(household_id: str):
     try:
         other = other_record(user, other_id, record)
         values = {}
+        # every choice the page offered is explicit: the other household's later surveys must not
+        # overwrite a value the clerk chose to keep
         for key in set(record["properties"]) | set(other["properties"]):
-            if request.form.get(f"keep:{key}") == "theirs":
-                values[key] = other["properties"].get(key)
+            side = {"mine": record, "theirs": other}.get(request.form.get(f"keep:{key}", ""))
+            if side is not None:
+                values[key] = side["properties"].get(key)
         merge_records(user, record, other, values, form_key("action_key"))
     except ApiError as exc:
         flash(loc({"zh": exc.zh, "en": exc.en}), "error")
