@@ -171,9 +171,14 @@ def test_identification_steps_each_recorded_by_its_role_and_a_notice_without_per
         key = KEY.search(page).group(1) if KEY.search(page) else uuid.uuid4().hex  # no form for this role: forged
         fields = {"csrf_token": TOKEN.search(page).group(1), "action_key": key}
         resp = client.post(f"/clerk/households/{hid}/identification", data={**fields, "to": to, **form})
+        assert resp.headers["Location"].endswith("?at=identification#result")
         return client.get(resp.headers["Location"]).get_data(as_text=True)
 
-    assert "须签订承诺授权书" in step("clerk", "verified")
+    refused = step("clerk", "verified")
+    # the refusal sits beside the step's form, where the page opens (#result), not above the screen
+    shown = lxml.html.fromstring(refused).get_element_by_id("result")
+    assert "须签订承诺授权书" in shown.text_content() and shown.getparent().get("id") == "identification"
+    assert refused.count("须签订承诺授权书") == 1
     assert record(conn, hid).get("identification") is None  # a refused step changes nothing
     assert "由乡镇记录" in step("village_a", "verified", consent="1")  # the village may not verify
     assert 'id="ident-step">入户核实' in step("clerk", "verified", consent="1")

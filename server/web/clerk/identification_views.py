@@ -117,6 +117,7 @@ def identification_case(household_id: str):
         paperwork=ident.PAPERWORK,
         action_key=secrets.token_hex(12),
         today=today().isoformat(),
+        at=request.args.get("at") if request.args.get("at") in ("identification", "measures") else None,
     )  # fmt: skip
 
 
@@ -136,7 +137,8 @@ def advance(household_id: str):
     key = form_key("action_key")
     form = request.form.to_dict()
     _saved(user, household_id, lambda record: record_step(user, record, form.get("to", ""), form, key))
-    return redirect(url_for("clerk.identification_case", household_id=household_id))
+    return redirect(url_for("clerk.identification_case", household_id=household_id, at="identification",
+                            _anchor="result"))  # fmt: skip
 
 
 @bp.post("/households/<household_id>/measures")
@@ -145,7 +147,7 @@ def add_measure(household_id: str):
     key = form_key("action_key")
     form = {k: request.form.get(k, "") for k in ident.MEASURE_FIELDS if k != "paperwork_owed"}
     _saved(user, household_id, lambda record: record_measure(user, record, form, key))
-    return redirect(url_for("clerk.identification_case", household_id=household_id))
+    return redirect(url_for("clerk.identification_case", household_id=household_id, at="measures", _anchor="result"))
 
 
 @bp.get("/notice")
