@@ -30,6 +30,7 @@ from test_clerk_app import sign_in
 from test_household_worker import push, roster, run, survey
 
 from server.access.accounts import add_area, list_users
+from server.casework import lists
 from server.casework.review import STATE_NAMES
 from server.pipeline import event_store
 from server.web.clerk import words
@@ -109,6 +110,7 @@ def interface_texts() -> set[str]:
     for table in words.WORDS.values():
         found |= {zh for zh, _ in table.values()}
     found |= {zh for zh, _ in STATE_NAMES.values()}
+    found |= {*lists.WARNING_HEADERS, *lists.RESULT_HEADERS, *lists.REGISTER_HEADERS}  # the lists' columns
     # and every Chinese literal of the templates, translated or not (a text written into a
     # template without _() is in no table); the language switch names Chinese in Chinese
     for path in (Path(__file__).resolve().parent.parent / "server" / "web" / "templates" / "clerk").glob("*.html"):
@@ -197,6 +199,10 @@ def test_every_page_in_both_languages_speaks_words_not_codes(app, conn, township
         "/clerk/devices",
         "/clerk/roster",
         "/clerk/cards",
+        "/clerk/lists",
+        "/clerk/warnings",
+        "/clerk/results",
+        "/clerk/register",
     ):
         assert any(r.startswith(route) for r in clerk["routes"]), route
     ARTIFACTS.mkdir(exist_ok=True)

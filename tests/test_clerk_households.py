@@ -4,16 +4,19 @@ dismiss screens, and the township wall."""
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 import re
 import uuid
 
 import lxml.html
-
 import records
 from test_clerk_app import KEY, TOKEN, sign_in
 from test_household_api import conflicted
 from test_household_worker import push, record, roster, run, survey
 
+from server.casework import lists
 from server.pipeline import household_store
 from server.validation.submission import local_today
 from sync import names
@@ -221,8 +224,36 @@ def test_identification_steps_each_recorded_by_its_role_and_a_notice_without_per
     assert hid in notice and "王秀英" in notice
     for secret in (records.HEAD_ID, "13912345678", records.SPOUSE_ID, "chronic", "慢性病", "serious", "disabled"):
         assert secret not in notice
+    # the lists the township reports: the warning list of the half month it was flagged in, the
+    # register with each step's day, the national layout (included provisionally)
+    ident = record(conn, hid)["identification"]
+    period = lists.half_month(dt.date.fromisoformat(ident["flagged_on"]))
+    sign_in(client, "clerk")
+    warnings = client.get(f"/clerk/warnings?period={period}").get_data(as_text=True)
+    assert hid in warnings and "王秀英" in warnings and "高风险" in warnings
+    assert hid not in client.get("/clerk/results").get_data(as_text=True)  # not approved by the county yet
+    register = next(r for r in csv.DictReader(io.StringIO(
+        client.get("/clerk/register.csv").get_data().decode("utf-8-sig"))) if r["户编号"] == hid)  # fmt: skip
+    assert register["入户核实"] and register["民主评议、公示"] and register["先行纳入"] == ident["provisional"]["on"]
+    assert register["监测对象类别"] == "突发严重困难户" and register["帮扶措施"].startswith("临时救助")
+    assert register["待补手续"] and records.HEAD_ID not in str(register)
+    national = client.get("/clerk/export/national.csv").get_data().decode("utf-8-sig")
+    row = next(r for r in csv.DictReader(io.StringIO(national)) if r["户编号"] == hid)
+    assert row["户主证件号码"] != records.HEAD_ID and row["户主证件号码"].endswith(records.HEAD_ID[-4:])
+    assert row["识别监测时间"] == ident["provisional"]["on"][:7].replace("-", "") and row["风险是否已消除"] == "否"
+    whole = client.get("/clerk/export/national.csv?numbers=whole").get_data().decode("utf-8-sig")
+    assert records.HEAD_ID in whole
+    exported = audit_entries(conn, "export:national")
+    assert [e["after"]["whole_numbers"] for e in exported] == [False, True]
+    bad = client.get("/clerk/warnings?period=2026-13-1")
+    assert bad.status_code == 400 and "上半月" in bad.text and "1st-15th" in bad.text
+    sign_in(client, "village_a")  # the village sees its own lists, never the national layout's numbers
+    assert hid in client.get("/clerk/register").get_data(as_text=True)
+    assert client.get("/clerk/export/national.csv").status_code == 403
     sign_in(client, "county_other")  # another county sees nothing of it
     assert client.get(case).status_code == 404 and hid not in client.get("/clerk/identification").get_data(as_text=True)
+    assert hid not in client.get("/clerk/register").get_data(as_text=True)
+    assert hid not in client.get(f"/clerk/warnings?period={period}").get_data(as_text=True)
 
 
 def audit_entries(conn, target: str) -> list[dict]:

@@ -23,6 +23,7 @@ from server.web.clerk import (  # noqa: E402,F401 - they add their routes to bp
     field_views,
     households,
     identification_views,
+    list_views,
     queue,
     roster_views,
     submissions,

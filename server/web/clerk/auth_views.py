@@ -62,8 +62,10 @@ def error_page(exc: HTTPException):
     if exc.description == "csrf":
         csrf.token()
         message = "页面已过期，请重新提交"
+    elif exc.code in (400, 403) and exc.description and not exc.description.isascii():
+        message = exc.description  # said by the view, in words (400: what is wrong with the request)
     elif exc.code == 403:
-        message = exc.description if exc.description and not exc.description.isascii() else "没有权限"
+        message = "没有权限"
     else:
         message = "没有找到" if exc.code == 404 else exc.name
     return render("error.html", message=gettext(message), code=exc.code), exc.code or 500

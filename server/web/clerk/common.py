@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 from flask import abort, current_app, g, redirect, render_template, request, url_for
@@ -14,6 +15,7 @@ from server.validation.submission import local_today
 from server.web import csrf
 from server.web.clerk import words
 from server.web.clerk.i18n import gettext, lang, loc
+from sync import names
 from sync.couch import Couch
 
 FORM_NAMES = {"damage_survey": "受灾农户摸排", "household_survey": "家庭情况排查"}
@@ -56,6 +58,15 @@ def staff() -> User:
 
 def villages(user: User) -> list[Village]:
     return sorted((v for v in list_villages(couch()) if user.sees_village(v.code)), key=lambda v: v.code)
+
+
+def visible_records(user: User) -> Iterator[dict]:
+    """The full household records of the villages this account sees (lists that need each
+    identification's history, which the read model's rows leave out)."""
+    codes = {v.code for v in villages(user)}
+    for record in couch().iter_prefix(names.CASES, "household:", page=500):
+        if record.get("village_code") in codes and not record.get("merged_into"):
+            yield record
 
 
 def places() -> dict[str, str]:

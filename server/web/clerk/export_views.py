@@ -18,7 +18,7 @@ from server.households import model as households
 from server.pipeline.roster_import import XLSX
 from server.web.clerk import bp, queue
 from server.web.clerk import households as households_page
-from server.web.clerk.common import FORM_NAMES, clerk, couch, model, render, today, villages
+from server.web.clerk.common import FORM_NAMES, clerk, couch, model, render, staff, today, villages
 from server.web.clerk.i18n import gettext
 from sync import audit, names
 
@@ -29,8 +29,10 @@ MIME = {
 }
 
 
-def _send(kind: str, fmt: str, sheets: list[exports.Sheet], count: int) -> Response:
-    user = clerk()
+def send(kind: str, fmt: str, sheets: list[exports.Sheet], count: int) -> Response:
+    """An export as a download (CSV: the sheet ``sheet=`` names, else the first), audited with its
+    filters and whether numbers were whole. The caller has checked who may export it."""
+    user = staff()
     whole = request.args.get("numbers") == "whole"
     params = {k: v for k, v in request.args.items() if v}
     audit.record(couch(), user.name, f"export.{kind}", f"export:{kind}", after={"format": fmt, "rows": count,
@@ -94,7 +96,7 @@ def export_submissions(fmt: str):
         sheets += exports.submission_sheets(spec, lambda c=chosen: _with_docs(c), whole, names)
     if not sheets:
         abort(404)
-    return _send("submissions", fmt, sheets, len(rows))
+    return send("submissions", fmt, sheets, len(rows))
 
 
 def export_names(visible) -> exports.Names:
@@ -142,7 +144,7 @@ def export_households(fmt: str):
     )
     villages_of = {v.code: v.name for v in villages(user)}
     sheets = exports.household_sheets(records, _property_columns(), whole, step_of, villages_of, member_fields)
-    return _send("households", fmt, sheets, len(ids))
+    return send("households", fmt, sheets, len(ids))
 
 
 def _property_columns() -> list[tuple[str, Field]]:

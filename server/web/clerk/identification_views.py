@@ -13,19 +13,18 @@ import datetime as dt
 import secrets
 from collections.abc import Callable
 
-from flask import Response, abort, flash, redirect, request, stream_with_context, url_for
+from flask import abort, flash, redirect, request, url_for
 
 from server.access.accounts import User
 from server.casework import exports
 from server.casework import identification as ident
 from server.web.clerk import bp, stats
-from server.web.clerk.common import couch, form_key, local_time, model, render, staff, today, villages
-from server.web.clerk.export_views import MIME
+from server.web.clerk.common import form_key, local_time, model, render, staff, today, villages, visible_records
+from server.web.clerk.export_views import MIME, send
 from server.web.clerk.i18n import gettext, loc
 from server.web.errors import ApiError
 from server.web.household_api import visible_record
 from server.web.identification_api import checklist, deadlines, next_of, policy, record_measure, record_step
-from sync import audit, names
 
 ALL_STEPS = {s: ident.STEP_NAMES[s] for s in ident.STEPS + ident.AFTER + ident.REVIEW_STEPS}
 
@@ -194,9 +193,7 @@ def measure_rows(user: User, owed_only: bool) -> list[dict]:
     """Every measure recorded on the households this account sees (帮扶台账), newest first."""
     visible = {v.code: v.name for v in villages(user)}
     rows = []
-    for record in couch().iter_prefix(names.CASES, "household:", page=500):
-        if record.get("village_code") not in visible or record.get("merged_into"):
-            continue
+    for record in visible_records(user):
         current = ident.current(record) or {}
         catalogue = policy().for_county(record["village_code"][:6])["measures"]
         for m in current.get("measures", []):
@@ -231,9 +228,4 @@ def measure_export(fmt: str):
     rows = measure_rows(user, owed_only)
     sheet = exports.Sheet("帮扶措施", [k for k, _ in MEASURE_HEADERS], [h for _, h in MEASURE_HEADERS],
                           lambda: ([r[k] for k, _ in MEASURE_HEADERS] for r in rows))  # fmt: skip
-    audit.record(couch(), user.name, "export.measures", "export:measures", after={"format": fmt, "rows": len(rows)})
-    body = exports.csv_stream(sheet) if fmt == "csv" else exports.xlsx_stream([sheet])
-    response = Response(stream_with_context(body), content_type=MIME[fmt])
-    response.headers["Content-Disposition"] = f'attachment; filename="measures.{fmt}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return send("measures", fmt, [sheet], len(rows))
