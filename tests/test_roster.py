@@ -5,6 +5,7 @@ for the store and the `fangpin roster import` command)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from conftest import fangpin
@@ -122,6 +123,9 @@ def test_each_bad_row_is_named_with_its_code(change, row, code):
     assert code in {m["code"] for m in roster.rows[row].errors}
     assert roster.households == {} and roster.errors >= 1
     assert all(m["message"]["zh"] and m["message"]["en"] for r in roster.rows for m in r.messages)
+    # in the file's words: its columns, never the record's paths or keys (members[2]/id_number, school)
+    for m in (m for r in roster.rows for m in r.messages):
+        assert not re.search(r"[a-z]+_[a-z]+|members\[|\b(sex|relation|health|labour|school)\b", m["message"]["zh"]), m
 
 
 def test_placeholder_id_numbers_are_accepted_and_flagged_and_bad_files_are_refused():

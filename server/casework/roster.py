@@ -313,11 +313,26 @@ def _household(rows: list[Row], today: dt.date, hid: str) -> dict:
         if found["code"] == "member.no_medical_insurance":
             continue  # a survey question, not a roster fault
         for row in _rows_of(found["path"], rows):
-            row.messages.append(found)
+            row.messages.append(_in_columns(found))
     for m in members:  # the record keeps dates as text, as a tablet sends them
         if isinstance(m.get("birth_date"), dt.date):
             m["birth_date"] = m["birth_date"].isoformat()
     return {k: v for k, v in props.items() if v is not None}
+
+
+MEMBER_PATH = re.compile(r"members\[\d+\]/(\w+)")
+HOUSEHOLD_WORDS = {"members": "家庭成员", "head_id_number": "户主证件号码", "head_name": "户主姓名"}
+
+
+def _in_columns(found: dict) -> dict:
+    """A household check's message in the file's words: ``members[2]/id_number`` is the 证件号码 of
+    the row it is shown on, ``members`` the household's rows."""
+    path = found.get("path") or ""
+    match = MEMBER_PATH.fullmatch(path)
+    column = next((h for h, k in HEADERS.items() if k == match.group(1)), None) if match else HOUSEHOLD_WORDS.get(path)
+    if not column:
+        return found
+    return {**found, "message": {lang: text.replace(path, column, 1) for lang, text in found["message"].items()}}
 
 
 def _unknown(key: str, raw: str) -> dict:
