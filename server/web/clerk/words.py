@@ -57,6 +57,10 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "roster": ("花名册", "roster"),
     },
     "by": {"worker": ("系统", "system")},
+    "source": {  # where a household record began (version 0)
+        "roster": ("花名册", "the roster"),
+        "field": ("平板新登记", "registered on a tablet"),
+    },
     "duplicate": {  # why two households may be one (server/households/matching.py)
         "same_head_id": ("户主身份证号相同", "same head's ID number"),
         "similar_head_name": ("户主姓名相近", "similar head's name"),
