@@ -46,7 +46,7 @@ def start() -> tuple[WebDriver, str]:
     for arg in (
         "--headless=new",
         *CHROMIUM_ARGS,
-        "--window-size=1400,1000",
+        "--window-size=1366,768",  # the township office's laptop
         "--lang=zh-CN",
         f"--user-data-dir={profile}",
     ):
@@ -60,11 +60,21 @@ def shot(driver: WebDriver, name: str) -> Path:
     """A full-page screenshot of what the clerk sees now."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1400, max(1000, min(int(height) + 40, 6000)))
+    width, view = driver.execute_script("return [window.outerWidth, window.outerHeight]")
+    driver.set_window_size(1366, max(768, min(int(height) + 40, 6000)))
     path = SCREENSHOTS / f"{name}.png"
     driver.save_screenshot(str(path))
-    driver.set_window_size(1400, 1000)
+    driver.set_window_size(width, view)
     return path
+
+
+def in_view(driver: WebDriver, css: str) -> bool:
+    """The element is on screen as the page opened (a message above the fold is a message missed)."""
+    return driver.execute_script(
+        "const r = document.querySelector(arguments[0]).getBoundingClientRect();"
+        "return r.top >= 0 && r.bottom <= window.innerHeight && r.height > 0;",
+        css,
+    )
 
 
 def wait(driver: WebDriver, condition, timeout: float = 20.0):

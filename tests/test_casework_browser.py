@@ -12,7 +12,7 @@ import datetime as dt
 
 import pytest
 import records
-from browser import shot, text_of, wait
+from browser import in_view, shot, text_of, wait
 from conftest import PASSWORD
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
@@ -20,6 +20,7 @@ from test_clerk_households import medium_household
 from test_household_worker import push, record, roster, run
 from test_roles import flagged_household
 
+from server.casework import lists
 from server.validation.submission import local_today
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -59,7 +60,14 @@ def test_each_role_records_its_steps_on_its_own_screens(chromium, conn, township
     as_user(browser, web.url, "clerk")
     browser.get(case)
     assert text_of(browser, "#ident-step") == "风险预警" and "H1" in text_of(browser, "#rules")
+    # consent not ticked: the refusal is on screen beside the form, not above the visible area
+    browser.find_element(By.ID, "advance-submit").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#result .flash.error"))
+    assert "承诺授权书" in text_of(browser, "#result") and in_view(browser, "#result")
+    assert text_of(browser, "#ident-step") == "风险预警"
+    shot(browser, "identification-refused")
     record_step(browser, "入户核实", consent="1")
+    assert in_view(browser, "#result") and "已保存" in text_of(browser, "#result")
     assert "下一步“民主评议、公示”由村两委记录" in text_of(browser, "#waiting")
     shot(browser, "identification-township")
 
@@ -86,6 +94,10 @@ def test_each_role_records_its_steps_on_its_own_screens(chromium, conn, township
     record_step(browser, "部门比对", **{"findings-input": "民政、人社、医保数据与申报一致"})
     shot(browser, "identification-county")
     record_step(browser, "县级审定")
+    browser.get(web.url + "/clerk/results")  # the result notice the village will post
+    wait(browser, lambda d: hid in text_of(d, "#list-table"))
+    assert "突发严重困难户" in text_of(browser, "#list-table")
+    shot(browser, "list-results")
 
     as_user(browser, web.url, "village_a")
     browser.get(case)
@@ -108,6 +120,18 @@ def test_each_role_records_its_steps_on_its_own_screens(chromium, conn, township
     wait(browser, lambda d: d.find_elements(By.ID, "measures-table"))
     assert "公益性岗位" in text_of(browser, "#measures-table") and "张干部" in text_of(browser, "#measures-table")
     shot(browser, "measures")
+    browser.find_element(By.ID, "nav-lists").click()  # the lists the township reports
+    browser.find_element(By.ID, "to-warnings").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "list-title"))
+    flagged_on = record(conn, hid)["identification"]["flagged_on"]
+    Select(browser.find_element(By.ID, "period")).select_by_value(lists.half_month(dt.date.fromisoformat(flagged_on)))
+    browser.find_element(By.CSS_SELECTOR, "#list-filters button[type=submit]").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "list-table") and hid in text_of(d, "#list-table"))
+    shot(browser, "list-warnings")
+    browser.get(web.url + "/clerk/register")
+    wait(browser, lambda d: hid in text_of(d, "#list-table"))
+    assert "公益性岗位" in text_of(browser, "#list-table") and "纳入监测" in text_of(browser, "#list-table")
+    shot(browser, "list-register")
 
     ident = record(conn, hid)["identification"]
     assert [(h["step"], h["by"]) for h in ident["history"]] == [
