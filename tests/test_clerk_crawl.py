@@ -16,7 +16,9 @@ stay as written. The crawl's counts are written to ``artifacts/crawl.json``.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import re
 import uuid
@@ -26,6 +28,7 @@ from urllib.parse import urljoin, urlsplit
 
 import lxml.html
 import records
+from openpyxl import load_workbook
 from test_clerk_app import sign_in
 from test_household_worker import push, roster, run, survey
 
@@ -104,6 +107,36 @@ def crawl(client, start: str = "/clerk/") -> dict[str, str]:
     return seen
 
 
+def download_links(pages: dict[str, str]) -> list[str]:
+    """Every CSV / XLSX the crawled pages offer, plus the export page's own forms, one per route."""
+    found = (
+        {"/clerk/export/submissions.xlsx?state=all", "/clerk/export/households.xlsx"}
+        if "/clerk/export" in pages
+        else set()
+    )
+    for path, html in pages.items():
+        for href in lxml.html.fromstring(html).xpath("//a/@href"):
+            url = urlsplit(urljoin(path, href))
+            if url.path.startswith("/clerk/") and re.search(r"\.(csv|xlsx)$", url.path):
+                found.add(url.path + (f"?{url.query}" if url.query else ""))
+    per: dict[str, str] = {}
+    for link in sorted(found):
+        per.setdefault(pattern(link), link)
+    return sorted(per.values())
+
+
+def download_cells(client, link: str) -> list[str]:
+    """The text of every header and cell of a download (every sheet of an XLSX)."""
+    resp = client.get(link)
+    assert resp.status_code == 200, (link, resp.status_code)
+    if link.split("?")[0].endswith(".csv"):
+        return [c for row in csv.reader(io.StringIO(resp.get_data().decode("utf-8-sig"))) for c in row if c]
+    book = load_workbook(io.BytesIO(resp.get_data()), read_only=True)
+    return [
+        str(c) for ws in book.worksheets for row in ws.iter_rows(values_only=True) for c in row if c not in (None, "")
+    ]
+
+
 def interface_texts() -> set[str]:
     """The app's own Chinese texts: the translation table and the code words, as a reader sees them."""
     found = set(EN)
@@ -179,6 +212,15 @@ def check_role(client, name: str, accounts: set[str]) -> dict:
             if bad:
                 found[path] = sorted(set(bad))
         assert found == {}, f"{name} ({lang}): {json.dumps(found, ensure_ascii=False, indent=1)}"
+        if lang == "zh":  # exports and reports are Chinese whatever the screen's language
+            report["downloads"], cells = download_links(pages), 0
+            for link in report["downloads"]:
+                texts = download_cells(client, link)
+                cells += len(texts)
+                # an export may carry codes as data under their own header (村代码): words, not keys
+                bad = [b for b in leftovers_zh(texts, accounts) if not b.startswith("area code")]
+                assert bad == [], f"{name} {link}: {sorted(set(bad))}"
+            report["cells"] = cells
     report["routes"] = sorted(report["routes"])
     return report
 
@@ -209,7 +251,14 @@ def test_every_page_in_both_languages_speaks_words_not_codes(app, conn, township
         assert any(r.startswith(route) for r in clerk["routes"]), route
     ARTIFACTS.mkdir(exist_ok=True)
     summary = {
-        n: {"pages": r["pages"], "strings": r["strings"], "routes": len(r["routes"])} for n, r in reports.items()
+        n: {
+            "pages": r["pages"],
+            "strings": r["strings"],
+            "routes": len(r["routes"]),
+            "downloads": len(r["downloads"]),
+            "download_cells": r["cells"],
+        }
+        for n, r in reports.items()
     }
     summary["translation_table"] = len(EN)
     (ARTIFACTS / "crawl.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1))
