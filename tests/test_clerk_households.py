@@ -243,8 +243,12 @@ def test_identification_steps_each_recorded_by_its_role_and_a_notice_without_per
     assert row["识别监测时间"] == ident["provisional"]["on"][:7].replace("-", "") and row["风险是否已消除"] == "否"
     whole = client.get("/clerk/export/national.csv?numbers=whole").get_data().decode("utf-8-sig")
     assert records.HEAD_ID in whole
+    people = list(csv.DictReader(io.StringIO(client.get("/clerk/export/national.csv?sheet=家庭成员")
+                                             .get_data().decode("utf-8-sig"))))  # fmt: skip
+    assert [p["户编号"] for p in people] == [hid] * 3 and people[0]["与户主关系"] == "户主"
+    assert records.HEAD_ID not in str(people) and {p["健康状况"] for p in people} <= {"***", ""}
     exported = audit_entries(conn, "export:national")
-    assert [e["after"]["whole_numbers"] for e in exported] == [False, True]
+    assert [e["after"]["whole_numbers"] for e in exported] == [False, True, False]
     bad = client.get("/clerk/warnings?period=2026-13-1")
     assert bad.status_code == 400 and "上半月" in bad.text and "1st-15th" in bad.text
     sign_in(client, "village_a")  # the village sees its own lists, never the national layout's numbers

@@ -157,6 +157,40 @@ def test_result_notice_and_register_follow_the_steps_recorded():
     assert one["是否逾期"] == "否" and rows[f"{V}-0002"]["是否逾期"] == "是"  # the clock stops at approval
 
 
+LABELS = {"risk_types": {"disaster": "因自然灾害", "illness": "因病", "other": "其他"},
+          "members/relation": {"head": "户主"}, "members/labour": {"normal": "普通劳动力"}}  # fmt: skip
+SAID = lists.Words(
+    {V: "石坪村"},
+    lambda key, value: "、".join(LABELS.get(key, {}).get(v, v) for v in str(value).split()) if value else "",
+    lambda village, rule: rule,
+)
+
+
+def test_the_national_layout_names_risks_and_members_and_masks_health_unless_asked():
+    props = {"head_name": "户主1", "category": "lifted", "risk_types": "disaster illness other",
+             "disaster_type": "flood", "notes": "房屋后山体开裂",
+             "members": [{"name": "户主1", "id_number": "11010519491231002X", "relation": "head", "health": "chronic",
+                          "labour": "normal"}]}  # fmt: skip
+    monitored = household(1, properties=props, identification={"kind": "identification", "step": "monitored",
+                          "flagged_on": "2026-08-02", "monitored_on": "2026-08-20", "category": "marginal",
+                          "history": [], "measures": []})  # fmt: skip
+    [row] = lists.national_rows([monitored], SAID, whole_numbers=False)
+    cells = dict(zip(lists.NATIONAL_HEADERS, row, strict=True))
+    assert [cells[f"致贫/返贫风险{n}"] for n in range(1, 6)] == ["因自然灾害", "因病", "其他", "", ""]
+    assert cells["因自然灾害子项"] == "洪涝灾害" and cells["其他备注"] == "房屋后山体开裂"
+    [member] = lists.national_member_rows([monitored], SAID, whole_numbers=False)
+    m = dict(zip(lists.NATIONAL_MEMBER_HEADERS, member, strict=True))
+    assert (m["证件号码"], m["健康状况"], m["与户主关系"], m["劳动技能"]) == (
+        "110105********002X",
+        "***",
+        "户主",
+        "普通劳动力",
+    )
+    [whole] = lists.national_member_rows([monitored], SAID, whole_numbers=True)
+    assert "11010519491231002X" in whole and "chronic" in whole
+    assert lists.national_member_rows([household(2)], SAID, whole_numbers=True) == []  # not monitored: not entered
+
+
 def test_the_national_layout_masks_numbers_unless_asked_and_says_how_a_risk_ended():
     monitored = flagged(1, "2026-08-02", step="monitored", category="marginal", monitored_on="2026-08-20")
     eliminated = flagged(

@@ -218,9 +218,24 @@ def register_rows(
 
 
 # -- 全国防返贫监测信息系统 -------------------------------------------------------------------------
+RISKS = 5  # 致贫/返贫风险1 … 5
 NATIONAL_HEADERS = ["户编号", "户主姓名", "户主证件号码", "联系电话", "家庭人口数", "户类型", "监测对象类别",
-                    "风险类型", "识别监测时间", "风险是否已消除", "风险消除方式", "消除监测时间",
-                    "整户无劳动能力兜底保障户", "监测联系人"]  # fmt: skip
+                    *(f"致贫/返贫风险{n}" for n in range(1, RISKS + 1)), "因自然灾害子项", "其他备注",
+                    "识别监测时间", "风险是否已消除", "风险消除方式", "消除监测时间", "整户无劳动能力兜底保障户",
+                    "监测联系人"]  # fmt: skip
+# The damage survey's disaster types as the national system's 因自然灾害子项 (100A271): 洪涝灾害,
+# 地质灾害, 旱灾, 生物灾害, 气象灾害, 地震灾害, 其他 (policy-research.md 3.1; its numeric codes are unknown).
+DISASTER_SUBITEM = {
+    "flood": "洪涝灾害", "geological": "地质灾害", "drought": "旱灾", "biological": "生物灾害",
+    "typhoon": "气象灾害", "hail_wind": "气象灾害", "cold": "气象灾害", "snow": "气象灾害",
+    "earthquake": "地震灾害",
+}  # fmt: skip
+MEMBER_FIELDS = ("name", "id_number", "relation", "sex", "birth_date", "health", "disability_type",
+                 "disability_grade", "labour", "school", "medical_insurance")  # fmt: skip
+NATIONAL_MEMBER_HEADERS = ["户编号", "序号", "姓名", "证件号码", "与户主关系", "性别", "出生日期", "健康状况",
+                           "残疾类别", "残疾等级", "劳动技能", "在校生状况",
+                           "是否参加城乡居民基本医疗保险"]  # fmt: skip
+HEALTH_FIELDS = ("health", "disability_type", "disability_grade")  # personal data: shown whole only when asked
 
 
 def _yyyymm(day: Any) -> str:
@@ -238,14 +253,28 @@ def whole_household_no_labour(props: Mapping[str, Any]) -> bool:
     )
 
 
-def national_rows(records: Iterable[Mapping[str, Any]], words: Words, whole_numbers: bool) -> list[list]:
-    """Monitored households (纳入监测 recorded, or included provisionally) in the national layout."""
-    rows = []
+def _monitored(records: Iterable[Mapping[str, Any]]) -> Iterable[tuple[Mapping[str, Any], dict, str]]:
+    """(record, identification, day monitored) of households entered into monitoring (纳入监测
+    recorded, or included provisionally by the county)."""
     for record in _live(records):
         current = ident.current(record) or {}
         monitored_on = current.get("monitored_on") or (current.get("provisional") or {}).get("on")
-        if not monitored_on:
-            continue
+        if monitored_on:
+            yield record, current, monitored_on
+
+
+def _risks(props: Mapping[str, Any], words: Words) -> list[str]:
+    """致贫/返贫风险1 … 5, 因自然灾害子项, 其他备注 from the household survey's risk types."""
+    named = [r for r in words.label("risk_types", props.get("risk_types")).split("、") if r][:RISKS]
+    subitem = DISASTER_SUBITEM.get(str(props.get("disaster_type") or ""), "其他") if "因自然灾害" in named else ""
+    other = str(props.get("notes") or "")[:200] if "其他" in named else ""
+    return [*named, *[""] * (RISKS - len(named)), subitem, other]
+
+
+def national_rows(records: Iterable[Mapping[str, Any]], words: Words, whole_numbers: bool) -> list[list]:
+    """Monitored households in the national layout, one row each."""
+    rows = []
+    for record, current, monitored_on in _monitored(records):
         props = _props(record)
         eliminated = current.get("step") == "eliminated"
         contact = next((m["official"] for m in reversed(current.get("measures") or []) if m.get("official")), "")
@@ -254,11 +283,34 @@ def national_rows(records: Iterable[Mapping[str, Any]], words: Words, whole_numb
             record["household_id"], props.get("head_name") or "",
             head_id if whole_numbers else mask_id(head_id), phone if whole_numbers else mask_phone(phone),
             _size(record), "脱贫户" if props.get("category") == "lifted" else "一般农户",
-            ident.CATEGORIES.get(current.get("category") or "", ("", ""))[0],
-            words.label("risk_types", props.get("risk_types")), _yyyymm(monitored_on), "是" if eliminated else "否",
+            ident.CATEGORIES.get(current.get("category") or "", ("", ""))[0], *_risks(props, words),
+            _yyyymm(monitored_on), "是" if eliminated else "否",
             ("帮扶消除" if current.get("measures") else "自然消除") if eliminated else "",
             _yyyymm(current.get("eliminated_on")) if eliminated else "",
             "是" if whole_household_no_labour(props) else "否", contact,
         ])  # fmt: skip
     rows.sort(key=lambda r: r[0])
+    return rows
+
+
+def national_member_rows(records: Iterable[Mapping[str, Any]], words: Words, whole_numbers: bool) -> list[list]:
+    """The members of monitored households in the national layout; ID numbers masked and health,
+    disability masked unless the export asks for whole personal data."""
+    rows = []
+    for record, _, _ in _monitored(records):
+        members = _props(record).get("members")
+        for n, member in enumerate(members if isinstance(members, list) else [], 1):
+            if not isinstance(member, Mapping):
+                continue
+            cells = []
+            for key in MEMBER_FIELDS:
+                value = member.get(key)
+                if key == "id_number":
+                    cells.append(value if whole_numbers else mask_id(value or ""))
+                elif key in HEALTH_FIELDS and not whole_numbers:
+                    cells.append("***" if value not in (None, "") else "")
+                else:
+                    cells.append(words.label(f"members/{key}", value) or ("" if value is None else str(value)))
+            rows.append([record["household_id"], n, *cells])
+    rows.sort(key=lambda r: (r[0], r[1]))
     return rows

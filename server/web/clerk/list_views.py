@@ -101,10 +101,17 @@ def register(fmt: str | None):
 
 @bp.get("/export/national.<fmt>")
 def national_export(fmt: str):
-    """Monitored households in the national system's layout, for 录入建档 (the township's step)."""
+    """Monitored households and their members in the national system's layout, for 录入建档 (the
+    township's step); CSV gives ``sheet=家庭成员`` on asking. ID numbers, phones and health are
+    masked unless ``numbers=whole`` (audited)."""
     user = clerk()
     if fmt not in MIME:
         abort(404)
-    rows = lists.national_rows(visible_records(user), words(), request.args.get("numbers") == "whole")
-    return send("national", fmt, [exports.Sheet("监测对象", lists.NATIONAL_HEADERS, lists.NATIONAL_HEADERS,
-                                                lambda: rows)], len(rows))  # fmt: skip
+    whole, said, records = request.args.get("numbers") == "whole", words(), list(visible_records(user))
+    households = lists.national_rows(records, said, whole)
+    members = lists.national_member_rows(records, said, whole)
+    sheets = [
+        exports.Sheet("监测对象", lists.NATIONAL_HEADERS, lists.NATIONAL_HEADERS, lambda: households),
+        exports.Sheet("家庭成员", lists.NATIONAL_MEMBER_HEADERS, lists.NATIONAL_MEMBER_HEADERS, lambda: members),
+    ]
+    return send("national", fmt, sheets, len(households))
