@@ -379,6 +379,16 @@ def test_same_id_in_another_household_warns():
     index = {SPOUSE_ID: {HOUSEHOLD, f"{VILLAGE}-0007"}, HEAD_ID: {HOUSEHOLD}, CHILD_ID: set()}
     ctx = Context(today=TODAY, household_id=HOUSEHOLD, id_households=lambda n: index.get(n, set()))
     assert check(H, {}, ctx) == [("members[2]/id_number", "id.duplicate_other_household")]
+    def found() -> dict:
+        [one] = [i for i in validate_submission(submission(H), VILLAGE, CATALOG, ctx) if i["code"].startswith("id.")]
+        return one
+
+    assert found()["message"]["zh"].endswith(f"：{VILLAGE}-0007")
+    # a number listed in forty households: the message names five and counts the rest
+    index[SPOUSE_ID] = {HOUSEHOLD} | {f"{VILLAGE}-{n:04d}" for n in range(100, 140)}
+    message = found()["message"]
+    assert message["zh"].endswith(f"{VILLAGE}-0104 等 40 户") and message["zh"].count(VILLAGE) == 5
+    assert message["en"].endswith("(40 households in all)")
 
 
 def test_casualties_against_household_size():

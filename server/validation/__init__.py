@@ -96,8 +96,8 @@ CODES: dict[str, tuple[str, str]] = {
     ),
     "id.duplicate_in_household": ("{path} 身份证号在本户重复", "{path}: ID number appears twice in this household"),
     "id.duplicate_other_household": (
-        "{path} 身份证号也登记在其他户：{households}",
-        "{path}: the same ID number is registered in another household: {households}",
+        "{path} 身份证号也登记在其他户：{households}{more_zh}",
+        "{path}: the same ID number is registered in another household: {households}{more_en}",
     ),
     # roster import (the national system's export)
     "roster.household_id": (

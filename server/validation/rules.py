@@ -77,9 +77,14 @@ def check_id_numbers(data: dict, ctx: Context) -> Iterator[dict]:
         if ctx.id_households is not None and ctx.household_id:
             others = sorted(ctx.id_households(number) - {ctx.household_id})
             if others:
-                yield issue(
-                    "id.duplicate_other_household", path, number, severity=WARNING, households=", ".join(others)
-                )
+                many = len(others) > SHOWN_HOUSEHOLDS  # one number in hundreds of households: name a few
+                yield issue("id.duplicate_other_household", path, number, severity=WARNING,
+                            households=", ".join(others[:SHOWN_HOUSEHOLDS]),
+                            more_zh=f" 等 {len(others)} 户" if many else "",
+                            more_en=f" ({len(others)} households in all)" if many else "")  # fmt: skip
+
+
+SHOWN_HOUSEHOLDS = 5  # households a message names
 
 
 def check_head(data: dict, _ctx: Context) -> Iterator[dict]:
