@@ -95,16 +95,21 @@ def add_village(admin: Couch, code: str, name: str, actor: str = "cli") -> tuple
         raise AccountError(f"村代码须为12位数字：{code!r}", f"village code must be 12 digits: {code!r}")
     if not name.strip():
         raise AccountError("村名不能为空", "village name must not be empty")
-    doc_id = f"village:{code}"
-    current = admin.get(names.ACCOUNTS, doc_id)
-    doc = {"_id": doc_id, "type": "village", "code": code, "name": name.strip(), "township": names.township_of(code)}
+    doc = {"_id": f"village:{code}", "type": "village", "code": code, "name": name.strip(),
+           "township": names.township_of(code)}  # fmt: skip
+    return Village(code, name.strip()), _upsert(admin, doc, actor, "village.upsert")
+
+
+def _upsert(admin: Couch, doc: dict, actor: str, action: str) -> bool:
+    """Write a registry doc (a village, an area) unless it is there as it is; audited. Changed?"""
+    current = admin.get(names.ACCOUNTS, doc["_id"])
     if current and {k: current.get(k) for k in doc} == doc:
-        return Village(code, name.strip()), False
+        return False
     if current:
-        doc["_rev"] = current["_rev"]
+        doc = {**doc, "_rev": current["_rev"]}
     admin.put(names.ACCOUNTS, doc)
-    record(admin, actor, "village.upsert", doc_id, before=_public(current), after=_public(doc))
-    return Village(code, name.strip()), True
+    record(admin, actor, action, doc["_id"], before=_public(current), after=_public(doc))
+    return True
 
 
 AREA_LEVELS = {6: "county", 9: "township"}  # code length -> level
@@ -119,16 +124,8 @@ def add_area(admin: Couch, code: str, name: str, actor: str = "cli") -> tuple[st
                            f"a county code has 6 digits, a township code 9: {code!r}")  # fmt: skip
     if not name.strip():
         raise AccountError("名称不能为空", "the name must not be empty")
-    doc_id = f"area:{code}"
-    current = admin.get(names.ACCOUNTS, doc_id)
-    doc = {"_id": doc_id, "type": "area", "level": level, "code": code, "name": name.strip()}
-    if current and {k: current.get(k) for k in doc} == doc:
-        return level, False
-    if current:
-        doc["_rev"] = current["_rev"]
-    admin.put(names.ACCOUNTS, doc)
-    record(admin, actor, "area.upsert", doc_id, before=_public(current), after=_public(doc))
-    return level, True
+    doc = {"_id": f"area:{code}", "type": "area", "level": level, "code": code, "name": name.strip()}
+    return level, _upsert(admin, doc, actor, "area.upsert")
 
 
 def place_names(admin: Couch) -> dict[str, str]:

@@ -189,19 +189,24 @@ MEASURE_HEADERS = [
 ]  # fmt: skip
 
 
+def measure_name(record: dict, measure: dict) -> str:
+    """A recorded measure's type in the reader's words, from the catalogue of the household's county."""
+    kind = policy().for_county(record["village_code"][:6])["measures"].get(measure.get("type"))
+    return loc(kind) if kind else str(measure.get("measure") or measure.get("type") or "")
+
+
 def measure_rows(user: User, owed_only: bool) -> list[dict]:
     """Every measure recorded on the households this account sees (帮扶台账), newest first."""
     visible = {v.code: v.name for v in villages(user)}
     rows = []
     for record in visible_records(user):
         current = ident.current(record) or {}
-        catalogue = policy().for_county(record["village_code"][:6])["measures"]
         for m in current.get("measures", []):
             if owed_only and not m.get("paperwork_owed"):
                 continue
-            kind = catalogue.get(m.get("type"), {"zh": m.get("measure") or m.get("type"), "en": m.get("type")})
             rows.append({"village": visible[record["village_code"]], "household": record["household_id"],
-                         "head_name": (record.get("properties") or {}).get("head_name"), "type": loc(kind),
+                         "head_name": (record.get("properties") or {}).get("head_name"),
+                         "type": measure_name(record, m),
                          "unit": m.get("unit"), "official": m.get("official"), "date": m.get("date"),
                          "amount": m.get("amount"), "by": m.get("by"), "at": local_time(m.get("at")),
                          "paperwork_owed": "、".join(loc(dict(zip(("zh", "en"), ident.PAPERWORK[p], strict=True)))

@@ -14,7 +14,7 @@ from server.web.clerk import bp
 from server.web.clerk import households as households_page
 from server.web.clerk.common import clerk, places, render, staff, today, villages, visible_records
 from server.web.clerk.export_views import MIME, send
-from server.web.clerk.i18n import loc
+from server.web.clerk.identification_views import measure_name
 from server.web.identification_api import policy
 
 
@@ -90,10 +90,6 @@ def result_list(fmt: str | None):
 def register(fmt: str | None):
     """预警信息和监测对象台账: every household under identification, the day of each step."""
     user = staff()
-
-    def measure_name(record: dict, m: dict) -> str:
-        kind = policy().for_county(record["village_code"][:6])["measures"].get(m.get("type"))
-        return loc(kind) if kind else str(m.get("measure") or m.get("type") or "")
 
     rows = lists.register_rows(visible_records(user), words(), today(), measure_name)
     return _table("register", "预警信息和监测对象台账", lists.REGISTER_HEADERS, rows, fmt)
