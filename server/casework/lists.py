@@ -122,6 +122,15 @@ def _rules(record: Mapping[str, Any], words: Words) -> str:
     return "、".join(words.rule(record["village_code"], r["id"]) for r in fired if isinstance(r, Mapping))
 
 
+def _village(record: Mapping[str, Any], words: Words) -> str:
+    return words.villages.get(record["village_code"], record["village_code"])
+
+
+def _category(current: Mapping[str, Any]) -> str:
+    """The identification's 监测对象类别 in words (empty until one is set)."""
+    return ident.CATEGORIES.get(current.get("category") or "", ("", ""))[0]
+
+
 def _step_name(step: str | None) -> str:
     return ident.STEP_NAMES.get(step or "", (step or "", step or ""))[0]
 
@@ -146,7 +155,7 @@ def warning_rows(records: Iterable[Mapping[str, Any]], first: dt.date, last: dt.
         props = _props(record)
         tier = (record.get("tier") or {}).get("tier")
         found.append([
-            words.villages.get(record["village_code"], record["village_code"]), record["household_id"],
+            _village(record, words), record["household_id"],
             props.get("head_name") or "", _size(record), words.label("category", props.get("category")),
             TIER_NAMES.get(tier or "", ""), _rules(record, words), words.label("risk_types", props.get("risk_types")),
             day, _step_name(current.get("step")) if current else "跟踪回访", current.get("due", "") if current else "",
@@ -168,9 +177,8 @@ def result_rows(records: Iterable[Mapping[str, Any]], words: Words, village: str
         current = ident.current(record) or {}
         if current.get("step") not in APPROVED or (village and record["village_code"] != village):
             continue
-        category = ident.CATEGORIES.get(current.get("category") or "", ("", ""))[0]
-        found.append([words.villages.get(record["village_code"], record["village_code"]), record["household_id"],
-                      _props(record).get("head_name") or "", _size(record), category,
+        found.append([_village(record, words), record["household_id"],
+                      _props(record).get("head_name") or "", _size(record), _category(current),
                       step_days(current).get("county_approved", "")])  # fmt: skip
     found.sort(key=lambda r: (r[0], r[1]))
     return [[n, *row] for n, row in enumerate(found, 1)]
@@ -200,13 +208,13 @@ def register_rows(
         measures = current.get("measures") or []
         owed = sorted({p for m in measures for p in m.get("paperwork_owed") or []})
         rows.append([
-            words.villages.get(record["village_code"], record["village_code"]), record["household_id"],
+            _village(record, words), record["household_id"],
             props.get("head_name") or "", _size(record), words.label("category", props.get("category")),
             TIER_NAMES.get((record.get("tier") or {}).get("tier") or "", ""), _rules(record, words),
             current.get("cycle", 1),
             _step_name(current.get("step")), ident.due(current), "是" if ident.overdue(current, today) else "否",
             (current.get("provisional") or {}).get("on", ""),
-            ident.CATEGORIES.get(current.get("category") or "", ("", ""))[0],
+            _category(current),
             *(days.get(s, "") for s in REGISTER_STEPS),
             current.get("dept_findings", ""),
             "；".join(f"{measure_name(record, m)}（{m.get('date') or ''}）" for m in measures),
@@ -283,7 +291,7 @@ def national_rows(records: Iterable[Mapping[str, Any]], words: Words, whole_numb
             record["household_id"], props.get("head_name") or "",
             head_id if whole_numbers else mask_id(head_id), phone if whole_numbers else mask_phone(phone),
             _size(record), "脱贫户" if props.get("category") == "lifted" else "一般农户",
-            ident.CATEGORIES.get(current.get("category") or "", ("", ""))[0], *_risks(props, words),
+            _category(current), *_risks(props, words),
             _yyyymm(monitored_on), "是" if eliminated else "否",
             ("帮扶消除" if current.get("measures") else "自然消除") if eliminated else "",
             _yyyymm(current.get("eliminated_on")) if eliminated else "",

@@ -324,12 +324,17 @@ MEMBER_PATH = re.compile(r"members\[\d+\]/(\w+)")
 HOUSEHOLD_WORDS = {"members": "家庭成员", "head_id_number": "户主证件号码", "head_name": "户主姓名"}
 
 
+def _column(key: str) -> str | None:
+    """A field's column as the national system's export names it (the first of its headers)."""
+    return next((h for h, k in HEADERS.items() if k == key), None)
+
+
 def _in_columns(found: dict) -> dict:
     """A household check's message in the file's words: ``members[2]/id_number`` is the 证件号码 of
     the row it is shown on, ``members`` the household's rows."""
     path = found.get("path") or ""
     match = MEMBER_PATH.fullmatch(path)
-    column = next((h for h, k in HEADERS.items() if k == match.group(1)), None) if match else HOUSEHOLD_WORDS.get(path)
+    column = _column(match.group(1)) if match else HOUSEHOLD_WORDS.get(path)
     if not column:
         return found
     return {**found, "message": {lang: text.replace(path, column, 1) for lang, text in found["message"].items()}}
@@ -338,7 +343,7 @@ def _in_columns(found: dict) -> dict:
 def _unknown(key: str, raw: str) -> dict:
     """A value the importer cannot map, said with its column as the file names it and the words it
     accepts (one per meaning: 户主, not 户主、本人)."""
-    column = next(h for h, k in HEADERS.items() if k == key)
+    column = _column(key)
     first_word: dict[str, str] = {}
     for word, meaning in VALUES[key].items():
         first_word.setdefault(meaning, word)

@@ -19,7 +19,7 @@ from server.access.accounts import User
 from server.casework import exports
 from server.casework import identification as ident
 from server.web.clerk import bp, stats
-from server.web.clerk.common import form_key, local_time, model, render, staff, today, villages, visible_records
+from server.web.clerk.common import form_key, local_time, model, place, render, staff, today, villages, visible_records
 from server.web.clerk.export_views import MIME, send
 from server.web.clerk.i18n import gettext, loc
 from server.web.errors import ApiError
@@ -86,14 +86,13 @@ def identification_case(household_id: str):
     upcoming = ident.next_step(current) if current else None
     village = record["village_code"]
     listed = checklist(record, {})
-    names = {v.code: v.name for v in villages(user)}
     props = record.get("properties") or {}
     return render(
         "identification_case.html",
         record=record,
         head_name=props.get("head_name"),
         size=len(props["members"]) if isinstance(props.get("members"), list) else None,
-        village_name=names.get(village, village),
+        village_name=place(village),
         tier=record.get("tier") or {},
         ident=current,
         upcoming=upcoming,
