@@ -34,7 +34,19 @@ def test_half_months(day, period, first, last):
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "2026-11", "2026-11-3", "2026-13-1", "2026-00-2", "1999-01-1", "2026-11-1x", "2026-1-1", "../2026-11-1"]
+    "bad",
+    [
+        "",
+        "2026-11",
+        "2026-11-3",
+        "2026-13-1",
+        "2026-00-2",
+        "1999-01-1",
+        "2026-11-1x",
+        "2026-1-1",
+        "../2026-11-1",
+        "２０２６-11-1",
+    ],
 )
 def test_a_period_that_is_not_a_half_month_is_none(bad):
     assert lists.period_days(bad) is None

@@ -12,6 +12,8 @@ from test_boundaries import clerk_session
 from test_clerk_app import KEY, TOKEN
 from test_household_worker import push, record, roster, run, survey
 
+from sync import names
+
 
 def flagged_household(conn, village: str) -> str:
     roster(conn, village, 1)
@@ -128,3 +130,38 @@ def test_the_identification_api_is_scoped_and_guarded_like_the_screens(conn, tow
     assert call("county_other", f"/{hid}").status_code == 404 and call("county_other").json()["total"] == 0
     assert call("gw_a").status_code == 403
     assert call("clerk", f"/{hid}", {"to": "verified", "nested": {"a": 1}}).status_code == 400
+
+
+def test_the_lists_through_gunicorn_scope_refuse_strange_periods_and_keep_numbers_for_clerks(conn, township, web):
+    """The 报送名单 routes as an attacker would send them, through real gunicorn: odd and huge
+    periods, a format that is not one, a grid worker's and a village's reach for the national
+    layout, and many downloads at once (each audited, none mixing another township in)."""
+    hid = flagged_household(conn, township.a)
+    clerk, village, other = (clerk_session(web, n) for n in ("clerk", "village_a", "clerk_other"))
+    assert clerk.get(f"{web.url}/clerk/warnings", params={"period": "9" * 9000}).status_code == 414  # gunicorn's limit
+    for period in ("2026-11-3", "2026-13-1", "../../etc", "2026-11-1\r\nX-A: b", "9" * 3000, "２０２６-11-1"):
+        resp = clerk.get(f"{web.url}/clerk/warnings", params={"period": period}, allow_redirects=False)
+        assert resp.status_code == 400 and "上半月" in resp.text and "1st-15th" in resp.text, period[:20]
+        assert "X-A" not in resp.headers
+    for path in ("/clerk/warnings.exe", "/clerk/register.json", "/clerk/export/national.pdf"):
+        assert clerk.get(web.url + path, allow_redirects=False).status_code == 404, path
+    assert requests.get(f"{web.url}/clerk/export/national.csv", auth=("gw_a", PASSWORD), allow_redirects=False,
+                        timeout=30).status_code in (302, 403)  # fmt: skip
+    assert village.get(f"{web.url}/clerk/export/national.csv?numbers=whole", allow_redirects=False).status_code == 403
+    assert hid in village.get(f"{web.url}/clerk/register").text
+    assert hid not in other.get(f"{web.url}/clerk/register.csv").content.decode("utf-8-sig")
+    results: list[str] = []
+
+    def download() -> None:
+        results.append(clerk.get(f"{web.url}/clerk/register.csv", timeout=60).content.decode("utf-8-sig"))
+
+    threads = [threading.Thread(target=download) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 8 and all(hid in r and r == results[0] for r in results)
+    exported = [
+        d["actor"] for d in conn.admin.iter_prefix(names.CASES, "audit:") if d.get("action") == "export.register"
+    ]
+    assert sorted(exported) == ["clerk"] * 8 + ["clerk_other"]  # every download audited, once

@@ -30,7 +30,7 @@ from server.casework.privacy import mask_id, mask_phone
 
 NO_LABOUR = ("lost", "none")  # 丧失劳动力, 无劳动力
 SAFETY_NET = ("dibao", "tekun")  # 低保, 特困供养: 兜底保障
-PERIOD = re.compile(r"^(\d{4})-(\d{2})-([12])\Z")
+PERIOD = re.compile(r"^([0-9]{4})-([0-9]{2})-([12])\Z")  # ASCII digits: \d takes ２０２６ too
 
 
 @dataclass(frozen=True)
